@@ -1,0 +1,402 @@
+//! The API Gateway Management API (`@connections`): post, get, delete.
+//!
+//! Owns the endpoint (parsed from whatever URL an operator has at hand) and
+//! the error classification: every failure becomes a [`GatewayError`] whose
+//! message says what happened to which connection at which endpoint. The SDK
+//! client runs with its own retries off: retrying is the caller's decision
+//! (the fan-out engine retries with its own policy).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
+use aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig;
+use aws_sdk_apigatewaymanagement::config::Region;
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::MAX_PAYLOAD_BYTES;
+use crate::record::{InvalidConnectionId, validate_connection_id};
+use crate::sdk_error::{SdkFailure, classify};
+
+/// Where the Management API of one stage lives: `https://host/stage` (or a
+/// custom domain and base path). The SDK appends `/@connections/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ManagementEndpoint {
+    url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error(
+        "malformed endpoint URL {url:?}: {reason} (expected https://API_ID.execute-api.REGION.amazonaws.com/STAGE)"
+    )]
+    Malformed { url: String, reason: &'static str },
+    #[error("endpoint URL {url:?} has no stage: add it, as in {url}/dev")]
+    NoStage { url: String },
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidPart {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+impl ManagementEndpoint {
+    /// Accepts `https://…/stage`, `wss://…/stage` (the WebSocket URL, turned
+    /// into its https twin), `http://`/`ws://` for local endpoints, with or
+    /// without a trailing `/@connections`.
+    pub fn parse(input: &str) -> Result<Self, EndpointError> {
+        let url = input.trim();
+        let malformed = |reason| EndpointError::Malformed {
+            url: url.to_owned(),
+            reason,
+        };
+        if url.is_empty() {
+            return Err(malformed("it is empty"));
+        }
+        let uri = http::Uri::from_str(url).map_err(|_| malformed("it is not a URL"))?;
+        let scheme = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("https" | "wss") => "https",
+            Some("http" | "ws") => "http",
+            Some(_) => return Err(malformed("the scheme must be https, wss, http or ws")),
+            None => return Err(malformed("it has no scheme")),
+        };
+        let authority = uri
+            .authority()
+            .filter(|a| !a.host().is_empty())
+            .ok_or_else(|| malformed("it has no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(malformed("it must not carry user information"));
+        }
+        if uri.query().is_some() {
+            return Err(malformed("it must not have a query string"));
+        }
+        let path = uri.path().trim_end_matches('/');
+        let path = path.strip_suffix("/@connections").unwrap_or(path);
+        let path = path.trim_end_matches('/');
+        if path.is_empty() {
+            return Err(EndpointError::NoStage {
+                url: format!("{scheme}://{authority}"),
+            });
+        }
+        Ok(Self {
+            url: format!("{scheme}://{authority}{path}"),
+        })
+    }
+
+    /// The execute-api endpoint of an API's stage.
+    pub fn for_api(api_id: &str, region: &str, stage: &str) -> Result<Self, EndpointError> {
+        let check = |what, value: &str| {
+            let reason = if value.is_empty() {
+                "it is empty"
+            } else if !value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                "only letters, digits, - and _ are allowed"
+            } else {
+                return Ok(());
+            };
+            Err(EndpointError::InvalidPart {
+                what,
+                value: value.to_owned(),
+                reason,
+            })
+        };
+        check("API id", api_id)?;
+        check("region", region)?;
+        check("stage", stage)?;
+        Ok(Self {
+            url: format!("https://{api_id}.execute-api.{region}.amazonaws.com/{stage}"),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The region named by an `execute-api` host, if the host is one.
+    pub fn region(&self) -> Option<&str> {
+        let host = self.url.split("://").nth(1)?.split(['/', ':']).next()?;
+        let mut parts = host.split('.');
+        let (_api, service, region) = (parts.next()?, parts.next()?, parts.next()?);
+        (service == "execute-api").then_some(region)
+    }
+}
+
+impl FromStr for ManagementEndpoint {
+    type Err = EndpointError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for ManagementEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+/// A Management API failure, classified. Messages name the connection or the
+/// endpoint and, where there is one, what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    #[error("connection {id} is gone (410 GoneException)")]
+    Gone { id: String },
+    #[error("{message}")]
+    PayloadTooLarge { message: String },
+    #[error("throttled by {endpoint} (429 LimitExceededException: {message})")]
+    Throttled { endpoint: String, message: String },
+    #[error(
+        "forbidden by {endpoint} (403 ForbiddenException: {message}): check the credentials, the region and the stage in the endpoint URL"
+    )]
+    Forbidden { endpoint: String, message: String },
+    #[error("{message}")]
+    Transient { message: String },
+    #[error(transparent)]
+    InvalidConnectionId(#[from] InvalidConnectionId),
+    #[error(
+        "no AWS credentials to sign Management API requests: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )]
+    NoCredentials,
+    #[error("{message}")]
+    Other { message: String },
+}
+
+impl GatewayError {
+    /// Throttling and transient failures may pass on a later attempt.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Throttled { .. } | Self::Transient { .. })
+    }
+
+    /// A stable, machine-readable name for reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Gone { .. } => "gone",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Throttled { .. } => "throttled",
+            Self::Forbidden { .. } => "forbidden",
+            Self::Transient { .. } => "transient",
+            Self::InvalidConnectionId(_) => "invalid_connection_id",
+            Self::NoCredentials => "no_credentials",
+            Self::Other { .. } => "other",
+        }
+    }
+
+    /// Refuses a payload API Gateway would refuse, before any request.
+    pub fn check_payload(len: usize) -> Result<(), GatewayError> {
+        if len > MAX_PAYLOAD_BYTES {
+            return Err(Self::PayloadTooLarge {
+                message: format!(
+                    "payload is {len} bytes, over API Gateway's limit of {MAX_PAYLOAD_BYTES} bytes (128 KB)"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What GetConnection tells about a live connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionInfo {
+    /// Epoch milliseconds.
+    pub connected_at: Option<i64>,
+    /// Epoch milliseconds of the last message either way.
+    pub last_active_at: Option<i64>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A Management API client for one endpoint.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    client: Client,
+    endpoint: ManagementEndpoint,
+}
+
+impl Gateway {
+    /// Builds a client for `endpoint` from shared SDK configuration. With no
+    /// region configured, an `execute-api` host's own region is used.
+    pub fn new(sdk: &aws_config::SdkConfig, endpoint: ManagementEndpoint) -> Result<Self, GatewayError> {
+        let mut conf = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(endpoint.url())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .build(),
+            );
+        if sdk.region().is_none() {
+            match endpoint.region() {
+                Some(region) => conf = conf.region(Region::new(region.to_owned())),
+                None => {
+                    return Err(GatewayError::Other {
+                        message: format!(
+                            "no AWS region to sign requests to {endpoint}: set AWS_REGION (or --region)"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            client: Client::from_conf(conf.build()),
+            endpoint,
+        })
+    }
+
+    pub fn endpoint(&self) -> &ManagementEndpoint {
+        &self.endpoint
+    }
+
+    /// PostToConnection: sends `data` (text or bytes) as one message.
+    pub async fn post(&self, connection_id: &str, data: impl Into<Bytes>) -> Result<(), GatewayError> {
+        let data = data.into();
+        validate_connection_id(connection_id)?;
+        GatewayError::check_payload(data.len())?;
+        self.client
+            .post_to_connection()
+            .connection_id(connection_id)
+            .data(Blob::new(data.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(connection_id, classify(e)))
+    }
+
+    /// GetConnection.
+    pub async fn get(&self, connection_id: &str) -> Result<ConnectionInfo, GatewayError> {
+        validate_connection_id(connection_id)?;
+        let out = self
+            .client
+            .get_connection()
+            .connection_id(connection_id)
+            .send()
+            .await
+            .map_err(|e| self.error(connection_id, classify(e)))?;
+        let millis = |t: Option<&aws_smithy_types::DateTime>| t.and_then(|t| t.to_millis().ok());
+        let identity = out.identity();
+        Ok(ConnectionInfo {
+            connected_at: millis(out.connected_at()),
+            last_active_at: millis(out.last_active_at()),
+            source_ip: identity.and_then(|i| i.source_ip()).map(str::to_owned),
+            user_agent: identity.and_then(|i| i.user_agent()).map(str::to_owned),
+        })
+    }
+
+    /// DeleteConnection: closes the connection (its `$disconnect` runs).
+    pub async fn delete(&self, connection_id: &str) -> Result<(), GatewayError> {
+        validate_connection_id(connection_id)?;
+        self.client
+            .delete_connection()
+            .connection_id(connection_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(connection_id, classify(e)))
+    }
+
+    fn error(&self, id: &str, failure: SdkFailure) -> GatewayError {
+        let endpoint = self.endpoint.url().to_owned();
+        match failure {
+            SdkFailure::Service {
+                status,
+                code,
+                message,
+            } => match (code.as_deref(), status) {
+                (Some("GoneException"), _) | (_, 410) => GatewayError::Gone { id: id.to_owned() },
+                (Some("PayloadTooLargeException"), _) | (_, 413) => GatewayError::PayloadTooLarge {
+                    message: format!("{endpoint} refused the payload for {id} as too large (413: {message})"),
+                },
+                (Some("LimitExceededException" | "TooManyRequestsException"), _) | (_, 429) => {
+                    GatewayError::Throttled { endpoint, message }
+                }
+                (Some("ForbiddenException" | "AccessDeniedException"), _) | (_, 403) => {
+                    GatewayError::Forbidden { endpoint, message }
+                }
+                (code, status) if status >= 500 => GatewayError::Transient {
+                    message: format!(
+                        "{endpoint} answered {status} {} for {id}: {message}",
+                        code.unwrap_or("error")
+                    ),
+                },
+                (code, status) => GatewayError::Other {
+                    message: format!(
+                        "{endpoint} answered {status} {} for {id}: {message}",
+                        code.unwrap_or("error")
+                    ),
+                },
+            },
+            SdkFailure::Unreachable(cause) => GatewayError::Transient {
+                message: format!("cannot reach {endpoint}: {cause}"),
+            },
+            SdkFailure::Timeout(_) => GatewayError::Transient {
+                message: format!("request to {endpoint} for {id} timed out"),
+            },
+            SdkFailure::NoCredentials => GatewayError::NoCredentials,
+            SdkFailure::Other(text) => GatewayError::Other {
+                message: format!("request to {endpoint} for {id} failed: {text}"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_urls_operators_have_at_hand() {
+        let ok = |s: &str| ManagementEndpoint::parse(s).expect(s).url().to_owned();
+        let aws = "https://abc123.execute-api.us-east-1.amazonaws.com/dev";
+        assert_eq!(ok(aws), aws);
+        assert_eq!(ok("wss://abc123.execute-api.us-east-1.amazonaws.com/dev/"), aws);
+        assert_eq!(ok("https://abc123.execute-api.us-east-1.amazonaws.com/dev/@connections"), aws);
+        assert_eq!(ok("ws://127.0.0.1:3001/dev"), "http://127.0.0.1:3001/dev");
+        assert_eq!(ok(" https://ws.example.com/api/v1 "), "https://ws.example.com/api/v1");
+    }
+
+    #[test]
+    fn refuses_urls_it_cannot_use() {
+        for (input, needle) in [
+            ("", "it is empty"),
+            ("abc123.execute-api.us-east-1.amazonaws.com/dev", "no scheme"),
+            ("ftp://host/dev", "scheme must be"),
+            ("https://host/dev?x=1", "query string"),
+            ("https:///dev", "not a URL"),
+            ("not a url at all", "not a URL"),
+        ] {
+            let err = ManagementEndpoint::parse(input).expect_err(input).to_string();
+            assert!(err.contains(needle), "{input:?}: {err}");
+            assert!(err.starts_with("malformed endpoint URL"), "{err}");
+        }
+        let err = ManagementEndpoint::parse("https://abc.execute-api.eu-west-1.amazonaws.com/").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "endpoint URL \"https://abc.execute-api.eu-west-1.amazonaws.com\" has no stage: add it, as in https://abc.execute-api.eu-west-1.amazonaws.com/dev"
+        );
+    }
+
+    #[test]
+    fn builds_from_api_id_region_and_stage() {
+        let e = ManagementEndpoint::for_api("abc123", "eu-west-1", "prod").expect("valid");
+        assert_eq!(e.url(), "https://abc123.execute-api.eu-west-1.amazonaws.com/prod");
+        assert_eq!(e.region(), Some("eu-west-1"));
+        assert!(ManagementEndpoint::for_api("abc", "eu-west-1", "").is_err());
+        assert!(ManagementEndpoint::for_api("a/b", "eu-west-1", "dev").is_err());
+        assert_eq!(ManagementEndpoint::parse("http://127.0.0.1:1/dev").expect("ok").region(), None);
+    }
+
+    #[test]
+    fn payload_limit_is_128_kib() {
+        assert!(GatewayError::check_payload(MAX_PAYLOAD_BYTES).is_ok());
+        let err = GatewayError::check_payload(MAX_PAYLOAD_BYTES + 1).unwrap_err();
+        assert_eq!(err.kind(), "payload_too_large");
+        assert!(err.to_string().contains("131073 bytes"), "{err}");
+    }
+}

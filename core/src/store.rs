@@ -1,0 +1,508 @@
+//! The connection registry: one DynamoDB table, one item per connection.
+//!
+//! Owns every DynamoDB call wsadmin makes. Deletes are conditional on the item
+//! existing, so a delete never resurrects, clobbers or double-counts a record
+//! and concurrent pruners agree on who removed what. The scan is a stream:
+//! pages (LastEvaluatedKey) of parallel segments (Segment/TotalSegments) are
+//! yielded as they arrive, never collected first, so memory stays flat on any
+//! table size.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
+    ScalarAttributeType, Select, TableStatus, TimeToLiveSpecification, WriteRequest,
+};
+use futures::stream::{self, Stream, TryStreamExt};
+
+use crate::record::{
+    ATTR_EXPIRES_AT, ConnectionRecord, InvalidConnectionId, Item, MissingKey, TableConfig,
+    validate_connection_id,
+};
+use crate::sdk_error::{SdkFailure, classify};
+
+/// DynamoDB's limit on Scan TotalSegments.
+pub const MAX_SEGMENTS: u32 = 1_000_000;
+const BATCH_WRITE_MAX: usize = 25;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "table \"{table}\" not found in {region} (create it with `wsstack`, or name another table)"
+    )]
+    TableNotFound { table: String, region: String },
+    #[error(
+        "no AWS credentials for DynamoDB: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )]
+    NoCredentials,
+    #[error(
+        "cannot reach DynamoDB in {region}: {message} (is the endpoint right? AWS_ENDPOINT_URL_DYNAMODB overrides it)"
+    )]
+    Unreachable { region: String, message: String },
+    #[error("DynamoDB {op} on table \"{table}\" failed: {message}")]
+    Failed {
+        op: &'static str,
+        table: String,
+        code: Option<String>,
+        message: String,
+    },
+    #[error("table \"{table}\" holds an item that is not a connection record: {source}")]
+    BadItem {
+        table: String,
+        #[source]
+        source: MissingKey,
+    },
+    #[error(transparent)]
+    InvalidId(#[from] InvalidConnectionId),
+    #[error("invalid scan: {0}")]
+    InvalidScan(&'static str),
+}
+
+impl StoreError {
+    /// Throttling and unreachable endpoints may pass; the rest will not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Unreachable { .. } => true,
+            StoreError::Failed { code, .. } => matches!(
+                code.as_deref(),
+                Some(
+                    "ProvisionedThroughputExceededException"
+                        | "ThrottlingException"
+                        | "RequestLimitExceeded"
+                        | "InternalServerError"
+                        | "ServiceUnavailable"
+                )
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// How to scan the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Parallel segments (DynamoDB TotalSegments), 1 to 1,000,000.
+    pub segments: u32,
+    /// Items per page (Scan `Limit`); `None` lets DynamoDB fill 1 MB pages.
+    pub page_size: Option<u32>,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            segments: 4,
+            page_size: None,
+        }
+    }
+}
+
+impl ScanOptions {
+    pub fn segments(segments: u32) -> Self {
+        Self {
+            segments,
+            ..Self::default()
+        }
+    }
+}
+
+/// One scan page: its records and how many items DynamoDB read for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub segment: u32,
+    pub records: Vec<ConnectionRecord>,
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
+
+#[derive(Debug, Clone)]
+pub struct ConnectionStore {
+    client: Client,
+    table: TableConfig,
+}
+
+impl ConnectionStore {
+    pub fn new(client: Client, table: TableConfig) -> Self {
+        Self { client, table }
+    }
+
+    /// A store on a client built from shared SDK configuration (which honours
+    /// `AWS_ENDPOINT_URL_DYNAMODB` for a local DynamoDB).
+    pub fn from_conf(sdk: &aws_config::SdkConfig, table: TableConfig) -> Self {
+        Self::new(Client::new(sdk), table)
+    }
+
+    pub fn table(&self) -> &TableConfig {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn region(&self) -> String {
+        self.client
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "no region".to_owned())
+    }
+
+    fn error<E>(&self, op: &'static str, err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        map_error(&self.table.name, &self.region(), op, classify(err))
+    }
+
+    /// Writes (or overwrites) one record.
+    pub async fn put(&self, record: &ConnectionRecord) -> Result<(), StoreError> {
+        validate_connection_id(&record.connection_id)?;
+        self.client
+            .put_item()
+            .table_name(&self.table.name)
+            .set_item(Some(record.to_item(&self.table)))
+            .send()
+            .await
+            .map_err(|e| self.error("PutItem", e))?;
+        Ok(())
+    }
+
+    /// Writes many records with BatchWriteItem (25 a call), retrying the
+    /// unprocessed remainder with backoff.
+    pub async fn put_batch(&self, records: &[ConnectionRecord]) -> Result<(), StoreError> {
+        for chunk in records.chunks(BATCH_WRITE_MAX) {
+            let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
+            for record in chunk {
+                validate_connection_id(&record.connection_id)?;
+                let put = PutRequest::builder()
+                    .set_item(Some(record.to_item(&self.table)))
+                    .build()
+                    .map_err(|e| StoreError::Failed {
+                        op: "BatchWriteItem",
+                        table: self.table.name.clone(),
+                        code: None,
+                        message: e.to_string(),
+                    })?;
+                pending.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table.name, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(|e| self.error("BatchWriteItem", e))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table.name))
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 10 {
+                        return Err(StoreError::Failed {
+                            op: "BatchWriteItem",
+                            table: self.table.name.clone(),
+                            code: None,
+                            message: format!("{} items stayed unprocessed after 10 retries", pending.len()),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(20 << attempt.min(6))).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn get(&self, connection_id: &str) -> Result<Option<ConnectionRecord>, StoreError> {
+        validate_connection_id(connection_id)?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table.name)
+            .key(&self.table.key, AttributeValue::S(connection_id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error("GetItem", e))?;
+        out.item
+            .map(|item| self.record(&item))
+            .transpose()
+    }
+
+    /// Deletes a record only if it exists. Returns whether it existed; a
+    /// missing record is no error and nothing is written.
+    pub async fn delete(&self, connection_id: &str) -> Result<bool, StoreError> {
+        validate_connection_id(connection_id)?;
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table.name)
+            .key(&self.table.key, AttributeValue::S(connection_id.to_owned()))
+            .condition_expression("attribute_exists(#k)")
+            .expression_attribute_names("#k", &self.table.key)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Ok(false)
+            }
+            Err(e) => Err(self.error("DeleteItem", e)),
+        }
+    }
+
+    fn record(&self, item: &Item) -> Result<ConnectionRecord, StoreError> {
+        ConnectionRecord::from_item(item, &self.table).map_err(|source| StoreError::BadItem {
+            table: self.table.name.clone(),
+            source,
+        })
+    }
+
+    /// Every page of every segment, as pages arrive. Segments are scanned
+    /// concurrently; each segment follows LastEvaluatedKey to its end. An
+    /// error ends its segment's stream (the others go on).
+    pub fn scan_pages(&self, opts: ScanOptions) -> BoxStream<Result<Page, StoreError>> {
+        if opts.segments == 0 || opts.segments > MAX_SEGMENTS {
+            return Box::pin(stream::once(async {
+                Err(StoreError::InvalidScan("segments must be between 1 and 1,000,000"))
+            }));
+        }
+        if opts.page_size == Some(0) {
+            return Box::pin(stream::once(async {
+                Err(StoreError::InvalidScan("page size must be at least 1"))
+            }));
+        }
+        let segments = (0..opts.segments).map(|segment| {
+            let store = self.clone();
+            Box::pin(segment_pages(store, segment, opts)) as BoxStream<_>
+        });
+        Box::pin(stream::select_all(segments))
+    }
+
+    /// Every record, as pages arrive.
+    pub fn scan(&self, opts: ScanOptions) -> BoxStream<Result<ConnectionRecord, StoreError>> {
+        Box::pin(
+            self.scan_pages(opts)
+                .map_ok(|page| stream::iter(page.records.into_iter().map(Ok)))
+                .try_flatten(),
+        )
+    }
+
+    /// Every connection id, as pages arrive.
+    pub fn scan_ids(&self, opts: ScanOptions) -> BoxStream<Result<String, StoreError>> {
+        Box::pin(self.scan(opts).map_ok(|r| r.connection_id))
+    }
+
+    /// The exact number of records (a paged `Select=COUNT` scan).
+    pub async fn count(&self, segments: u32) -> Result<u64, StoreError> {
+        if segments == 0 || segments > MAX_SEGMENTS {
+            return Err(StoreError::InvalidScan("segments must be between 1 and 1,000,000"));
+        }
+        let counts = (0..segments).map(|segment| {
+            let store = self.clone();
+            async move {
+                let mut total = 0u64;
+                let mut start: Option<Item> = None;
+                loop {
+                    let out = store
+                        .client
+                        .scan()
+                        .table_name(&store.table.name)
+                        .select(Select::Count)
+                        .segment(segment as i32)
+                        .total_segments(segments as i32)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| store.error("Scan", e))?;
+                    total += out.count.max(0) as u64;
+                    match out.last_evaluated_key {
+                        Some(k) if !k.is_empty() => start = Some(k),
+                        _ => return Ok::<_, StoreError>(total),
+                    }
+                }
+            }
+        });
+        let totals = futures::future::try_join_all(counts).await?;
+        Ok(totals.into_iter().sum())
+    }
+
+    /// Creates the table (on-demand billing, string hash key) and waits until
+    /// it is active. Returns false when it already existed.
+    pub async fn create_table(&self) -> Result<bool, StoreError> {
+        let key = &self.table.key;
+        let res = self
+            .client
+            .create_table()
+            .table_name(&self.table.name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(key)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(|e| self.build_error("CreateTable", e))?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(key)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(|e| self.build_error("CreateTable", e))?,
+            )
+            .send()
+            .await;
+        let created = match res {
+            Ok(_) => true,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => false,
+            Err(e) => return Err(self.error("CreateTable", e)),
+        };
+        for _ in 0..600 {
+            let out = self
+                .client
+                .describe_table()
+                .table_name(&self.table.name)
+                .send()
+                .await
+                .map_err(|e| self.error("DescribeTable", e))?;
+            if out.table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
+                return Ok(created);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(StoreError::Failed {
+            op: "DescribeTable",
+            table: self.table.name.clone(),
+            code: None,
+            message: "table did not become ACTIVE within 60 s".to_owned(),
+        })
+    }
+
+    /// Turns DynamoDB TTL on for `expiresAt`. Returns false when the service
+    /// has no TTL support (dynalite answers UnknownOperationException), so
+    /// local stacks go on without it.
+    pub async fn enable_ttl(&self) -> Result<bool, StoreError> {
+        let spec = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name(ATTR_EXPIRES_AT)
+            .build()
+            .map_err(|e| self.build_error("UpdateTimeToLive", e))?;
+        match self
+            .client
+            .update_time_to_live()
+            .table_name(&self.table.name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match classify(e) {
+                SdkFailure::Service { code, message, .. }
+                    if code.as_deref() == Some("UnknownOperationException") =>
+                {
+                    tracing::debug!("no TTL support: {message}");
+                    Ok(false)
+                }
+                SdkFailure::Service { code, message, .. }
+                    if code.as_deref() == Some("ValidationException")
+                        && message.contains("already enabled") =>
+                {
+                    Ok(true)
+                }
+                other => Err(map_error(&self.table.name, &self.region(), "UpdateTimeToLive", other)),
+            },
+        }
+    }
+
+    fn build_error(&self, op: &'static str, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Failed {
+            op,
+            table: self.table.name.clone(),
+            code: None,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn map_error(table: &str, region: &str, op: &'static str, failure: SdkFailure) -> StoreError {
+    match failure {
+        SdkFailure::Service { code, message, .. }
+            if code.as_deref() == Some("ResourceNotFoundException") =>
+        {
+            let _ = message;
+            StoreError::TableNotFound {
+                table: table.to_owned(),
+                region: region.to_owned(),
+            }
+        }
+        SdkFailure::Service { code, message, .. } => StoreError::Failed {
+            op,
+            table: table.to_owned(),
+            code,
+            message,
+        },
+        SdkFailure::NoCredentials => StoreError::NoCredentials,
+        SdkFailure::Unreachable(message) => StoreError::Unreachable {
+            region: region.to_owned(),
+            message,
+        },
+        SdkFailure::Timeout(message) => StoreError::Unreachable {
+            region: region.to_owned(),
+            message: format!("timed out ({message})"),
+        },
+        SdkFailure::Other(message) => StoreError::Failed {
+            op,
+            table: table.to_owned(),
+            code: None,
+            message,
+        },
+    }
+}
+
+enum Cursor {
+    Start,
+    After(HashMap<String, AttributeValue>),
+}
+
+fn segment_pages(
+    store: ConnectionStore,
+    segment: u32,
+    opts: ScanOptions,
+) -> impl Stream<Item = Result<Page, StoreError>> + Send {
+    stream::try_unfold(Some(Cursor::Start), move |cursor| {
+        let store = store.clone();
+        async move {
+            let start = match cursor {
+                None => return Ok(None),
+                Some(Cursor::Start) => None,
+                Some(Cursor::After(key)) => Some(key),
+            };
+            let mut req = store
+                .client
+                .scan()
+                .table_name(&store.table.name)
+                .set_exclusive_start_key(start)
+                .set_limit(opts.page_size.map(|n| n.min(i32::MAX as u32) as i32));
+            if opts.segments > 1 {
+                req = req.segment(segment as i32).total_segments(opts.segments as i32);
+            }
+            let out = req.send().await.map_err(|e| store.error("Scan", e))?;
+            let records = out
+                .items
+                .unwrap_or_default()
+                .iter()
+                .map(|item| store.record(item))
+                .collect::<Result<Vec<_>, _>>()?;
+            let next = match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => Some(Cursor::After(k)),
+                _ => None,
+            };
+            Ok(Some((Page { segment, records }, next)))
+        }
+    })
+}
