@@ -40,12 +40,20 @@ impl Default for FanoutConfig {
 /// How one target ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Delivered { attempts: u32 },
+    Delivered {
+        attempts: u32,
+    },
     /// The connection no longer exists. `record_removed` tells whether this
     /// run deleted its record (false when pruning is off, no store was given,
     /// or someone else deleted it first).
-    Gone { record_removed: bool, attempts: u32 },
-    Failed { attempts: u32, error: GatewayError },
+    Gone {
+        record_removed: bool,
+        attempts: u32,
+    },
+    Failed {
+        attempts: u32,
+        error: GatewayError,
+    },
 }
 
 /// Reported once per finished target, in completion order.

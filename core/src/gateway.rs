@@ -11,9 +11,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::config::Region;
 use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
 use aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig;
-use aws_sdk_apigatewaymanagement::config::Region;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use bytes::Bytes;
 use serde::Serialize;
@@ -57,6 +57,9 @@ impl ManagementEndpoint {
         };
         if url.is_empty() {
             return Err(malformed("it is empty"));
+        }
+        if !url.contains("://") {
+            return Err(malformed("it has no scheme (start it with https://)"));
         }
         let uri = http::Uri::from_str(url).map_err(|_| malformed("it is not a URL"))?;
         let scheme = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
@@ -222,7 +225,10 @@ pub struct Gateway {
 impl Gateway {
     /// Builds a client for `endpoint` from shared SDK configuration. With no
     /// region configured, an `execute-api` host's own region is used.
-    pub fn new(sdk: &aws_config::SdkConfig, endpoint: ManagementEndpoint) -> Result<Self, GatewayError> {
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        endpoint: ManagementEndpoint,
+    ) -> Result<Self, GatewayError> {
         let mut conf = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(endpoint.url())
             .retry_config(RetryConfig::disabled())
@@ -255,7 +261,11 @@ impl Gateway {
     }
 
     /// PostToConnection: sends `data` (text or bytes) as one message.
-    pub async fn post(&self, connection_id: &str, data: impl Into<Bytes>) -> Result<(), GatewayError> {
+    pub async fn post(
+        &self,
+        connection_id: &str,
+        data: impl Into<Bytes>,
+    ) -> Result<(), GatewayError> {
         let data = data.into();
         validate_connection_id(connection_id)?;
         GatewayError::check_payload(data.len())?;
@@ -311,7 +321,9 @@ impl Gateway {
             } => match (code.as_deref(), status) {
                 (Some("GoneException"), _) | (_, 410) => GatewayError::Gone { id: id.to_owned() },
                 (Some("PayloadTooLargeException"), _) | (_, 413) => GatewayError::PayloadTooLarge {
-                    message: format!("{endpoint} refused the payload for {id} as too large (413: {message})"),
+                    message: format!(
+                        "{endpoint} refused the payload for {id} as too large (413: {message})"
+                    ),
                 },
                 (Some("LimitExceededException" | "TooManyRequestsException"), _) | (_, 429) => {
                     GatewayError::Throttled { endpoint, message }
@@ -355,27 +367,43 @@ mod tests {
         let ok = |s: &str| ManagementEndpoint::parse(s).expect(s).url().to_owned();
         let aws = "https://abc123.execute-api.us-east-1.amazonaws.com/dev";
         assert_eq!(ok(aws), aws);
-        assert_eq!(ok("wss://abc123.execute-api.us-east-1.amazonaws.com/dev/"), aws);
-        assert_eq!(ok("https://abc123.execute-api.us-east-1.amazonaws.com/dev/@connections"), aws);
+        assert_eq!(
+            ok("wss://abc123.execute-api.us-east-1.amazonaws.com/dev/"),
+            aws
+        );
+        assert_eq!(
+            ok("https://abc123.execute-api.us-east-1.amazonaws.com/dev/@connections"),
+            aws
+        );
         assert_eq!(ok("ws://127.0.0.1:3001/dev"), "http://127.0.0.1:3001/dev");
-        assert_eq!(ok(" https://ws.example.com/api/v1 "), "https://ws.example.com/api/v1");
+        assert_eq!(
+            ok(" https://ws.example.com/api/v1 "),
+            "https://ws.example.com/api/v1"
+        );
     }
 
     #[test]
     fn refuses_urls_it_cannot_use() {
         for (input, needle) in [
             ("", "it is empty"),
-            ("abc123.execute-api.us-east-1.amazonaws.com/dev", "no scheme"),
+            (
+                "abc123.execute-api.us-east-1.amazonaws.com/dev",
+                "no scheme",
+            ),
             ("ftp://host/dev", "scheme must be"),
             ("https://host/dev?x=1", "query string"),
             ("https:///dev", "not a URL"),
-            ("not a url at all", "not a URL"),
+            ("not a url at all", "no scheme"),
+            ("https://ho st/dev", "not a URL"),
         ] {
-            let err = ManagementEndpoint::parse(input).expect_err(input).to_string();
+            let err = ManagementEndpoint::parse(input)
+                .expect_err(input)
+                .to_string();
             assert!(err.contains(needle), "{input:?}: {err}");
             assert!(err.starts_with("malformed endpoint URL"), "{err}");
         }
-        let err = ManagementEndpoint::parse("https://abc.execute-api.eu-west-1.amazonaws.com/").unwrap_err();
+        let err = ManagementEndpoint::parse("https://abc.execute-api.eu-west-1.amazonaws.com/")
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "endpoint URL \"https://abc.execute-api.eu-west-1.amazonaws.com\" has no stage: add it, as in https://abc.execute-api.eu-west-1.amazonaws.com/dev"
@@ -385,11 +413,19 @@ mod tests {
     #[test]
     fn builds_from_api_id_region_and_stage() {
         let e = ManagementEndpoint::for_api("abc123", "eu-west-1", "prod").expect("valid");
-        assert_eq!(e.url(), "https://abc123.execute-api.eu-west-1.amazonaws.com/prod");
+        assert_eq!(
+            e.url(),
+            "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+        );
         assert_eq!(e.region(), Some("eu-west-1"));
         assert!(ManagementEndpoint::for_api("abc", "eu-west-1", "").is_err());
         assert!(ManagementEndpoint::for_api("a/b", "eu-west-1", "dev").is_err());
-        assert_eq!(ManagementEndpoint::parse("http://127.0.0.1:1/dev").expect("ok").region(), None);
+        assert_eq!(
+            ManagementEndpoint::parse("http://127.0.0.1:1/dev")
+                .expect("ok")
+                .region(),
+            None
+        );
     }
 
     #[test]

@@ -221,9 +221,12 @@ impl ConnectionRecord {
 /// DynamoDB numbers are decimal strings; ours are integers, but a foreign
 /// writer may have stored `1700000000000.0` or seconds as a float.
 fn parse_number(v: &str) -> Option<i64> {
-    v.parse::<i64>()
-        .ok()
-        .or_else(|| v.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f as i64))
+    v.parse::<i64>().ok().or_else(|| {
+        v.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|f| f as i64)
+    })
 }
 
 impl fmt::Display for ConnectionRecord {
@@ -252,8 +255,14 @@ mod tests {
         let table = TableConfig::default();
         let r = full();
         let item = r.to_item(&table);
-        assert_eq!(item["connectionId"], AttributeValue::S("L0SM9cOFvHcCIhw=".into()));
-        assert_eq!(item["connectedAt"], AttributeValue::N("1700000000123".into()));
+        assert_eq!(
+            item["connectionId"],
+            AttributeValue::S("L0SM9cOFvHcCIhw=".into())
+        );
+        assert_eq!(
+            item["connectedAt"],
+            AttributeValue::N("1700000000123".into())
+        );
         assert_eq!(ConnectionRecord::from_item(&item, &table), Ok(r));
     }
 
@@ -306,7 +315,10 @@ mod tests {
         assert!(validate_connection_id("L0SM9cOFvHcCIhw=").is_ok());
         for bad in ["", " ", "a/b", "a\nb", "a?b", &"x".repeat(300)] {
             let err = validate_connection_id(bad).expect_err(bad);
-            assert!(err.to_string().starts_with("invalid connection id"), "{err}");
+            assert!(
+                err.to_string().starts_with("invalid connection id"),
+                "{err}"
+            );
         }
     }
 }

@@ -30,6 +30,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let text = DisplayErrorContext(&err).to_string();
+    let chain = causes(&err);
     if looks_like_missing_credentials(&text) {
         tracing::debug!("credentials problem: {text}");
         return SdkFailure::NoCredentials;
@@ -50,9 +51,10 @@ where
         }
         SdkError::TimeoutError(_) => SdkFailure::Timeout(text),
         SdkError::DispatchFailure(ref d) if d.is_timeout() => SdkFailure::Timeout(text),
-        SdkError::DispatchFailure(_) => SdkFailure::Unreachable(strip_noise(&text)),
-        SdkError::ResponseError(_) => SdkFailure::Unreachable(strip_noise(&text)),
-        _ => SdkFailure::Other(text),
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            SdkFailure::Unreachable(chain.last().cloned().unwrap_or(text))
+        }
+        _ => SdkFailure::Other(chain.join(": ")),
     }
 }
 
@@ -67,14 +69,19 @@ fn looks_like_missing_credentials(text: &str) -> bool {
         || t.contains("loading credentials")
 }
 
-/// The dispatch chain repeats itself ("dispatch failure: io error: client
-/// error (Connect): tcp connect error: Connection refused (os error 111)"):
-/// keep the last, most specific part.
-fn strip_noise(text: &str) -> String {
-    text.rsplit(": ")
-        .find(|part| !part.trim().is_empty())
-        .map(|s| s.trim().trim_end_matches(')').to_owned() + if s.contains('(') { ")" } else { "" })
-        .unwrap_or_else(|| text.to_owned())
+/// The messages of an error and its sources, outermost first, without
+/// repeats (wrappers often echo their source).
+fn causes(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && out.last().is_none_or(|last| !last.contains(&text)) {
+            out.push(text);
+        }
+        next = e.source();
+    }
+    out
 }
 
 #[cfg(test)]
@@ -82,10 +89,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_the_specific_end_of_a_dispatch_chain() {
-        let t = "dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)";
-        assert_eq!(strip_noise(t), "Connection refused (os error 111)");
-        assert_eq!(strip_noise("plain"), "plain");
+    fn lists_an_error_chain_outermost_first() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let outer = std::io::Error::other(io);
+        assert_eq!(causes(&outer), vec!["Connection refused".to_owned()]);
     }
 
     #[test]

@@ -150,9 +150,17 @@ impl ConnectionStore {
             .unwrap_or_else(|| "no region".to_owned())
     }
 
-    fn error<E>(&self, op: &'static str, err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError
+    fn error<E>(
+        &self,
+        op: &'static str,
+        err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    ) -> StoreError
     where
-        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
     {
         map_error(&self.table.name, &self.region(), op, classify(err))
     }
@@ -208,7 +216,10 @@ impl ConnectionStore {
                             op: "BatchWriteItem",
                             table: self.table.name.clone(),
                             code: None,
-                            message: format!("{} items stayed unprocessed after 10 retries", pending.len()),
+                            message: format!(
+                                "{} items stayed unprocessed after 10 retries",
+                                pending.len()
+                            ),
                         });
                     }
                     tokio::time::sleep(Duration::from_millis(20 << attempt.min(6))).await;
@@ -229,9 +240,7 @@ impl ConnectionStore {
             .send()
             .await
             .map_err(|e| self.error("GetItem", e))?;
-        out.item
-            .map(|item| self.record(&item))
-            .transpose()
+        out.item.map(|item| self.record(&item)).transpose()
     }
 
     /// Deletes a record only if it exists. Returns whether it existed; a
@@ -249,7 +258,10 @@ impl ConnectionStore {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(self.error("DeleteItem", e)),
@@ -269,7 +281,9 @@ impl ConnectionStore {
     pub fn scan_pages(&self, opts: ScanOptions) -> BoxStream<Result<Page, StoreError>> {
         if opts.segments == 0 || opts.segments > MAX_SEGMENTS {
             return Box::pin(stream::once(async {
-                Err(StoreError::InvalidScan("segments must be between 1 and 1,000,000"))
+                Err(StoreError::InvalidScan(
+                    "segments must be between 1 and 1,000,000",
+                ))
             }));
         }
         if opts.page_size == Some(0) {
@@ -301,7 +315,9 @@ impl ConnectionStore {
     /// The exact number of records (a paged `Select=COUNT` scan).
     pub async fn count(&self, segments: u32) -> Result<u64, StoreError> {
         if segments == 0 || segments > MAX_SEGMENTS {
-            return Err(StoreError::InvalidScan("segments must be between 1 and 1,000,000"));
+            return Err(StoreError::InvalidScan(
+                "segments must be between 1 and 1,000,000",
+            ));
         }
         let counts = (0..segments).map(|segment| {
             let store = self.clone();
@@ -359,7 +375,12 @@ impl ConnectionStore {
             .await;
         let created = match res {
             Ok(_) => true,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => false,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
+                false
+            }
             Err(e) => return Err(self.error("CreateTable", e)),
         };
         for _ in 0..600 {
@@ -414,7 +435,12 @@ impl ConnectionStore {
                 {
                     Ok(true)
                 }
-                other => Err(map_error(&self.table.name, &self.region(), "UpdateTimeToLive", other)),
+                other => Err(map_error(
+                    &self.table.name,
+                    &self.region(),
+                    "UpdateTimeToLive",
+                    other,
+                )),
             },
         }
     }
@@ -489,7 +515,9 @@ fn segment_pages(
                 .set_exclusive_start_key(start)
                 .set_limit(opts.page_size.map(|n| n.min(i32::MAX as u32) as i32));
             if opts.segments > 1 {
-                req = req.segment(segment as i32).total_segments(opts.segments as i32);
+                req = req
+                    .segment(segment as i32)
+                    .total_segments(opts.segments as i32);
             }
             let out = req.send().await.map_err(|e| store.error("Scan", e))?;
             let records = out
