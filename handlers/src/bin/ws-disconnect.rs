@@ -1,0 +1,6 @@
+//! The `ws-disconnect` Lambda function.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    wsadmin_handlers::lambda::serve(wsadmin_handlers::Route::Disconnect).await
+}

@@ -1,0 +1,123 @@
+//! The four route functions.
+
+use aws_lambda_events::apigw::ApiGatewayProxyResponse as Response;
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest as Event;
+use bytes::Bytes;
+use wsadmin_core::ConnectionRecord;
+
+use crate::message::parse_message;
+use crate::{Handlers, respond};
+
+fn connection_id(event: &Event) -> Option<&str> {
+    event
+        .request_context
+        .connection_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+}
+
+impl Handlers {
+    /// `$connect`: registers the connection. A failure answers 500, and API
+    /// Gateway then refuses the handshake.
+    pub async fn connect(&self, event: Event) -> Response {
+        let Some(id) = connection_id(&event) else {
+            tracing::error!("$connect event without requestContext.connectionId");
+            return respond(400, "the event has no requestContext.connectionId");
+        };
+        let ctx = &event.request_context;
+        let mut record = ConnectionRecord::new(id);
+        if ctx.connected_at > 0 {
+            record = record.connected_at(ctx.connected_at);
+        }
+        record.source_ip = ctx.identity.source_ip.clone();
+        record.user_agent = ctx.identity.user_agent.clone();
+        record.domain_name = ctx.domain_name.clone();
+        record.stage = ctx.stage.clone();
+        for (k, v) in event.query_string_parameters.iter() {
+            record
+                .meta
+                .entry(k.to_owned())
+                .or_insert_with(|| v.to_owned());
+        }
+        match self.store.put(&record).await {
+            Ok(()) => respond(200, "Connected."),
+            Err(e) => {
+                tracing::error!(connection_id = id, "registering the connection failed: {e}");
+                respond(500, "Failed to connect.")
+            }
+        }
+    }
+
+    /// `$disconnect`: removes the record; already gone is fine.
+    pub async fn disconnect(&self, event: Event) -> Response {
+        let Some(id) = connection_id(&event) else {
+            tracing::error!("$disconnect event without requestContext.connectionId");
+            return respond(400, "the event has no requestContext.connectionId");
+        };
+        match self.store.delete(id).await {
+            Ok(existed) => {
+                tracing::info!(connection_id = id, existed, "disconnected");
+                respond(200, "Disconnected.")
+            }
+            Err(e) => {
+                tracing::error!(connection_id = id, "removing the record failed: {e}");
+                respond(500, "Failed to disconnect.")
+            }
+        }
+    }
+
+    /// `$default`: the seed's game. `Marko?` answers `Polo!`; anything else
+    /// answers `Marko?`.
+    pub async fn default_route(&self, event: Event) -> Response {
+        if event.body.as_deref() == Some("Marko?") {
+            respond(200, "Polo!")
+        } else {
+            respond(200, "Marko?")
+        }
+    }
+
+    /// `message`: broadcasts `data` to every registered connection through
+    /// the fan-out engine. Answers 400 on a bad body, 500 when the broadcast
+    /// did not reach everyone it should have, with the report as the body.
+    pub async fn message(&self, event: Event) -> Response {
+        if event.is_base64_encoded {
+            return respond(
+                400,
+                "binary frames are not accepted by the message route: send JSON text",
+            );
+        }
+        let payload: Bytes = match parse_message(event.body.as_deref()) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::info!(connection_id = ?connection_id(&event), "bad message: {e}");
+                return respond(400, e.to_string());
+            }
+        };
+        let gateway = match self.gateway_for(&event) {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!("broadcast impossible: {e}");
+                return respond(500, e);
+            }
+        };
+        let fanout = wsadmin_core::Fanout::new(gateway, self.fanout).with_store(self.store.clone());
+        let targets = self.store.scan_ids(self.scan);
+        let report = match fanout.run(targets, payload, |_| {}).await {
+            Ok(r) => r,
+            Err(e) => return respond(400, e.to_string()),
+        };
+        let body = serde_json::to_string(&report).unwrap_or_default();
+        if report.is_complete() {
+            tracing::info!(
+                targeted = report.targeted,
+                delivered = report.delivered,
+                gone = report.gone,
+                "broadcast done"
+            );
+            respond(200, body)
+        } else {
+            tracing::error!(failed = report.failed.len(), source_errors = ?report.source_errors, "broadcast incomplete");
+            respond(500, body)
+        }
+    }
+}
