@@ -1,20 +1,25 @@
 //! wsadmin-core: everything `wsadmin`, its dashboard, the handlers and the
 //! deploy tool share about a live API Gateway WebSocket deployment.
 //!
+//! - [`duration`]: durations as operators type and read them.
 //! - [`record`]: the DynamoDB item that registers one connection.
 //! - [`store`]: the connection registry over DynamoDB (put, get, conditional
 //!   delete, a paged parallel scan as a stream).
 //! - [`gateway`]: the Management API (`@connections`) client and its errors.
 //! - [`retry`]: the backoff policy, a pure function.
 //! - [`fanout`]: one payload to a stream of targets, bounded and retried.
+//! - [`stack`]: the one description of the stack (routes, stage, table)
+//!   that the local stack and the AWS deploy both build from.
 //!
 //! This crate knows AWS SDK types; it knows nothing of terminals, clap or
 //! the Lambda runtime.
 
+pub mod duration;
 pub mod fanout;
 pub mod gateway;
 pub mod record;
 pub mod retry;
+pub mod stack;
 pub mod store;
 
 mod sdk_error;
@@ -23,6 +28,7 @@ pub use fanout::{Fanout, FanoutConfig, FanoutReport, Outcome, Progress};
 pub use gateway::{ConnectionInfo, Gateway, GatewayError, ManagementEndpoint};
 pub use record::{ConnectionRecord, TableConfig};
 pub use retry::RetryPolicy;
+pub use stack::{RouteSpec, StackError, StackSpec};
 pub use store::{ConnectionStore, ScanOptions, StoreError};
 
 /// API Gateway's limit on one message posted to a connection: 128 KiB.
