@@ -1,1 +1,242 @@
-fn main() {}
+//! `wsstack`: stands the WebSocket stack up. `wsstack local` runs it on this
+//! machine: dynalite, the API Gateway emulator, the real handlers.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::watch;
+use wsadmin_core::duration::parse_duration;
+use wsadmin_core::stack::StackSpec;
+use wsadmin_deploy::demo::{self, DemoPace};
+use wsadmin_deploy::dynamo::LocalDynamo;
+use wsadmin_deploy::emulator::{
+    EmulatorConfig, LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY, Throttle,
+};
+use wsadmin_deploy::local::LocalStack;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wsstack",
+    version,
+    about = "Stand up the wsadmin WebSocket stack"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole stack on this machine: an API Gateway WebSocket
+    /// emulator, a local DynamoDB (dynalite) and the real handlers.
+    Local(LocalArgs),
+}
+
+#[derive(Debug, Args)]
+struct LocalArgs {
+    /// Port of the WebSocket endpoint and the Management API (0 picks a free one).
+    #[arg(long, default_value_t = 3001, env = "WSSTACK_PORT")]
+    port: u16,
+    /// Stack description (TOML); defaults reproduce the seed's stack.
+    #[arg(long, value_name = "FILE")]
+    stack: Option<PathBuf>,
+    /// Stage name (overrides the stack file).
+    #[arg(long)]
+    stage: Option<String>,
+    /// DynamoDB table of connections (overrides the stack file).
+    #[arg(long)]
+    table: Option<String>,
+    /// Access key id the Management API accepts.
+    #[arg(long, default_value = LOCAL_ACCESS_KEY_ID)]
+    access_key_id: String,
+    /// Secret access key the Management API accepts.
+    #[arg(long, default_value = LOCAL_SECRET_ACCESS_KEY)]
+    secret_access_key: String,
+    /// Region requests must be signed for.
+    #[arg(long, default_value = LOCAL_REGION)]
+    region: String,
+    /// Use this DynamoDB instead of starting dynalite.
+    #[arg(long, value_name = "URL")]
+    dynamodb_endpoint: Option<String>,
+    /// Port for the dynalite it starts (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    dynamodb_port: u16,
+    /// Keep dynalite's data in this directory (in memory otherwise).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Close connections idle for this long.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Close connections this long after they opened.
+    #[arg(long, default_value = "2h", value_parser = parse_duration)]
+    max_duration: Duration,
+    /// Account-level limit on @connections calls per second (429 beyond).
+    #[arg(long, value_name = "N")]
+    throttle_rps: Option<f64>,
+    /// Burst allowed by --throttle-rps (default: the rate).
+    #[arg(long, value_name = "M", requires = "throttle_rps")]
+    throttle_burst: Option<f64>,
+    /// Fraction of @connections calls answered 500.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    fault_rate: f64,
+    /// Fraction of $disconnect invocations skipped, leaving stale records.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    drop_disconnect_rate: f64,
+    /// Bytes queued for one client before posts to it answer 429.
+    #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
+    queue_limit: usize,
+    /// Start N simulated clients that connect, chat and leave.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    demo_clients: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,wsstack=info,wsadmin_deploy=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wsstack: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Local(args) => local(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wsstack: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn local(args: LocalArgs) -> Result<()> {
+    let mut stack = match &args.stack {
+        Some(path) => StackSpec::load(path)?,
+        None => StackSpec::default(),
+    };
+    if let Some(stage) = args.stage {
+        stack.stage = stage;
+    }
+    if let Some(table) = args.table {
+        stack.table = table;
+    }
+    stack.validate()?;
+    let config = EmulatorConfig {
+        stack,
+        region: args.region,
+        access_key_id: args.access_key_id,
+        secret_access_key: args.secret_access_key,
+        idle_timeout: args.idle_timeout,
+        max_duration: args.max_duration,
+        queue_limit_bytes: args.queue_limit,
+        throttle: args.throttle_rps.map(|rps| Throttle {
+            rps,
+            burst: args.throttle_burst.unwrap_or(rps),
+        }),
+        fault_rate: args.fault_rate,
+        drop_disconnect_rate: args.drop_disconnect_rate,
+        ..EmulatorConfig::default()
+    };
+
+    let dynamo = match &args.dynamodb_endpoint {
+        Some(_) => None,
+        None => Some(
+            LocalDynamo::start(args.dynamodb_port, args.data_dir.as_deref())
+                .await
+                .context("starting the local DynamoDB")?,
+        ),
+    };
+    let dynamodb_endpoint = match (&args.dynamodb_endpoint, &dynamo) {
+        (Some(url), _) => url.clone(),
+        (None, Some(d)) => d.endpoint(),
+        (None, None) => unreachable!("dynalite started when no endpoint was given"),
+    };
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
+    let stack = LocalStack::start(config, addr, &dynamodb_endpoint).await?;
+    print_banner(&stack);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let demo = (args.demo_clients > 0).then(|| {
+        eprintln!("starting {} demo clients", args.demo_clients);
+        tokio::spawn(demo::run(
+            stack.websocket_url(),
+            args.demo_clients,
+            DemoPace::default(),
+            stop_rx,
+        ))
+    });
+
+    shutdown_signal().await;
+    eprintln!("\nstopping: closing every connection (1001) and running $disconnect");
+    let _ = stop_tx.send(true);
+    if let Some(demo) = demo {
+        let _ = tokio::time::timeout(Duration::from_secs(5), demo).await;
+    }
+    stack.stop().await.context("stopping the emulator")?;
+    if let Some(d) = dynamo {
+        d.stop().await;
+    }
+    eprintln!("stopped");
+    Ok(())
+}
+
+fn print_banner(stack: &LocalStack) {
+    let c = stack.config();
+    let ws = stack.websocket_url();
+    let mgmt = stack.management_endpoint();
+    let ddb = stack.dynamodb_endpoint();
+    println!("wsstack local is running");
+    println!("  WebSocket       {ws}");
+    println!("  Management API  {mgmt}");
+    println!("  DynamoDB        {ddb}   table {}", c.stack.table);
+    println!(
+        "  Credentials     AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={}",
+        c.access_key_id, c.secret_access_key, c.region
+    );
+    println!();
+    println!("Operate it:");
+    println!(
+        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={} \\\n    wsadmin --endpoint {mgmt} --table {} --dynamodb-endpoint {ddb} list",
+        c.access_key_id, c.secret_access_key, c.region, c.stack.table
+    );
+    println!("Try it:");
+    println!("  websocat {ws}     then send: {{\"type\":\"message\",\"data\":\"Hello World!\"}}");
+    println!();
+    println!("Ctrl-C stops everything it started.");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

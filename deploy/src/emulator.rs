@@ -1,0 +1,291 @@
+//! The API Gateway WebSocket emulator: one port serving the WebSocket
+//! endpoint (`ws://host/{stage}`) and the Management API
+//! (`/{stage}/@connections/{id}`), invoking the real handler functions
+//! through the JSON form of their events.
+//!
+//! It owns the live connections (the [`registry`]), their sockets
+//! ([`socket`]), the Management API ([`management`]) and API Gateway's
+//! semantics: route selection, route responses, frame and message limits,
+//! idle timeout and maximum duration, SigV4, throttling and per-connection
+//! back-pressure. It knows nothing of DynamoDB: that is the handlers' job.
+
+pub mod event;
+pub mod ids;
+pub mod integration;
+pub mod management;
+pub mod registry;
+pub mod route;
+pub mod sigv4;
+pub mod socket;
+pub mod throttle;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::routing::{any, get};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use wsadmin_core::stack::StackSpec;
+
+use crate::emulator::integration::Integration;
+use crate::emulator::registry::Registry;
+use crate::emulator::sigv4::Verifier;
+use crate::emulator::throttle::TokenBucket;
+
+/// The documented local credentials the Management API accepts by default.
+pub const LOCAL_ACCESS_KEY_ID: &str = "AKIAWSSTACKLOCAL";
+pub const LOCAL_SECRET_ACCESS_KEY: &str = "wsstack-local-secret";
+pub const LOCAL_REGION: &str = "us-east-1";
+pub const LOCAL_API_ID: &str = "wsstacklocal";
+
+/// API Gateway's limits on WebSocket traffic.
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = wsadmin_core::MAX_PAYLOAD_BYTES;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throttle {
+    /// Sustained `@connections` calls per second, account-wide.
+    pub rps: f64,
+    /// Calls allowed at once after a quiet period.
+    pub burst: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    pub stack: StackSpec,
+    pub api_id: String,
+    pub region: String,
+    /// The credentials Management API requests must be signed with.
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// A connection with no message either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// A connection is closed this long after it opened, whatever it does.
+    pub max_duration: Duration,
+    /// Bytes waiting to be written to one client before posts answer 429.
+    pub queue_limit_bytes: usize,
+    pub throttle: Option<Throttle>,
+    /// Fraction of `@connections` calls answered 500.
+    pub fault_rate: f64,
+    /// Fraction of `$disconnect` invocations silently skipped.
+    pub drop_disconnect_rate: f64,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            stack: StackSpec::default(),
+            api_id: LOCAL_API_ID.to_owned(),
+            region: LOCAL_REGION.to_owned(),
+            access_key_id: LOCAL_ACCESS_KEY_ID.to_owned(),
+            secret_access_key: LOCAL_SECRET_ACCESS_KEY.to_owned(),
+            idle_timeout: Duration::from_secs(10 * 60),
+            max_duration: Duration::from_secs(2 * 60 * 60),
+            queue_limit_bytes: 1024 * 1024,
+            throttle: None,
+            fault_rate: 0.0,
+            drop_disconnect_rate: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("{name} must be between 0 and 1, not {value}")]
+    Rate { name: &'static str, value: f64 },
+    #[error("--throttle-rps and --throttle-burst must be at least 1")]
+    Throttle,
+    #[error(
+        "route {route:?} names handler {handler:?}, which is not one of ws-connect, ws-disconnect, ws-default, ws-message"
+    )]
+    UnknownHandler { route: String, handler: String },
+    #[error("{0} must be longer than zero")]
+    ZeroDuration(&'static str),
+    #[error("invalid stack: {0}")]
+    Stack(String),
+}
+
+/// State shared by every connection and request.
+#[derive(Debug)]
+pub(crate) struct Api {
+    config: EmulatorConfig,
+    /// `host:port` the API answers on: the events' `domainName`.
+    domain_name: String,
+    selection_path: Vec<String>,
+    verifier: Verifier,
+    integration: Integration,
+    registry: Registry,
+    throttle: Option<std::sync::Mutex<TokenBucket>>,
+    closing: AtomicBool,
+    /// Connection tasks still running (they end after their `$disconnect`).
+    tasks: AtomicUsize,
+    tasks_done: Notify,
+}
+
+impl Api {
+    fn now_ms() -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+
+    fn allow_call(&self) -> bool {
+        match &self.throttle {
+            Some(bucket) => bucket
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .try_take(Instant::now()),
+            None => true,
+        }
+    }
+
+    fn roll(rate: f64) -> bool {
+        rate > 0.0 && fastrand::f64() < rate
+    }
+
+    fn task_started(&self) -> TaskGuard<'_> {
+        self.tasks.fetch_add(1, Ordering::SeqCst);
+        TaskGuard(self)
+    }
+}
+
+struct TaskGuard<'a>(&'a Api);
+
+impl Drop for TaskGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.tasks.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.tasks_done.notify_waiters();
+        }
+    }
+}
+
+/// A configured emulator, ready to serve on a listener.
+#[derive(Debug, Clone)]
+pub struct Emulator {
+    api: Arc<Api>,
+}
+
+impl Emulator {
+    /// `handlers` run the routes; `domain_name` is what events report as the
+    /// API's host (the listener's `host:port`).
+    pub fn new(
+        config: EmulatorConfig,
+        handlers: Arc<wsadmin_handlers::Handlers>,
+        domain_name: impl Into<String>,
+    ) -> Result<Self, EmulatorError> {
+        for (name, value) in [
+            ("--fault-rate", config.fault_rate),
+            ("--drop-disconnect-rate", config.drop_disconnect_rate),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(EmulatorError::Rate { name, value });
+            }
+        }
+        if config
+            .throttle
+            .is_some_and(|t| !(t.rps >= 1.0 && t.burst >= 1.0))
+        {
+            return Err(EmulatorError::Throttle);
+        }
+        if config.idle_timeout.is_zero() {
+            return Err(EmulatorError::ZeroDuration("the idle timeout"));
+        }
+        if config.max_duration.is_zero() {
+            return Err(EmulatorError::ZeroDuration("the maximum duration"));
+        }
+        config
+            .stack
+            .validate()
+            .map_err(|e| EmulatorError::Stack(e.to_string()))?;
+        let integration = Integration::new(&config.stack, handlers)?;
+        let selection_path = config
+            .stack
+            .selection_path()
+            .map_err(|e| EmulatorError::Stack(e.to_string()))?
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let verifier = Verifier::new(
+            config.access_key_id.clone(),
+            config.secret_access_key.clone(),
+            config.region.clone(),
+        );
+        let throttle = config
+            .throttle
+            .map(|t| std::sync::Mutex::new(TokenBucket::new(t.rps, t.burst, Instant::now())));
+        Ok(Self {
+            api: Arc::new(Api {
+                config,
+                domain_name: domain_name.into(),
+                selection_path,
+                verifier,
+                integration,
+                registry: Registry::default(),
+                throttle,
+                closing: AtomicBool::new(false),
+                tasks: AtomicUsize::new(0),
+                tasks_done: Notify::new(),
+            }),
+        })
+    }
+
+    /// Live connections right now.
+    pub fn connection_count(&self) -> usize {
+        self.api.registry.len()
+    }
+
+    /// Serves until `shutdown` resolves; then closes every connection with
+    /// 1001, runs their `$disconnect`, and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let api = self.api.clone();
+        let app = Router::new()
+            .route("/{stage}", get(socket::handshake))
+            .route("/{stage}/", get(socket::handshake))
+            .route("/{stage}/@connections/{id}", any(management::connections))
+            .fallback(management::forbidden)
+            .with_state(api.clone());
+        let drain = api.clone();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            drain.close_all().await;
+        })
+        .await
+    }
+}
+
+impl Api {
+    /// Closes every connection with 1001 and waits for their `$disconnect`.
+    async fn close_all(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        let closed = self.registry.close_all(registry::CloseCause::Shutdown);
+        tracing::info!(connections = closed, "shutting down: closing connections");
+        loop {
+            let notified = self.tasks_done.notified();
+            if self.tasks.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            if tokio::time::timeout(Duration::from_secs(10), notified)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    remaining = self.tasks.load(Ordering::SeqCst),
+                    "connections still closing after 10 s; stopping anyway"
+                );
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The Management API: `POST|GET|DELETE /{stage}/@connections/{id}`,
+//! answered as AWS answers: status codes, `x-amzn-ErrorType`, JSON error
+//! bodies. Every call is checked in AWS's order: resource, signature,
+//! throttle, then the connection.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+use axum::body::to_bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::registry::CloseCause;
+use super::{Api, MAX_MESSAGE_BYTES};
+
+/// An error answer exactly as API Gateway sends it.
+pub fn aws_error(status: StatusCode, error_type: &'static str, message: &str) -> Response {
+    let mut res = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "message": message }).to_string(),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert("x-amzn-ErrorType", HeaderValue::from_static(error_type));
+    res
+}
+
+/// Anything that is not a route of this API: API Gateway answers 403.
+pub(crate) async fn forbidden() -> Response {
+    aws_error(StatusCode::FORBIDDEN, "ForbiddenException", "Forbidden")
+}
+
+fn iso8601(ms: i64) -> String {
+    DateTime::from_millis(ms)
+        .fmt(Format::DateTime)
+        .unwrap_or_default()
+}
+
+pub(crate) async fn connections(
+    State(api): State<Arc<Api>>,
+    Path((stage, id)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    if stage != api.config.stack.stage
+        || !matches!(parts.method, Method::POST | Method::GET | Method::DELETE)
+    {
+        return forbidden().await;
+    }
+    let too_large = || {
+        aws_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLargeException",
+            "Request entity too large",
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_MESSAGE_BYTES) {
+        return too_large();
+    }
+    let Ok(body) = to_bytes(body, MAX_MESSAGE_BYTES).await else {
+        return too_large();
+    };
+    if let Err(e) = api.verifier.verify(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &body,
+        SystemTime::now(),
+    ) {
+        return aws_error(StatusCode::FORBIDDEN, "ForbiddenException", &e.to_string());
+    }
+    if !api.allow_call() {
+        return aws_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "LimitExceededException",
+            "Rate exceeded",
+        );
+    }
+    if Api::roll(api.config.fault_rate) {
+        return aws_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerErrorException",
+            "Internal server error",
+        );
+    }
+    let Some(conn) = api.registry.get(&id) else {
+        return aws_error(StatusCode::GONE, "GoneException", "");
+    };
+    match parts.method {
+        Method::POST => match conn.try_send(body) {
+            Ok(()) => StatusCode::OK.into_response(),
+            Err(_) => aws_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "LimitExceededException",
+                "The client's send buffer is full",
+            ),
+        },
+        Method::GET => {
+            let mut identity = serde_json::Map::new();
+            identity.insert("sourceIp".into(), conn.source_ip.clone().into());
+            if let Some(ua) = &conn.user_agent {
+                identity.insert("userAgent".into(), ua.clone().into());
+            }
+            let body = serde_json::json!({
+                "connectedAt": iso8601(conn.connected_at_ms),
+                "identity": identity,
+                "lastActiveAt": iso8601(conn.last_active_ms()),
+            });
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        _ => {
+            conn.close(CloseCause::Deleted);
+            StatusCode::NO_CONTENT.into_response()
+        }
+    }
+}

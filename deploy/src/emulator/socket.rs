@@ -1,0 +1,467 @@
+//! One WebSocket connection: the handshake (with `$connect` deciding whether
+//! it is accepted), then a reader that routes client messages and watches the
+//! timers, and a writer that drains the outbound queue, splitting messages
+//! into frames of at most 32 KB. When the connection ends, for whatever
+//! reason, it leaves the registry and `$disconnect` runs (unless the
+//! `--drop-disconnect-rate` knob drops it).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{Frame, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::event::{self, Kind};
+use super::registry::{CloseCause, Conn, ConnEnds};
+use super::{Api, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, ids, management, route};
+
+type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// How a connection ended: the close code and reason `$disconnect` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ending {
+    code: u16,
+    reason: String,
+    /// The close frame we send, if we are the ones closing.
+    send: Option<CloseFrame>,
+}
+
+impl Ending {
+    fn ours(code: CloseCode, reason: &'static str) -> Self {
+        Self {
+            code: code.into(),
+            reason: reason.to_owned(),
+            send: Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            }),
+        }
+    }
+
+    fn theirs(code: u16, reason: String) -> Self {
+        Self {
+            code,
+            reason,
+            send: None,
+        }
+    }
+
+    fn of(cause: CloseCause) -> Self {
+        match cause {
+            CloseCause::Deleted => Self::ours(CloseCode::Normal, "Connection deleted"),
+            CloseCause::IdleTimeout | CloseCause::MaxDuration | CloseCause::Shutdown => {
+                Self::ours(CloseCode::Away, "Going away")
+            }
+        }
+    }
+}
+
+/// Title-cases a header name the way API Gateway's events show them.
+fn display_header_name(name: &str) -> String {
+    name.split('-')
+        .map(|part| match part {
+            "websocket" => "WebSocket".to_owned(),
+            p => {
+                let mut c = p.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn is_websocket_upgrade(req: &Request) -> bool {
+    let h = req.headers();
+    let has = |name: header::HeaderName, token: &str| {
+        h.get_all(name).iter().any(|v| {
+            v.to_str()
+                .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+                .unwrap_or(false)
+        })
+    };
+    has(header::UPGRADE, "websocket")
+        && has(header::CONNECTION, "upgrade")
+        && h.get(header::SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v == "13")
+        && h.contains_key(header::SEC_WEBSOCKET_KEY)
+}
+
+/// `GET /{stage}`: the WebSocket handshake.
+pub(crate) async fn handshake(
+    State(api): State<Arc<Api>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(stage): Path<String>,
+    req: Request,
+) -> Response {
+    if stage != api.config.stack.stage {
+        return management::forbidden().await;
+    }
+    if !is_websocket_upgrade(&req) {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            [(header::SEC_WEBSOCKET_VERSION, "13")],
+            "this is a WebSocket endpoint: connect with a WebSocket client",
+        )
+            .into_response();
+    }
+    if api.closing.load(std::sync::atomic::Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let connected_at_ms = Api::now_ms();
+    let source_ip = peer.ip().to_string();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((display_header_name(k.as_str()), v.to_str().ok()?.to_owned())))
+        .collect();
+    headers.push(("X-Forwarded-For".into(), source_ip.clone()));
+    headers.push(("X-Forwarded-Port".into(), peer.port().to_string()));
+    headers.push(("X-Forwarded-Proto".into(), "http".into()));
+    let query: Vec<(String, String)> = Query::try_from_uri(req.uri())
+        .map(|Query(q)| q)
+        .unwrap_or_default();
+
+    // A fresh id (88 random bits; retried on the astronomically rare clash).
+    let (conn, ends) = loop {
+        let (conn, ends) = Conn::new(
+            ids::new_id(),
+            connected_at_ms,
+            source_ip.clone(),
+            user_agent.clone(),
+            api.config.queue_limit_bytes,
+        );
+        if !api.registry.contains(&conn.id) {
+            break (conn, ends);
+        }
+    };
+
+    let mut subprotocol = None;
+    if let Some(binding) = api.integration.route("$connect") {
+        let ctx = context(&api, &conn);
+        let ev = event::build(
+            &ctx,
+            &Kind::Connect {
+                headers: &headers,
+                query: &query,
+            },
+            &ids::new_id(),
+            Api::now_ms(),
+        );
+        let answer = api.integration.invoke(binding.function, &ev).await;
+        if !(200..300).contains(&answer.status) {
+            tracing::info!(connection_id = %conn.id, status = answer.status, "$connect refused the handshake");
+            let status = u16::try_from(answer.status)
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return status.into_response();
+        }
+        subprotocol = answer.subprotocol;
+    }
+    if !api.registry.insert(conn.clone()) {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+
+    let on_upgrade = hyper::upgrade::on(req);
+    let task_api = api.clone();
+    tokio::spawn(async move {
+        let _guard = task_api.task_started();
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let config = WebSocketConfig::default()
+                    .max_frame_size(Some(MAX_FRAME_BYTES))
+                    .max_message_size(Some(MAX_MESSAGE_BYTES));
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
+                run(&task_api, conn, ws, ends).await;
+            }
+            Err(e) => {
+                tracing::debug!(connection_id = %conn.id, "upgrade failed: {e}");
+                task_api.registry.remove(&conn.id);
+                disconnect(
+                    &task_api,
+                    &conn,
+                    &Ending::theirs(1006, "Upgrade failed".into()),
+                )
+                .await;
+            }
+        }
+    });
+
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if let Some(p) = subprotocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
+    }
+    res
+}
+
+fn context<'a>(api: &'a Api, conn: &'a Conn) -> event::Context<'a> {
+    event::Context {
+        api_id: &api.config.api_id,
+        stage: &api.config.stack.stage,
+        domain_name: &api.domain_name,
+        connection_id: &conn.id,
+        connected_at_ms: conn.connected_at_ms,
+        source_ip: &conn.source_ip,
+        user_agent: conn.user_agent.as_deref(),
+    }
+}
+
+/// The connection's life after the handshake.
+async fn run(api: &Arc<Api>, conn: Arc<Conn>, ws: Socket, ends: ConnEnds) {
+    let ConnEnds {
+        outbound,
+        close: mut close_rx,
+    } = ends;
+    let (sink, mut stream) = ws.split();
+    let (stop_tx, stop_rx) = oneshot::channel::<Option<CloseFrame>>();
+    let writer = tokio::spawn(write_loop(sink, outbound, stop_rx, conn.clone()));
+
+    let idle = api.config.idle_timeout;
+    let opened = Instant::now();
+    let max_deadline = opened + api.config.max_duration;
+    let ending = loop {
+        let idle_ms = (Api::now_ms() - conn.last_active_ms()).max(0) as u64;
+        let idle_deadline = Instant::now() + idle.saturating_sub(Duration::from_millis(idle_ms));
+        tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    conn.touch(Api::now_ms());
+                    tokio::spawn(on_message(api.clone(), conn.clone(), text.as_str().to_owned(), false));
+                }
+                Some(Ok(Message::Binary(data))) => {
+                    conn.touch(Api::now_ms());
+                    let body = base64::engine::general_purpose::STANDARD.encode(&data);
+                    tokio::spawn(on_message(api.clone(), conn.clone(), body, true));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    break match frame {
+                        Some(f) => Ending::theirs(f.code.into(), f.reason.as_str().to_owned()),
+                        None => Ending::theirs(1005, "Client-side close frame status not set".into()),
+                    };
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                Some(Err(WsError::Capacity(_))) => {
+                    break Ending::ours(CloseCode::Size, "Message too big");
+                }
+                Some(Err(WsError::Utf8(_))) => {
+                    break Ending::ours(CloseCode::Invalid, "Invalid UTF-8 in text frame");
+                }
+                Some(Err(WsError::Protocol(e))) => {
+                    tracing::debug!(connection_id = %conn.id, "protocol error: {e}");
+                    break Ending::ours(CloseCode::Protocol, "Protocol error");
+                }
+                Some(Err(_)) | None => {
+                    break Ending::theirs(1006, "Connection closed abnormally".into());
+                }
+            },
+            cause = &mut close_rx => {
+                break Ending::of(cause.unwrap_or(CloseCause::Shutdown));
+            }
+            _ = tokio::time::sleep_until(idle_deadline) => {
+                let idle_ms = (Api::now_ms() - conn.last_active_ms()).max(0) as u64;
+                if Duration::from_millis(idle_ms) >= idle {
+                    break Ending::of(CloseCause::IdleTimeout);
+                }
+            }
+            _ = tokio::time::sleep_until(max_deadline) => {
+                break Ending::of(CloseCause::MaxDuration);
+            }
+        }
+    };
+
+    // Gone for the Management API from here on.
+    api.registry.remove(&conn.id);
+    let _ = stop_tx.send(ending.send.clone());
+    drop(stream);
+    if tokio::time::timeout(Duration::from_secs(5), writer)
+        .await
+        .is_err()
+    {
+        tracing::debug!(connection_id = %conn.id, "writer did not finish in 5 s");
+    }
+    disconnect(api, &conn, &ending).await;
+}
+
+async fn disconnect(api: &Api, conn: &Conn, ending: &Ending) {
+    let Some(binding) = api.integration.route("$disconnect") else {
+        return;
+    };
+    if Api::roll(api.config.drop_disconnect_rate) {
+        tracing::info!(connection_id = %conn.id, "$disconnect dropped (--drop-disconnect-rate)");
+        return;
+    }
+    let ev = event::build(
+        &context(api, conn),
+        &Kind::Disconnect {
+            status_code: ending.code,
+            reason: &ending.reason,
+        },
+        &ids::new_id(),
+        Api::now_ms(),
+    );
+    api.integration.invoke(binding.function, &ev).await;
+}
+
+/// A client message: select the route, invoke it, send back the route
+/// response if the route has one.
+async fn on_message(api: Arc<Api>, conn: Arc<Conn>, body: String, is_base64: bool) {
+    let path: Vec<&str> = api.selection_path.iter().map(String::as_str).collect();
+    let selected = if is_base64 {
+        None
+    } else {
+        route::select(&body, &path)
+    };
+    let request_id = ids::new_id();
+    let Some(key) = route::resolve(selected, |k| api.integration.route(k).is_some()) else {
+        let frame = serde_json::json!({
+            "message": "Forbidden",
+            "connectionId": conn.id,
+            "requestId": request_id,
+        });
+        let _ = conn.try_send(Bytes::from(frame.to_string()));
+        return;
+    };
+    let Some(binding) = api.integration.route(&key) else {
+        return;
+    };
+    let ev = event::build(
+        &context(&api, &conn),
+        &Kind::Message {
+            route_key: &key,
+            message_id: &ids::new_id(),
+            body: &body,
+            is_base64,
+        },
+        &request_id,
+        Api::now_ms(),
+    );
+    let answer = api.integration.invoke(binding.function, &ev).await;
+    if let (true, Some(body)) = (binding.route_response, answer.body)
+        && conn.try_send(Bytes::from(body)).is_err()
+    {
+        tracing::debug!(connection_id = %conn.id, "route response dropped: queue full");
+    }
+}
+
+type Sink = futures::stream::SplitSink<Socket, Message>;
+
+async fn write_loop(
+    mut sink: Sink,
+    mut outbound: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
+    mut stop: oneshot::Receiver<Option<CloseFrame>>,
+    conn: Arc<Conn>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            frame = &mut stop => {
+                if let Ok(frame) = frame {
+                    if let Some(frame) = frame {
+                        let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
+                    }
+                    let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
+                }
+                return;
+            }
+            data = outbound.recv() => {
+                let Some(data) = data else { return };
+                let len = data.len();
+                let sent = tokio::select! {
+                    biased;
+                    frame = &mut stop => {
+                        // Closing a client that does not read: give up on the
+                        // pending write, the socket is dropped.
+                        let _ = frame;
+                        return;
+                    }
+                    r = send_message(&mut sink, data) => r,
+                };
+                conn.sent(len);
+                conn.touch(Api::now_ms());
+                if sent.is_err() {
+                    // The reader sees the socket fail and ends the connection.
+                    let _ = (&mut stop).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Sends one message, text when it is UTF-8, in frames of at most 32 KB.
+async fn send_message(sink: &mut Sink, data: Bytes) -> Result<(), WsError> {
+    let text = std::str::from_utf8(&data).is_ok();
+    if data.len() <= MAX_FRAME_BYTES {
+        let msg = if text {
+            Message::Text(Utf8Bytes::try_from(data).map_err(|_| WsError::Utf8(String::new()))?)
+        } else {
+            Message::Binary(data)
+        };
+        return sink.send(msg).await;
+    }
+    let kind = if text { Data::Text } else { Data::Binary };
+    let chunks = data.len().div_ceil(MAX_FRAME_BYTES);
+    for (i, start) in (0..data.len()).step_by(MAX_FRAME_BYTES).enumerate() {
+        let chunk = data.slice(start..(start + MAX_FRAME_BYTES).min(data.len()));
+        let opcode = OpCode::Data(if i == 0 { kind } else { Data::Continue });
+        sink.feed(Message::Frame(Frame::message(
+            chunk,
+            opcode,
+            i + 1 == chunks,
+        )))
+        .await?;
+    }
+    sink.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_read_like_api_gateways() {
+        assert_eq!(
+            display_header_name("sec-websocket-key"),
+            "Sec-WebSocket-Key"
+        );
+        assert_eq!(display_header_name("user-agent"), "User-Agent");
+        assert_eq!(display_header_name("host"), "Host");
+    }
+}
