@@ -7,6 +7,8 @@
 //!   delete, a paged parallel scan as a stream).
 //! - [`gateway`]: the Management API (`@connections`) client and its errors.
 //! - [`retry`]: the backoff policy, a pure function.
+//! - [`target`]: a resolved deployment (store + gateway) that commands and
+//!   the dashboard operate.
 //! - [`fanout`]: one payload to a stream of targets, bounded and retried.
 //! - [`stack`]: the one description of the stack (routes, stage, table)
 //!   that the local stack and the AWS deploy both build from.
@@ -21,6 +23,7 @@ pub mod record;
 pub mod retry;
 pub mod stack;
 pub mod store;
+pub mod target;
 
 mod sdk_error;
 
@@ -30,6 +33,7 @@ pub use record::{ConnectionRecord, TableConfig};
 pub use retry::RetryPolicy;
 pub use stack::{RouteSpec, StackError, StackSpec};
 pub use store::{ConnectionStore, ScanOptions, StoreError};
+pub use target::Target;
 
 /// API Gateway's limit on one message posted to a connection: 128 KiB.
 pub const MAX_PAYLOAD_BYTES: usize = 131_072;

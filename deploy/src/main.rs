@@ -102,6 +102,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,wsstack=info,wsadmin_deploy=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -184,10 +185,10 @@ async fn local(args: LocalArgs) -> Result<()> {
     shutdown_signal().await;
     eprintln!("\nstopping: closing every connection (1001) and running $disconnect");
     let _ = stop_tx.send(true);
+    stack.stop().await.context("stopping the emulator")?;
     if let Some(demo) = demo {
         let _ = tokio::time::timeout(Duration::from_secs(5), demo).await;
     }
-    stack.stop().await.context("stopping the emulator")?;
     if let Some(d) = dynamo {
         d.stop().await;
     }
