@@ -2,6 +2,7 @@
 //! deploy tool share about a live API Gateway WebSocket deployment.
 //!
 //! - [`duration`]: durations as operators type and read them.
+//! - [`local`]: how a running `wsstack local` describes itself to the tools.
 //! - [`record`]: the DynamoDB item that registers one connection.
 //! - [`store`]: the connection registry over DynamoDB (put, get, conditional
 //!   delete, a paged parallel scan as a stream).
@@ -19,6 +20,7 @@
 pub mod duration;
 pub mod fanout;
 pub mod gateway;
+pub mod local;
 pub mod record;
 pub mod retry;
 pub mod stack;

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 use wsadmin_core::duration::parse_duration;
+use wsadmin_core::local::LocalStackInfo;
 use wsadmin_core::stack::StackSpec;
 use wsadmin_deploy::demo::{self, DemoPace};
 use wsadmin_deploy::dynamo::LocalDynamo;
@@ -169,6 +170,21 @@ async fn local(args: LocalArgs) -> Result<()> {
     };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let stack = LocalStack::start(config, addr, &dynamodb_endpoint).await?;
+    let state_file = LocalStackInfo::default_path();
+    let c = stack.config();
+    let info = LocalStackInfo {
+        websocket_url: stack.websocket_url(),
+        management_endpoint: stack.management_endpoint(),
+        dynamodb_endpoint: dynamodb_endpoint.clone(),
+        table: c.stack.table.clone(),
+        region: c.region.clone(),
+        access_key_id: c.access_key_id.clone(),
+        secret_access_key: c.secret_access_key.clone(),
+        pid: std::process::id(),
+    };
+    if let Err(e) = info.write(&state_file) {
+        tracing::warn!("`wsadmin --context local` will not find this stack: {e}");
+    }
     print_banner(&stack);
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -185,6 +201,7 @@ async fn local(args: LocalArgs) -> Result<()> {
     shutdown_signal().await;
     eprintln!("\nstopping: closing every connection (1001) and running $disconnect");
     let _ = stop_tx.send(true);
+    LocalStackInfo::remove_if_mine(&state_file);
     stack.stop().await.context("stopping the emulator")?;
     if let Some(demo) = demo {
         let _ = tokio::time::timeout(Duration::from_secs(5), demo).await;
@@ -215,6 +232,7 @@ fn print_banner(stack: &LocalStack) {
         "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={} \\\n    wsadmin --endpoint {mgmt} --table {} --dynamodb-endpoint {ddb} list",
         c.access_key_id, c.secret_access_key, c.region, c.stack.table
     );
+    println!("  or simply: wsadmin --context local list");
     println!("Try it:");
     println!("  websocat {ws}     then send: {{\"type\":\"message\",\"data\":\"Hello World!\"}}");
     println!();
