@@ -193,7 +193,10 @@ pub(crate) async fn handshake(
         let _guard = task_api.task_started();
         match on_upgrade.await {
             Ok(upgraded) => {
+                // A small initial read buffer: idle connections stay cheap
+                // (it grows for large frames, up to the limits).
                 let config = WebSocketConfig::default()
+                    .read_buffer_size(4 * 1024)
                     .max_frame_size(Some(MAX_FRAME_BYTES))
                     .max_message_size(Some(MAX_MESSAGE_BYTES));
                 let ws = WebSocketStream::from_raw_socket(

@@ -1,0 +1,278 @@
+//! `wsbench`: load for a running `wsstack local`, from another process.
+//!
+//! - `wsbench connections --count N`: opens N real WebSocket clients as fast
+//!   as `--concurrency` allows, reports connections/s and the stack's memory
+//!   while they are all open, then closes them.
+//! - `wsbench post --clients N --seconds T`: opens N clients, then posts to
+//!   them round-robin through the Management API (signed, as the SDK does)
+//!   for T seconds; reports posts/s and deliveries/s counted at the clients.
+//!
+//! It finds the stack through the state file `wsstack local` writes
+//! (`WSADMIN_LOCAL_STATE`). It only ever talks to loopback addresses.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use futures::{StreamExt, TryStreamExt};
+use tokio::net::TcpSocket;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use wsadmin_core::local::LocalStackInfo;
+use wsadmin_core::{ConnectionStore, Gateway, ManagementEndpoint, ScanOptions, TableConfig};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wsbench",
+    about = "Load for a running wsstack local (loopback only)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Open N clients, report connections/s and the stack's memory.
+    Connections {
+        #[arg(long, default_value_t = 20_000)]
+        count: usize,
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Keep them open this many seconds before closing.
+        #[arg(long, default_value_t = 3)]
+        hold: u64,
+    },
+    /// Open N clients, then post to them round-robin for T seconds.
+    Post {
+        #[arg(long, default_value_t = 1_000)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Posts in flight at once.
+        #[arg(long, default_value_t = 128)]
+        concurrency: usize,
+        /// Bytes per message.
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let info = LocalStackInfo::read(&LocalStackInfo::default_path())?;
+        let target: SocketAddr = info
+            .websocket_url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .context("the stack's WebSocket URL is not on a loopback socket address")?;
+        if !target.ip().is_loopback() {
+            bail!("wsbench only loads loopback addresses, not {target}");
+        }
+        match cli.command {
+            Command::Connections {
+                count,
+                concurrency,
+                hold,
+            } => connections(&info, target, count, concurrency, hold).await,
+            Command::Post {
+                clients,
+                seconds,
+                concurrency,
+                size,
+            } => post(&info, target, clients, seconds, concurrency, size).await,
+        }
+    })
+}
+
+type Client = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// One client, from source address 127.0.0.x so that many clients do not run
+/// out of ephemeral ports on one source address.
+async fn open(info: &LocalStackInfo, target: SocketAddr, n: usize) -> Result<Client> {
+    let socket = TcpSocket::new_v4()?;
+    let source: SocketAddr = format!("127.0.{}.{}:0", (n / 200) % 250, 1 + n % 200).parse()?;
+    socket.bind(source)?;
+    let stream = socket.connect(target).await?;
+    let mut req = info.websocket_url.as_str().into_client_request()?;
+    req.headers_mut().insert(
+        "User-Agent",
+        HeaderValue::from_str(&format!("wsbench-{n}"))?,
+    );
+    let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(req, stream, Some(config)).await?;
+    Ok(ws)
+}
+
+async fn open_many(
+    info: &LocalStackInfo,
+    target: SocketAddr,
+    count: usize,
+    concurrency: usize,
+) -> Result<(Vec<Client>, Duration)> {
+    let started = Instant::now();
+    let clients: Vec<Client> = futures::stream::iter(0..count)
+        .map(|n| open(info, target, n))
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    Ok((clients, started.elapsed()))
+}
+
+fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+async fn connections(
+    info: &LocalStackInfo,
+    target: SocketAddr,
+    count: usize,
+    concurrency: usize,
+    hold: u64,
+) -> Result<()> {
+    let before = rss_kib(info.pid);
+    let (clients, took) = open_many(info, target, count, concurrency).await?;
+    let rate = count as f64 / took.as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    let during = rss_kib(info.pid);
+    let out = serde_json::json!({
+        "scenario": "connections",
+        "count": count,
+        "concurrency": concurrency,
+        "openSeconds": took.as_secs_f64(),
+        "connectionsPerSecond": rate,
+        "stackRssKiBBefore": before.map(|r| r.0),
+        "stackRssKiBWithAllOpen": during.map(|r| r.0),
+        "stackPeakRssKiB": during.map(|r| r.1),
+    });
+    println!("{out}");
+    drop(clients);
+    Ok(())
+}
+
+async fn post(
+    info: &LocalStackInfo,
+    target: SocketAddr,
+    count: usize,
+    seconds: u64,
+    concurrency: usize,
+    size: usize,
+) -> Result<()> {
+    let (clients, _) = open_many(info, target, count, 256).await?;
+    // Map each client to its connection id through the registry.
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(info.region.clone()))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    info.access_key_id.clone(),
+                    info.secret_access_key.clone(),
+                    None,
+                    None,
+                    "wsbench",
+                ),
+            ),
+        )
+        .endpoint_url(info.dynamodb_endpoint.clone())
+        .build();
+    let store = ConnectionStore::from_conf(&sdk, TableConfig::new(info.table.clone()));
+    let by_agent: HashMap<String, String> = store
+        .scan(ScanOptions::default())
+        .try_filter_map(|r| async move { Ok(r.user_agent.map(|ua| (ua, r.connection_id))) })
+        .try_collect()
+        .await?;
+    let ids: Vec<String> = (0..count)
+        .filter_map(|n| by_agent.get(&format!("wsbench-{n}")).cloned())
+        .collect();
+    if ids.len() != count {
+        bail!("only {} of {count} clients are registered", ids.len());
+    }
+
+    let received = Arc::new(AtomicU64::new(0));
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut ws| {
+            let received = received.clone();
+            tokio::spawn(async move {
+                while let Some(Ok(msg)) = ws.next().await {
+                    if msg.is_text() || msg.is_binary() {
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let gateway = Gateway::new(&sdk, ManagementEndpoint::parse(&info.management_endpoint)?)?;
+    let payload = bytes::Bytes::from("x".repeat(size.max(1)));
+    let sent = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let ids = Arc::new(ids);
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|w| {
+            let (gateway, payload, ids) = (gateway.clone(), payload.clone(), ids.clone());
+            let (sent, failed) = (sent.clone(), failed.clone());
+            tokio::spawn(async move {
+                let mut i = w;
+                while Instant::now() < deadline {
+                    match gateway.post(&ids[i % ids.len()], payload.clone()).await {
+                        Ok(()) => sent.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                    i += concurrency;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await?;
+    }
+    let posting = started.elapsed();
+    let posted = sent.load(Ordering::Relaxed);
+    // Let the last messages land.
+    let wait_until = Instant::now() + Duration::from_secs(10);
+    while received.load(Ordering::Relaxed) < posted && Instant::now() < wait_until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delivered = received.load(Ordering::Relaxed);
+    let out = serde_json::json!({
+        "scenario": "post",
+        "clients": count,
+        "concurrency": concurrency,
+        "payloadBytes": size,
+        "seconds": posting.as_secs_f64(),
+        "posted": posted,
+        "failed": failed.load(Ordering::Relaxed),
+        "delivered": delivered,
+        "postsPerSecond": posted as f64 / posting.as_secs_f64(),
+        "deliveriesPerSecond": delivered as f64 / posting.as_secs_f64(),
+        "stackPeakRssKiB": rss_kib(info.pid).map(|r| r.1),
+    });
+    println!("{out}");
+    for r in readers {
+        r.abort();
+    }
+    Ok(())
+}
