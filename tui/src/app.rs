@@ -1,0 +1,941 @@
+//! The dashboard's state, as plain data, and the one function that changes
+//! it: [`App::update`]. Rendering reads it (see [`crate::ui`]); background
+//! work is requested by returning a [`Command`] and answered with an
+//! [`Event`]. Nothing here touches a terminal, a socket or the clock: time
+//! arrives in [`Event::Tick`], so every state is reproducible in tests.
+//!
+//! Sized for 100,000 records: records live in one `Vec`; filtering and
+//! sorting produce an index `Vec` only when their inputs change (a refresh,
+//! a filter keystroke, a sort change), never per frame.
+
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::Rect;
+use wsadmin_core::{ConnectionInfo, ConnectionRecord, FanoutReport, Target};
+
+use crate::command::Command;
+use crate::event::{Event, Probe, PrunePlan, PruneReport, Task};
+use crate::sanitize::sanitize;
+use crate::ui;
+
+/// Log lines kept.
+const LOG_CAPACITY: usize = 1000;
+/// Registry sizes kept for the sparkline (one per refresh).
+const HISTORY_CAPACITY: usize = 512;
+/// The window of the connects/disconnects rates.
+const RATE_WINDOW_MS: i64 = 60_000;
+/// Below this many, connects and disconnects are logged one by one.
+const LOG_EACH_UP_TO: usize = 5;
+
+/// What the header says about the deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetInfo {
+    pub context: Option<String>,
+    pub endpoint: String,
+    pub table: String,
+    pub region: String,
+}
+
+impl TargetInfo {
+    pub fn of(target: &Target) -> Self {
+        Self {
+            context: target.context.clone(),
+            endpoint: target.endpoint().url().to_owned(),
+            table: target.table().name.clone(),
+            region: target.region.clone(),
+        }
+    }
+}
+
+/// The order of the connections table; `s` cycles through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Newest,
+    Oldest,
+    Id,
+    SourceIp,
+    UserAgent,
+}
+
+impl SortKey {
+    pub fn next(self) -> Self {
+        match self {
+            Self::Newest => Self::Oldest,
+            Self::Oldest => Self::Id,
+            Self::Id => Self::SourceIp,
+            Self::SourceIp => Self::UserAgent,
+            Self::UserAgent => Self::Newest,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Newest => "newest",
+            Self::Oldest => "oldest",
+            Self::Id => "id",
+            Self::SourceIp => "source ip",
+            Self::UserAgent => "user agent",
+        }
+    }
+
+    fn compare(self, a: &ConnectionRecord, b: &ConnectionRecord) -> Ordering {
+        // Missing values sort last in every order; ties break on the id so
+        // the order is total and stable across refreshes.
+        fn some_first<T: Ord>(a: Option<T>, b: Option<T>, rev: bool) -> Ordering {
+            match (a, b) {
+                (Some(a), Some(b)) if rev => b.cmp(&a),
+                (Some(a), Some(b)) => a.cmp(&b),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            }
+        }
+        let primary = match self {
+            Self::Newest => some_first(a.connected_at, b.connected_at, true),
+            Self::Oldest => some_first(a.connected_at, b.connected_at, false),
+            Self::Id => Ordering::Equal,
+            Self::SourceIp => some_first(a.source_ip.as_deref(), b.source_ip.as_deref(), false),
+            Self::UserAgent => some_first(a.user_agent.as_deref(), b.user_agent.as_deref(), false),
+        };
+        primary.then_with(|| a.connection_id.cmp(&b.connection_id))
+    }
+}
+
+/// What the keys do right now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Normal,
+    /// Typing the filter (`/`); the table follows each keystroke.
+    Filter,
+    /// Typing a message to one connection (`m`).
+    Message {
+        id: String,
+        input: String,
+    },
+    /// Typing a broadcast (`b`).
+    Broadcast {
+        input: String,
+    },
+    /// The broadcast is typed; `y` sends it to every registered connection.
+    ConfirmBroadcast {
+        text: String,
+    },
+    ConfirmDisconnect {
+        id: String,
+    },
+    /// The prune dry run is asking the Management API about each record.
+    PrunePlanning {
+        checked: u64,
+        total: u64,
+    },
+    /// The dry run's plan; `y` deletes the stale records.
+    ConfirmPrune {
+        plan: PrunePlan,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub at_ms: i64,
+    pub level: Level,
+    /// Already sanitized.
+    pub text: String,
+}
+
+/// A broadcast in flight, for the gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BroadcastRun {
+    pub done: u64,
+    pub total: u64,
+}
+
+/// The details pane: which connection, and what GetConnection said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Details {
+    pub id: String,
+    pub live: LiveState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveState {
+    Fetching,
+    Live { info: ConnectionInfo, at_ms: i64 },
+    Gone { at_ms: i64 },
+    Failed(String),
+}
+
+/// Connects and disconnects seen by one refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Churn {
+    at_ms: i64,
+    appeared: u64,
+    vanished: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub target: TargetInfo,
+    /// The refresh period.
+    pub interval_ms: i64,
+    /// The clock as of the last tick; rendering uses this, never the system.
+    pub now_ms: i64,
+    /// The terminal size, for paging and scrolling.
+    pub size: (u16, u16),
+    records: Vec<ConnectionRecord>,
+    /// Indices into `records` that pass the filter, in sort order.
+    view: Vec<usize>,
+    /// Position in `view` of the selected row.
+    pub selected: usize,
+    /// Position in `view` of the first visible row.
+    pub offset: usize,
+    pub sort: SortKey,
+    pub filter: String,
+    pub mode: Mode,
+    pub show_help: bool,
+    pub details: Option<Details>,
+    /// GetConnection answers so far, for the idle column.
+    pub live: HashMap<String, ConnectionInfo>,
+    pub refreshing: bool,
+    /// When the next periodic refresh is due.
+    next_refresh_ms: i64,
+    /// The registry changed while a refresh was running: refresh again as
+    /// soon as it ends.
+    refresh_again: bool,
+    pub last_refresh_ms: Option<i64>,
+    /// Registered records whose connection is known to be gone (from the
+    /// last prune plan, minus what was pruned since).
+    pub stale: Option<u64>,
+    churn: VecDeque<Churn>,
+    first_refresh_ms: Option<i64>,
+    /// Registry size per refresh, for the sparkline.
+    pub history: VecDeque<u64>,
+    pub log: VecDeque<LogEntry>,
+    pub broadcast: Option<BroadcastRun>,
+    pub pruning: bool,
+    /// The latest failure, shown in the header until a refresh succeeds.
+    pub error: Option<String>,
+    pub should_quit: bool,
+}
+
+impl App {
+    pub fn new(target: TargetInfo, interval_ms: i64) -> Self {
+        Self {
+            target,
+            interval_ms: interval_ms.max(1),
+            now_ms: 0,
+            size: (80, 24),
+            records: Vec::new(),
+            view: Vec::new(),
+            selected: 0,
+            offset: 0,
+            sort: SortKey::default(),
+            filter: String::new(),
+            mode: Mode::Normal,
+            show_help: false,
+            details: None,
+            live: HashMap::new(),
+            refreshing: false,
+            next_refresh_ms: i64::MIN,
+            refresh_again: false,
+            last_refresh_ms: None,
+            stale: None,
+            churn: VecDeque::new(),
+            first_refresh_ms: None,
+            history: VecDeque::new(),
+            log: VecDeque::new(),
+            broadcast: None,
+            pruning: false,
+            error: None,
+            should_quit: false,
+        }
+    }
+
+    /// Every registered record, in scan order.
+    pub fn records(&self) -> &[ConnectionRecord] {
+        &self.records
+    }
+
+    /// Rows that pass the filter.
+    pub fn visible_len(&self) -> usize {
+        self.view.len()
+    }
+
+    /// The `i`th row of the filtered, sorted table.
+    pub fn row(&self, i: usize) -> Option<&ConnectionRecord> {
+        self.view.get(i).map(|&r| &self.records[r])
+    }
+
+    pub fn selected_record(&self) -> Option<&ConnectionRecord> {
+        self.row(self.selected)
+    }
+
+    /// Connects and disconnects per minute, from the refreshes of the last
+    /// minute (`None` until two refreshes are at least a second apart).
+    pub fn rates_per_minute(&self) -> Option<(f64, f64)> {
+        let last = self.last_refresh_ms?;
+        let start = self.first_refresh_ms?.max(last - RATE_WINDOW_MS);
+        let span = last - start;
+        if span < 1000 {
+            return None;
+        }
+        let (appeared, vanished) = self
+            .churn
+            .iter()
+            .filter(|c| c.at_ms > start)
+            .fold((0, 0), |(a, v), c| (a + c.appeared, v + c.vanished));
+        let per_min = |n: u64| n as f64 * 60_000.0 / span as f64;
+        Some((per_min(appeared), per_min(vanished)))
+    }
+
+    /// Applies one event; returns the background work it calls for.
+    pub fn update(&mut self, event: Event) -> Option<Command> {
+        match event {
+            Event::Key(key) => self.on_key(key),
+            Event::Resize { width, height } => {
+                self.size = (width, height);
+                self.scroll_into_view();
+                None
+            }
+            Event::Tick { now_ms } => {
+                self.now_ms = now_ms;
+                (!self.refreshing && now_ms >= self.next_refresh_ms).then(|| self.start_refresh())
+            }
+            Event::Refreshed { records, at_ms } => {
+                self.on_refreshed(records, at_ms);
+                std::mem::take(&mut self.refresh_again).then(|| self.start_refresh())
+            }
+            Event::Probed { id, probe } => {
+                self.on_probed(id, probe);
+                None
+            }
+            Event::Sent { id } => {
+                self.push_log(
+                    Level::Info,
+                    format!("message delivered to {}", sanitize(&id)),
+                );
+                None
+            }
+            Event::BroadcastProgress { done, total } => {
+                self.broadcast = Some(BroadcastRun { done, total });
+                None
+            }
+            Event::BroadcastDone(report) => {
+                self.on_broadcast_done(&report);
+                self.refresh_soon()
+            }
+            Event::Disconnected { id, was_gone } => {
+                let id = sanitize(&id).into_owned();
+                if was_gone {
+                    self.push_log(Level::Warn, format!("{id} was already closed"));
+                } else {
+                    self.push_log(Level::Info, format!("disconnected {id}"));
+                }
+                self.refresh_soon()
+            }
+            Event::PruneProgress { checked, total } => {
+                if let Mode::PrunePlanning { .. } = self.mode {
+                    self.mode = Mode::PrunePlanning { checked, total };
+                }
+                None
+            }
+            Event::PrunePlanned(plan) => {
+                self.on_prune_planned(plan);
+                None
+            }
+            Event::Pruned(report) => {
+                self.on_pruned(&report);
+                self.refresh_soon()
+            }
+            Event::Failed { task, message } => {
+                self.on_failed(task, message);
+                None
+            }
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Option<Command> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && key.code == KeyCode::Char('c') {
+            self.should_quit = true;
+            return None;
+        }
+        if self.show_help {
+            if matches!(
+                key.code,
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
+            ) {
+                self.show_help = false;
+            }
+            return None;
+        }
+        match std::mem::take(&mut self.mode) {
+            Mode::Normal => self.on_normal_key(key),
+            Mode::Filter => {
+                match key.code {
+                    KeyCode::Enter => {}
+                    KeyCode::Esc => {
+                        self.filter.clear();
+                        self.rebuild_view();
+                    }
+                    code => {
+                        if edit(&mut self.filter, code, ctrl) {
+                            self.rebuild_view();
+                        }
+                        self.mode = Mode::Filter;
+                    }
+                }
+                None
+            }
+            Mode::Message { id, mut input } => match key.code {
+                KeyCode::Enter if !input.is_empty() => {
+                    self.push_log(
+                        Level::Info,
+                        format!("sending {} bytes to {}", input.len(), sanitize(&id)),
+                    );
+                    Some(Command::Send { id, text: input })
+                }
+                KeyCode::Esc => None,
+                code => {
+                    edit(&mut input, code, ctrl);
+                    self.mode = Mode::Message { id, input };
+                    None
+                }
+            },
+            Mode::Broadcast { mut input } => match key.code {
+                KeyCode::Enter if !input.is_empty() => {
+                    self.mode = Mode::ConfirmBroadcast { text: input };
+                    None
+                }
+                KeyCode::Esc => None,
+                code => {
+                    edit(&mut input, code, ctrl);
+                    self.mode = Mode::Broadcast { input };
+                    None
+                }
+            },
+            Mode::ConfirmBroadcast { text } => match key.code {
+                KeyCode::Char('y') | KeyCode::Enter => {
+                    let expected = self.records.len() as u64;
+                    self.broadcast = Some(BroadcastRun {
+                        done: 0,
+                        total: expected,
+                    });
+                    self.push_log(
+                        Level::Info,
+                        format!(
+                            "broadcasting {} bytes to {} connections",
+                            text.len(),
+                            fmt_count(expected)
+                        ),
+                    );
+                    Some(Command::Broadcast { text, expected })
+                }
+                KeyCode::Char('n') | KeyCode::Esc => {
+                    self.push_log(Level::Info, "broadcast cancelled".into());
+                    None
+                }
+                _ => {
+                    self.mode = Mode::ConfirmBroadcast { text };
+                    None
+                }
+            },
+            Mode::ConfirmDisconnect { id } => match key.code {
+                KeyCode::Char('y') | KeyCode::Enter => Some(Command::Disconnect { id }),
+                KeyCode::Char('n') | KeyCode::Esc => None,
+                _ => {
+                    self.mode = Mode::ConfirmDisconnect { id };
+                    None
+                }
+            },
+            Mode::PrunePlanning { checked, total } => {
+                if key.code == KeyCode::Esc || key.code == KeyCode::Char('q') {
+                    self.push_log(
+                        Level::Info,
+                        "prune dry run goes on in the background; its plan will be logged".into(),
+                    );
+                } else {
+                    self.mode = Mode::PrunePlanning { checked, total };
+                }
+                None
+            }
+            Mode::ConfirmPrune { plan } => match key.code {
+                KeyCode::Char('y') | KeyCode::Enter if !plan.stale.is_empty() => {
+                    self.pruning = true;
+                    self.push_log(
+                        Level::Info,
+                        format!(
+                            "pruning {} stale records",
+                            fmt_count(plan.stale.len() as u64)
+                        ),
+                    );
+                    Some(Command::Prune { ids: plan.stale })
+                }
+                KeyCode::Char('n') | KeyCode::Char('y') | KeyCode::Enter | KeyCode::Esc => None,
+                _ => {
+                    self.mode = Mode::ConfirmPrune { plan };
+                    None
+                }
+            },
+        }
+    }
+
+    fn on_normal_key(&mut self, key: KeyEvent) -> Option<Command> {
+        let page = self.page_size();
+        match key.code {
+            KeyCode::Char('q') => self.should_quit = true,
+            KeyCode::Esc => {
+                if self.details.is_some() {
+                    self.details = None;
+                } else if !self.filter.is_empty() {
+                    self.filter.clear();
+                    self.rebuild_view();
+                } else {
+                    self.should_quit = true;
+                }
+            }
+            KeyCode::Up | KeyCode::Char('k') => self.select(self.selected.saturating_sub(1)),
+            KeyCode::Down | KeyCode::Char('j') => self.select(self.selected.saturating_add(1)),
+            KeyCode::PageUp => self.select(self.selected.saturating_sub(page)),
+            KeyCode::PageDown => self.select(self.selected.saturating_add(page)),
+            KeyCode::Home | KeyCode::Char('g') => self.select(0),
+            KeyCode::End | KeyCode::Char('G') => self.select(usize::MAX),
+            KeyCode::Char('?') => self.show_help = true,
+            KeyCode::Char('/') => self.mode = Mode::Filter,
+            KeyCode::Char('s') => {
+                self.sort = self.sort.next();
+                self.rebuild_view();
+            }
+            KeyCode::Char('r') if !self.refreshing => return Some(self.start_refresh()),
+            KeyCode::Enter => {
+                let id = self.selected_record()?.connection_id.clone();
+                self.details = Some(Details {
+                    id: id.clone(),
+                    live: LiveState::Fetching,
+                });
+                return Some(Command::Probe { id });
+            }
+            KeyCode::Char('m') => match self.selected_record() {
+                Some(r) => {
+                    self.mode = Mode::Message {
+                        id: r.connection_id.clone(),
+                        input: String::new(),
+                    }
+                }
+                None => self.push_log(Level::Warn, "no connection selected to message".into()),
+            },
+            KeyCode::Char('d') => match self.selected_record() {
+                Some(r) => {
+                    self.mode = Mode::ConfirmDisconnect {
+                        id: r.connection_id.clone(),
+                    }
+                }
+                None => self.push_log(Level::Warn, "no connection selected to disconnect".into()),
+            },
+            KeyCode::Char('b') => {
+                if self.broadcast.is_some() {
+                    self.push_log(Level::Warn, "a broadcast is already running".into());
+                } else {
+                    self.mode = Mode::Broadcast {
+                        input: String::new(),
+                    };
+                }
+            }
+            KeyCode::Char('p') => {
+                if self.pruning {
+                    self.push_log(Level::Warn, "a prune is already running".into());
+                } else {
+                    self.mode = Mode::PrunePlanning {
+                        checked: 0,
+                        total: self.records.len() as u64,
+                    };
+                    return Some(Command::PlanPrune);
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn start_refresh(&mut self) -> Command {
+        self.refreshing = true;
+        Command::Refresh
+    }
+
+    /// After an action that changed the registry: refresh now, unless one is
+    /// already running (its result may predate the change, so the next
+    /// periodic one is due at once).
+    fn refresh_soon(&mut self) -> Option<Command> {
+        if self.refreshing {
+            self.refresh_again = true;
+            None
+        } else {
+            Some(self.start_refresh())
+        }
+    }
+
+    fn on_refreshed(&mut self, records: Vec<ConnectionRecord>, at_ms: i64) {
+        self.refreshing = false;
+        self.next_refresh_ms = at_ms + self.interval_ms;
+        self.error = None;
+        if self.last_refresh_ms.is_some() {
+            self.log_churn(&records, at_ms);
+        } else {
+            self.first_refresh_ms = Some(at_ms);
+            self.push_log_at(
+                at_ms,
+                Level::Info,
+                format!("{} connections registered", fmt_count(records.len() as u64)),
+            );
+        }
+        self.last_refresh_ms = Some(at_ms);
+        if self.history.len() == HISTORY_CAPACITY {
+            self.history.pop_front();
+        }
+        self.history.push_back(records.len() as u64);
+        let keep = self.selected_record().map(|r| r.connection_id.clone());
+        self.records = records;
+        self.view.clear();
+        if let Some(stale) = self.stale {
+            self.stale = Some(stale.min(self.records.len() as u64));
+        }
+        self.rebuild_view_keeping(keep);
+    }
+
+    fn log_churn(&mut self, records: &[ConnectionRecord], at_ms: i64) {
+        let old: HashSet<&str> = self
+            .records
+            .iter()
+            .map(|r| r.connection_id.as_str())
+            .collect();
+        let new: HashSet<&str> = records.iter().map(|r| r.connection_id.as_str()).collect();
+        let appeared: Vec<&ConnectionRecord> = records
+            .iter()
+            .filter(|r| !old.contains(r.connection_id.as_str()))
+            .collect();
+        let vanished: Vec<&str> = self
+            .records
+            .iter()
+            .map(|r| r.connection_id.as_str())
+            .filter(|id| !new.contains(id))
+            .collect();
+        let mut lines = Vec::new();
+        if appeared.len() <= LOG_EACH_UP_TO {
+            for r in &appeared {
+                let from = r.source_ip.as_deref().unwrap_or("?");
+                let ua = r.user_agent.as_deref().unwrap_or("-");
+                lines.push(format!(
+                    "+ {} connected from {} ({})",
+                    sanitize(&r.connection_id),
+                    sanitize(from),
+                    sanitize(ua)
+                ));
+            }
+        } else {
+            lines.push(format!("+ {} connections appeared", appeared.len()));
+        }
+        if vanished.len() <= LOG_EACH_UP_TO {
+            for id in &vanished {
+                lines.push(format!("- {} went away", sanitize(id)));
+            }
+        } else {
+            lines.push(format!("- {} connections went away", vanished.len()));
+        }
+        let churn = Churn {
+            at_ms,
+            appeared: appeared.len() as u64,
+            vanished: vanished.len() as u64,
+        };
+        for line in lines {
+            self.push_log_at(at_ms, Level::Info, line);
+        }
+        while self
+            .churn
+            .front()
+            .is_some_and(|c| c.at_ms <= at_ms - RATE_WINDOW_MS)
+        {
+            self.churn.pop_front();
+        }
+        self.churn.push_back(churn);
+    }
+
+    fn on_probed(&mut self, id: String, probe: Probe) {
+        let live = match probe {
+            Probe::Live(info) => {
+                self.live.insert(id.clone(), info.clone());
+                LiveState::Live {
+                    info,
+                    at_ms: self.now_ms,
+                }
+            }
+            Probe::Gone => {
+                self.live.remove(&id);
+                self.push_log(
+                    Level::Warn,
+                    format!("{} is gone: its record is stale", sanitize(&id)),
+                );
+                LiveState::Gone { at_ms: self.now_ms }
+            }
+        };
+        if let Some(details) = self.details.as_mut().filter(|d| d.id == id) {
+            details.live = live;
+        }
+    }
+
+    fn on_broadcast_done(&mut self, r: &FanoutReport) {
+        self.broadcast = None;
+        let level = if r.is_complete() {
+            Level::Info
+        } else {
+            Level::Warn
+        };
+        self.push_log(
+            level,
+            format!(
+                "broadcast: {} delivered, {} gone ({} records removed), {} failed, in {}",
+                fmt_count(r.delivered),
+                fmt_count(r.gone),
+                fmt_count(r.records_removed),
+                fmt_count(r.failed.len() as u64),
+                fmt_age(r.elapsed_ms as i64),
+            ),
+        );
+        if let Some(f) = r.failed.first() {
+            self.push_log(
+                Level::Warn,
+                format!("first failure: {}", sanitize(&f.reason)),
+            );
+        }
+        for e in r.source_errors.iter().take(1) {
+            self.push_log(Level::Error, format!("scan failed: {}", sanitize(e)));
+        }
+    }
+
+    fn on_prune_planned(&mut self, plan: PrunePlan) {
+        self.stale = Some(plan.stale.len() as u64);
+        let mut line = format!(
+            "prune dry run: {} of {} records are stale",
+            fmt_count(plan.stale.len() as u64),
+            fmt_count(plan.checked)
+        );
+        if plan.unknown > 0 {
+            line.push_str(&format!(", {} could not be checked", plan.unknown));
+        }
+        self.push_log(Level::Info, line);
+        if let Some(e) = &plan.first_error {
+            self.push_log(Level::Warn, format!("first check failure: {}", sanitize(e)));
+        }
+        if let Mode::PrunePlanning { .. } = self.mode {
+            self.mode = Mode::ConfirmPrune { plan };
+        }
+    }
+
+    fn on_pruned(&mut self, r: &PruneReport) {
+        self.pruning = false;
+        if let Some(stale) = self.stale {
+            self.stale = Some(stale.saturating_sub(r.removed + r.already_removed));
+        }
+        let level = if r.errors.is_empty() {
+            Level::Info
+        } else {
+            Level::Warn
+        };
+        self.push_log(
+            level,
+            format!(
+                "pruned {} stale records ({} already gone, {} failed)",
+                fmt_count(r.removed),
+                fmt_count(r.already_removed),
+                r.errors.len()
+            ),
+        );
+        if let Some(e) = r.errors.first() {
+            self.push_log(Level::Warn, format!("first failure: {}", sanitize(e)));
+        }
+    }
+
+    fn on_failed(&mut self, task: Task, message: String) {
+        let message = sanitize(&message).into_owned();
+        let what = match &task {
+            Task::Refresh => {
+                self.refreshing = false;
+                self.refresh_again = false;
+                self.next_refresh_ms = self.now_ms + self.interval_ms;
+                "refresh".to_owned()
+            }
+            Task::Probe { id } => {
+                if let Some(d) = self.details.as_mut().filter(|d| &d.id == id) {
+                    d.live = LiveState::Failed(message.clone());
+                }
+                format!("inspect {}", sanitize(id))
+            }
+            Task::Send { id } => format!("message to {}", sanitize(id)),
+            Task::Broadcast => {
+                self.broadcast = None;
+                "broadcast".to_owned()
+            }
+            Task::Disconnect { id } => format!("disconnect {}", sanitize(id)),
+            Task::PlanPrune => {
+                if let Mode::PrunePlanning { .. } = self.mode {
+                    self.mode = Mode::Normal;
+                }
+                "prune dry run".to_owned()
+            }
+            Task::Prune => {
+                self.pruning = false;
+                "prune".to_owned()
+            }
+        };
+        self.push_log(Level::Error, format!("{what} failed: {message}"));
+        self.error = Some(format!("{what} failed: {message}"));
+    }
+
+    fn push_log(&mut self, level: Level, text: String) {
+        self.push_log_at(self.now_ms, level, text);
+    }
+
+    fn push_log_at(&mut self, at_ms: i64, level: Level, text: String) {
+        if self.log.len() == LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(LogEntry { at_ms, level, text });
+    }
+
+    /// Refilters and resorts, keeping the selected connection selected.
+    fn rebuild_view(&mut self) {
+        let keep = self.selected_record().map(|r| r.connection_id.clone());
+        self.rebuild_view_keeping(keep);
+    }
+
+    fn rebuild_view_keeping(&mut self, keep: Option<String>) {
+        let needle = self.filter.to_lowercase();
+        let records = &self.records;
+        self.view.clear();
+        self.view
+            .extend((0..records.len()).filter(|&i| matches_filter(&records[i], &needle)));
+        let sort = self.sort;
+        self.view
+            .sort_unstable_by(|&a, &b| sort.compare(&records[a], &records[b]));
+        let at = keep.and_then(|id| {
+            self.view
+                .iter()
+                .position(|&i| records[i].connection_id == id)
+        });
+        self.select(at.unwrap_or(self.selected));
+    }
+
+    fn select(&mut self, i: usize) {
+        self.selected = i.min(self.view.len().saturating_sub(1));
+        self.scroll_into_view();
+    }
+
+    /// Rows of the table on screen.
+    pub fn page_size(&self) -> usize {
+        let (w, h) = self.size;
+        ui::table_rows(Rect::new(0, 0, w, h), self).max(1)
+    }
+
+    fn scroll_into_view(&mut self) {
+        self.offset = visible_offset(
+            self.offset,
+            self.selected,
+            self.page_size(),
+            self.view.len(),
+        );
+    }
+}
+
+/// The first visible row that keeps `selected` on a page of `rows`, moving
+/// as little as possible from `offset`.
+pub fn visible_offset(offset: usize, selected: usize, rows: usize, len: usize) -> usize {
+    let rows = rows.max(1);
+    let offset = if selected < offset {
+        selected
+    } else if selected >= offset + rows {
+        selected + 1 - rows
+    } else {
+        offset
+    };
+    // Never leave empty rows below the last one while there are rows above.
+    offset.min(len.saturating_sub(rows))
+}
+
+/// Applies one key to a line being typed; true if it changed.
+fn edit(line: &mut String, code: KeyCode, ctrl: bool) -> bool {
+    match code {
+        KeyCode::Backspace => line.pop().is_some(),
+        KeyCode::Char('u') if ctrl => {
+            let changed = !line.is_empty();
+            line.clear();
+            changed
+        }
+        KeyCode::Char(c) if !ctrl && !c.is_control() => {
+            line.push(c);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Case-insensitive match of the filter against id, IP, user agent and meta.
+fn matches_filter(r: &ConnectionRecord, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    let hit = |s: &str| contains_ignore_case(s, needle);
+    hit(&r.connection_id)
+        || r.source_ip.as_deref().is_some_and(hit)
+        || r.user_agent.as_deref().is_some_and(hit)
+        || r.meta.iter().any(|(k, v)| hit(k) || hit(v))
+}
+
+/// `needle` is already lowercase. Allocation-free for ASCII haystacks, the
+/// common case, since this runs over every record on each keystroke.
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    if haystack.is_ascii() && needle.is_ascii() {
+        let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+        return n.len() <= h.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    haystack.to_lowercase().contains(needle)
+}
+
+/// `1,234,567`
+pub fn fmt_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `45s`, `3m 2s`, `1h 30m`; under a second is `0s`.
+pub fn fmt_age(ms: i64) -> String {
+    let secs = u64::try_from(ms / 1000).unwrap_or(0);
+    if secs == 0 {
+        return "0s".into();
+    }
+    wsadmin_core::duration::format_duration(std::time::Duration::from_secs(secs))
+}
+
+/// `HH:MM:SS` (UTC) of an epoch-milliseconds instant.
+pub fn fmt_clock(ms: i64) -> String {
+    let secs = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}

@@ -1,0 +1,101 @@
+//! Everything that can happen to the dashboard, as one closed enum: the
+//! operator's keys, the clock, the terminal's size, and the results of
+//! background work. [`App::update`](crate::app::App::update) is the only
+//! consumer.
+
+use crossterm::event::KeyEvent;
+use wsadmin_core::{ConnectionInfo, ConnectionRecord, FanoutReport};
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Key(KeyEvent),
+    /// The terminal's new size in cells.
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    /// The clock, the only way time enters the app (epoch milliseconds).
+    Tick {
+        now_ms: i64,
+    },
+    /// A whole scan of the registry finished.
+    Refreshed {
+        records: Vec<ConnectionRecord>,
+        at_ms: i64,
+    },
+    /// GetConnection answered for `id`.
+    Probed {
+        id: String,
+        probe: Probe,
+    },
+    /// A message reached `id`.
+    Sent {
+        id: String,
+    },
+    /// `done` of about `total` broadcast targets have finished.
+    BroadcastProgress {
+        done: u64,
+        total: u64,
+    },
+    BroadcastDone(FanoutReport),
+    /// DeleteConnection closed `id` (`was_gone`: it was already closed).
+    Disconnected {
+        id: String,
+        was_gone: bool,
+    },
+    /// The prune dry run has asked about `checked` of `total` records.
+    PruneProgress {
+        checked: u64,
+        total: u64,
+    },
+    PrunePlanned(PrunePlan),
+    Pruned(PruneReport),
+    /// A background task failed; the dashboard says so and goes on.
+    Failed {
+        task: Task,
+        message: String,
+    },
+}
+
+/// What GetConnection said about one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    Live(ConnectionInfo),
+    /// 410: the connection is closed (its record, if any, is stale).
+    Gone,
+}
+
+/// Which background task an [`Event::Failed`] comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Task {
+    Refresh,
+    Probe { id: String },
+    Send { id: String },
+    Broadcast,
+    Disconnect { id: String },
+    PlanPrune,
+    Prune,
+}
+
+/// The prune dry run: records whose connection answered 410.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrunePlan {
+    /// Ids of records to delete, sorted.
+    pub stale: Vec<String>,
+    /// Records checked.
+    pub checked: u64,
+    /// Records whose connection could not be checked (throttled, errors):
+    /// they are left alone.
+    pub unknown: u64,
+    /// The first failure among the unknown, to show why.
+    pub first_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Records this run deleted.
+    pub removed: u64,
+    /// Records already gone when we came to delete them.
+    pub already_removed: u64,
+    pub errors: Vec<String>,
+}

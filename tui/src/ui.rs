@@ -1,0 +1,733 @@
+//! Drawing the dashboard: `impl Widget for &App`. Reads the app, never
+//! changes it, never asks the clock (the app's `now_ms` is "now").
+//!
+//! Only the rows on screen are built, whatever the registry's size. Every
+//! string that came from a client passes through [`sanitize`].
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Block, Borders, Cell, Clear, Gauge, HighlightSpacing, Paragraph, Row, Sparkline,
+    StatefulWidget, Table, TableState, Widget, Wrap,
+};
+use wsadmin_core::ConnectionRecord;
+
+use crate::app::{App, Level, LiveState, Mode, fmt_age, fmt_clock, fmt_count, visible_offset};
+use crate::sanitize::sanitize;
+
+/// The details pane sits beside the table from this width; below it, it
+/// takes the table's place.
+const SIDE_BY_SIDE_WIDTH: u16 = 100;
+const DETAILS_WIDTH: u16 = 48;
+
+/// Where each part of the screen goes, for a given size and app.
+#[derive(Debug, Clone, Copy)]
+struct Areas {
+    header: Rect,
+    table: Rect,
+    details: Option<Rect>,
+    activity: Rect,
+    footer: Rect,
+}
+
+impl Areas {
+    fn new(area: Rect, app: &App) -> Self {
+        let header_h = match (area.height, &app.error) {
+            (..16, _) => 2,
+            (_, Some(_)) => 4,
+            (_, None) => 3,
+        };
+        let activity_h = match area.height {
+            30.. => 10,
+            20.. => 7,
+            _ => 0,
+        };
+        let [header, body, activity, footer] = Layout::vertical([
+            Constraint::Length(header_h),
+            Constraint::Min(0),
+            Constraint::Length(activity_h),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        let (table, details) = match &app.details {
+            None => (body, None),
+            Some(_) if body.width >= SIDE_BY_SIDE_WIDTH => {
+                let [table, details] =
+                    Layout::horizontal([Constraint::Min(0), Constraint::Length(DETAILS_WIDTH)])
+                        .areas(body);
+                (table, Some(details))
+            }
+            Some(_) => (Rect::new(body.x, body.y, body.width, 0), Some(body)),
+        };
+        Self {
+            header,
+            table,
+            details,
+            activity,
+            footer,
+        }
+    }
+}
+
+/// Rows of connections the table shows in `area` (its header row aside).
+pub fn table_rows(area: Rect, app: &App) -> usize {
+    usize::from(Areas::new(area, app).table.height.saturating_sub(1))
+}
+
+impl Widget for &App {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let areas = Areas::new(area, self);
+        render_header(self, areas.header, buf);
+        render_table(self, areas.table, buf);
+        if let Some(details) = areas.details {
+            render_details(self, details, buf);
+        }
+        render_activity(self, areas.activity, buf);
+        render_footer(self, areas.footer, buf);
+        render_overlay(self, area, buf);
+    }
+}
+
+fn label<'a>(text: impl Into<Cow<'a, str>>) -> Span<'a> {
+    Span::styled(text, Style::new().fg(Color::DarkGray))
+}
+
+fn render_header(app: &App, area: Rect, buf: &mut Buffer) {
+    let t = &app.target;
+    let mut where_ = vec![Span::styled("wsadmin", Style::new().bold().fg(Color::Cyan))];
+    if let Some(ctx) = &t.context {
+        where_.push(Span::raw(" "));
+        where_.push(Span::styled(
+            format!("[{}]", sanitize(ctx)),
+            Style::new().bold(),
+        ));
+    }
+    where_.extend([
+        Span::raw(" "),
+        Span::raw(sanitize(&t.endpoint).into_owned()),
+        label("  table "),
+        Span::raw(sanitize(&t.table).into_owned()),
+        label("  region "),
+        Span::raw(sanitize(&t.region).into_owned()),
+    ]);
+
+    let registered = app.records().len() as u64;
+    let mut totals = vec![
+        label("registered "),
+        Span::raw(fmt_count(registered)).bold(),
+    ];
+    if let Some(stale) = app.stale {
+        totals.extend([
+            label("  live "),
+            Span::raw(fmt_count(registered.saturating_sub(stale))).green(),
+            label("  stale "),
+            Span::raw(fmt_count(stale)).yellow(),
+        ]);
+    }
+    if let Some((up, down)) = app.rates_per_minute() {
+        totals.extend([
+            label("  "),
+            Span::raw(format!("+{up:.1}/min")).green(),
+            Span::raw(" "),
+            Span::raw(format!("-{down:.1}/min")).red(),
+        ]);
+    }
+    totals.extend([label("  sort "), Span::raw(app.sort.label())]);
+    if !app.filter.is_empty() {
+        totals.extend([
+            label("  filter "),
+            Span::raw(format!("/{}", sanitize(&app.filter))).yellow(),
+            label(format!(" {} shown", fmt_count(app.visible_len() as u64))),
+        ]);
+    }
+
+    let mut status = match app.last_refresh_ms {
+        Some(at) => vec![
+            label("refreshed "),
+            Span::raw(format!(
+                "{} ({} ago)",
+                fmt_clock(at),
+                fmt_age(app.now_ms - at)
+            )),
+            label(format!(
+                ", every {}",
+                wsadmin_core::duration::format_duration(Duration::from_millis(
+                    app.interval_ms as u64
+                ))
+            )),
+        ],
+        None => vec![label("not refreshed yet")],
+    };
+    if app.refreshing {
+        status.push(Span::raw("  refreshing…").fg(Color::Cyan));
+    }
+    let error = app.error.as_ref().map(|e| {
+        Line::from(vec![
+            Span::styled("error: ", Style::new().fg(Color::Red).bold()),
+            Span::styled(e.as_str(), Style::new().fg(Color::Red)),
+        ])
+    });
+
+    let lines = match (area.height, error) {
+        (3.., Some(error)) => vec![
+            Line::from(where_),
+            Line::from(totals),
+            Line::from(status),
+            error,
+        ],
+        (3.., None) => vec![Line::from(where_), Line::from(totals), Line::from(status)],
+        (_, error) => vec![
+            Line::from(where_),
+            error.unwrap_or_else(|| Line::from(totals)),
+        ],
+    };
+    Paragraph::new(lines).render(area, buf);
+}
+
+fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
+    if area.height == 0 || area.width == 0 {
+        return;
+    }
+    let rows_h = usize::from(area.height - 1);
+    let len = app.visible_len();
+    let offset = visible_offset(app.offset, app.selected, rows_h, len);
+    let end = (offset + rows_h).min(len);
+    let visible: Vec<&ConnectionRecord> = (offset..end).filter_map(|i| app.row(i)).collect();
+
+    let id_width = visible
+        .iter()
+        .map(|r| sanitize(&r.connection_id).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(16, 32) as u16;
+    let columns: &[Column] = match area.width {
+        90.. => &[
+            Column::Id,
+            Column::Age,
+            Column::Idle,
+            Column::SourceIp,
+            Column::UserAgent,
+            Column::Meta,
+        ],
+        60.. => &[
+            Column::Id,
+            Column::Age,
+            Column::Idle,
+            Column::SourceIp,
+            Column::UserAgent,
+        ],
+        _ => &[Column::Id, Column::Age, Column::UserAgent],
+    };
+    let widths = columns.iter().map(|c| c.width(id_width));
+    let header = Row::new(columns.iter().map(|c| Cell::from(c.title())))
+        .style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
+    let rows = visible
+        .iter()
+        .map(|r| Row::new(columns.iter().map(|c| Cell::from(c.value(app, r)))));
+    let table = Table::new(rows, widths)
+        .header(header)
+        .column_spacing(1)
+        .highlight_symbol(">")
+        .highlight_spacing(HighlightSpacing::Always)
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut state = TableState::new().with_selected((len > 0).then(|| app.selected - offset));
+    StatefulWidget::render(table, area, buf, &mut state);
+
+    if len == 0 && area.height > 2 {
+        let note = if app.last_refresh_ms.is_none() {
+            "loading the registry…".to_owned()
+        } else if app.records().is_empty() {
+            "no connections registered".to_owned()
+        } else {
+            format!("no connection matches /{}", sanitize(&app.filter))
+        };
+        let at = Rect::new(area.x, area.y + 2, area.width, 1);
+        Paragraph::new(note)
+            .style(Style::new().fg(Color::DarkGray))
+            .centered()
+            .render(at, buf);
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    Id,
+    Age,
+    Idle,
+    SourceIp,
+    UserAgent,
+    Meta,
+}
+
+impl Column {
+    fn title(self) -> &'static str {
+        match self {
+            Self::Id => "ID",
+            Self::Age => "AGE",
+            Self::Idle => "IDLE",
+            Self::SourceIp => "SOURCE IP",
+            Self::UserAgent => "USER AGENT",
+            Self::Meta => "META",
+        }
+    }
+
+    fn width(self, id_width: u16) -> Constraint {
+        match self {
+            Self::Id => Constraint::Length(id_width),
+            Self::Age | Self::Idle => Constraint::Length(7),
+            Self::SourceIp => Constraint::Length(15),
+            Self::UserAgent => Constraint::Fill(3),
+            Self::Meta => Constraint::Fill(2),
+        }
+    }
+
+    fn value(self, app: &App, r: &ConnectionRecord) -> String {
+        let dash = || "-".to_owned();
+        match self {
+            Self::Id => sanitize(&r.connection_id).into_owned(),
+            Self::Age => r
+                .connected_at
+                .map_or_else(dash, |at| fmt_age(app.now_ms - at)),
+            Self::Idle => app
+                .live
+                .get(&r.connection_id)
+                .and_then(|i| i.last_active_at)
+                .map_or_else(dash, |at| fmt_age(app.now_ms - at)),
+            Self::SourceIp => r
+                .source_ip
+                .as_deref()
+                .map_or_else(dash, |s| sanitize(s).into_owned()),
+            Self::UserAgent => r
+                .user_agent
+                .as_deref()
+                .map_or_else(dash, |s| sanitize(s).into_owned()),
+            Self::Meta => meta(r),
+        }
+    }
+}
+
+fn meta(r: &ConnectionRecord) -> String {
+    let pairs: Vec<String> = r
+        .meta
+        .iter()
+        .map(|(k, v)| format!("{}={}", sanitize(k), sanitize(v)))
+        .collect();
+    pairs.join(" ")
+}
+
+fn render_details(app: &App, area: Rect, buf: &mut Buffer) {
+    let block = Block::bordered().title(" connection ");
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let Some(r) = app.selected_record() else {
+        Paragraph::new("no connection selected").render(inner, buf);
+        return;
+    };
+    let now = app.now_ms;
+    let when = |ms: i64| format!("{} ({} ago)", fmt_clock(ms), fmt_age(now - ms));
+    let field = |name: &'static str, value: String| Line::from(vec![label(name), Span::raw(value)]);
+    let opt = |v: &Option<String>| {
+        v.as_deref()
+            .map_or("-".into(), |s| sanitize(s).into_owned())
+    };
+    let mut lines = vec![
+        field("id          ", sanitize(&r.connection_id).into_owned()),
+        field("connected   ", r.connected_at.map_or("-".into(), when)),
+        field("source ip   ", opt(&r.source_ip)),
+        field("user agent  ", opt(&r.user_agent)),
+    ];
+    if r.meta.is_empty() {
+        lines.push(field("meta        ", "-".into()));
+    }
+    for (i, (k, v)) in r.meta.iter().enumerate() {
+        let name = if i == 0 {
+            "meta        "
+        } else {
+            "            "
+        };
+        lines.push(field(name, format!("{}={}", sanitize(k), sanitize(v))));
+    }
+    lines.push(Line::from(Span::styled(
+        "live (GetConnection)",
+        Style::new().bold(),
+    )));
+    let live = app
+        .details
+        .as_ref()
+        .filter(|d| d.id == r.connection_id)
+        .map(|d| &d.live);
+    match live {
+        None => lines.push(Line::from(label("press Enter to ask API Gateway"))),
+        Some(LiveState::Fetching) => lines.push(Line::from("fetching…")),
+        Some(LiveState::Gone { at_ms }) => {
+            lines.push(field(
+                "state       ",
+                "gone (410): the record is stale".into(),
+            ));
+            lines.push(field("asked       ", fmt_clock(*at_ms)));
+        }
+        Some(LiveState::Failed(e)) => lines.push(Line::from(e.as_str()).red()),
+        Some(LiveState::Live { info, at_ms }) => {
+            lines.push(Line::from(vec![label("state       "), "live".green()]));
+            lines.push(field(
+                "last active ",
+                info.last_active_at.map_or("-".into(), |at| {
+                    format!("{} (idle {})", fmt_clock(at), fmt_age(now - at))
+                }),
+            ));
+            lines.push(field(
+                "connected   ",
+                info.connected_at.map_or("-".into(), when),
+            ));
+            lines.push(field("source ip   ", opt(&info.source_ip)));
+            lines.push(field("user agent  ", opt(&info.user_agent)));
+            lines.push(field("asked       ", fmt_clock(*at_ms)));
+        }
+    }
+    lines.extend([
+        Line::from(Span::styled("record", Style::new().bold())),
+        field("domain      ", opt(&r.domain_name)),
+        field("stage       ", opt(&r.stage)),
+        field(
+            "expires     ",
+            r.expires_at.map_or("-".into(), |s| fmt_clock(s * 1000)),
+        ),
+    ]);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}
+
+fn render_activity(app: &App, area: Rect, buf: &mut Buffer) {
+    if area.height < 2 {
+        return;
+    }
+    let block = Block::new().borders(Borders::TOP).title(" activity ");
+    let mut inner = block.inner(area);
+    block.render(area, buf);
+    if let Some(run) = app.broadcast {
+        let [gauge, rest] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+        let ratio = if run.total == 0 {
+            0.0
+        } else {
+            (run.done as f64 / run.total as f64).clamp(0.0, 1.0)
+        };
+        Gauge::default()
+            .ratio(ratio)
+            .label(format!(
+                "broadcast {} / {}",
+                fmt_count(run.done),
+                fmt_count(run.total)
+            ))
+            .gauge_style(Style::new().fg(Color::Cyan).bg(Color::Black))
+            .render(gauge, buf);
+        inner = rest;
+    }
+    let spark_w = (inner.width / 3).min(40);
+    let [log_area, spark_area] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(spark_w)]).areas(inner);
+
+    let shown = usize::from(log_area.height);
+    let skip = app.log.len().saturating_sub(shown);
+    let lines: Vec<Line> = app
+        .log
+        .iter()
+        .skip(skip)
+        .map(|e| {
+            let style = match e.level {
+                Level::Info => Style::new(),
+                Level::Warn => Style::new().fg(Color::Yellow),
+                Level::Error => Style::new().fg(Color::Red),
+            };
+            Line::from(vec![
+                label(fmt_clock(e.at_ms)),
+                Span::raw(" "),
+                Span::styled(e.text.as_str(), style),
+            ])
+        })
+        .collect();
+    Paragraph::new(lines).render(log_area, buf);
+
+    if spark_area.width >= 4 && spark_area.height >= 2 {
+        let block = Block::new().borders(Borders::LEFT).title(format!(
+            "registered over time (max {})",
+            fmt_count(app.history.iter().copied().max().unwrap_or(0))
+        ));
+        let inner = block.inner(spark_area);
+        block.render(spark_area, buf);
+        let width = usize::from(inner.width);
+        let skip = app.history.len().saturating_sub(width);
+        let data: Vec<u64> = app.history.iter().skip(skip).copied().collect();
+        Sparkline::default()
+            .data(&data)
+            .style(Style::new().fg(Color::Green))
+            .render(inner, buf);
+    }
+}
+
+fn key(k: &'static str) -> Span<'static> {
+    Span::styled(k, Style::new().bold().fg(Color::Cyan))
+}
+
+fn hint(text: &'static str) -> Span<'static> {
+    Span::styled(text, Style::new().fg(Color::DarkGray))
+}
+
+fn render_footer(app: &App, area: Rect, buf: &mut Buffer) {
+    let keys: &[(&str, &str)] = match &app.mode {
+        _ if app.show_help => &[("esc", " close help")],
+        Mode::Normal => &[
+            ("↑↓", " move "),
+            ("/", " filter "),
+            ("s", " sort "),
+            ("⏎", " inspect "),
+            ("m", " message "),
+            ("b", " broadcast "),
+            ("d", " disconnect "),
+            ("p", " prune "),
+            ("r", " refresh "),
+            ("?", " help "),
+            ("q", " quit"),
+        ],
+        Mode::Filter => {
+            let line = Line::from(vec![
+                key("/"),
+                Span::raw(sanitize(&app.filter).into_owned()),
+                Span::raw("▏"),
+                hint("  ⏎ keep  esc clear"),
+            ]);
+            Paragraph::new(line).render(area, buf);
+            return;
+        }
+        Mode::Message { .. } | Mode::Broadcast { .. } => {
+            &[("⏎", " next "), ("esc", " cancel "), ("ctrl-u", " clear")]
+        }
+        Mode::ConfirmBroadcast { .. } | Mode::ConfirmDisconnect { .. } => {
+            &[("y", " confirm "), ("n", "/"), ("esc", " cancel")]
+        }
+        Mode::ConfirmPrune { plan } if !plan.stale.is_empty() => {
+            &[("y", " delete "), ("n", "/"), ("esc", " cancel")]
+        }
+        Mode::ConfirmPrune { .. } => &[("esc", " close")],
+        Mode::PrunePlanning { .. } => &[("esc", " hide (keeps running)")],
+    };
+    let spans: Vec<Span> = keys.iter().flat_map(|(k, h)| [key(k), hint(h)]).collect();
+    Paragraph::new(Line::from(spans)).render(area, buf);
+}
+
+/// A box of at most `width` x `height` in the middle of `area`, cleared,
+/// with a border and title; returns its inside.
+fn popup(area: Rect, width: u16, height: u16, title: String, buf: &mut Buffer) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    Clear.render(rect, buf);
+    let block = Block::bordered()
+        .title(title)
+        .border_style(Style::new().fg(Color::Cyan));
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    inner
+}
+
+fn render_overlay(app: &App, area: Rect, buf: &mut Buffer) {
+    let para = |lines: Vec<Line<'static>>| Paragraph::new(lines).wrap(Wrap { trim: false });
+    if app.show_help {
+        let inner = popup(area, 64, 16, " keys ".into(), buf);
+        para(help_lines()).render(inner, buf);
+        return;
+    }
+    let registered = fmt_count(app.records().len() as u64);
+    match &app.mode {
+        Mode::Normal | Mode::Filter => {}
+        Mode::Message { id, input } => {
+            let inner = popup(area, 70, 5, format!(" message to {} ", sanitize(id)), buf);
+            para(input_lines(input, "⏎ send  esc cancel")).render(inner, buf);
+        }
+        Mode::Broadcast { input } => {
+            let inner = popup(
+                area,
+                70,
+                5,
+                format!(" broadcast to {registered} connections "),
+                buf,
+            );
+            para(input_lines(input, "⏎ review  esc cancel")).render(inner, buf);
+        }
+        Mode::ConfirmBroadcast { text } => {
+            let inner = popup(area, 70, 8, " confirm broadcast ".into(), buf);
+            para(vec![
+                Line::from(vec![
+                    Span::raw("Send this message to "),
+                    Span::raw(format!("{registered} registered connections")).bold(),
+                    Span::raw("?"),
+                ]),
+                Line::from(""),
+                Line::from(format!("  {}", sanitize(text))).yellow(),
+                Line::from(""),
+                Line::from(vec![key("y"), hint(" send  "), key("n"), hint(" cancel")]),
+            ])
+            .render(inner, buf);
+        }
+        Mode::ConfirmDisconnect { id } => {
+            let who = app
+                .records()
+                .iter()
+                .find(|r| &r.connection_id == id)
+                .map(|r| {
+                    format!(
+                        "{} from {}",
+                        sanitize(r.user_agent.as_deref().unwrap_or("-")),
+                        sanitize(r.source_ip.as_deref().unwrap_or("?"))
+                    )
+                })
+                .unwrap_or_default();
+            let inner = popup(area, 64, 7, " confirm disconnect ".into(), buf);
+            para(vec![
+                Line::from(vec![
+                    Span::raw("Close connection "),
+                    Span::raw(sanitize(id).into_owned()).bold(),
+                    Span::raw("?"),
+                ]),
+                Line::from(who).fg(Color::DarkGray),
+                Line::from(""),
+                Line::from(vec![
+                    key("y"),
+                    hint(" disconnect  "),
+                    key("n"),
+                    hint(" cancel"),
+                ]),
+            ])
+            .render(inner, buf);
+        }
+        Mode::PrunePlanning { checked, total } => {
+            let inner = popup(area, 60, 5, " prune: dry run ".into(), buf);
+            let [text, gauge] =
+                Layout::vertical([Constraint::Length(2), Constraint::Length(1)]).areas(inner);
+            para(vec![Line::from(
+                "Asking API Gateway which registered connections are gone…",
+            )])
+            .render(text, buf);
+            let ratio = if *total == 0 {
+                0.0
+            } else {
+                (*checked as f64 / *total as f64).clamp(0.0, 1.0)
+            };
+            Gauge::default()
+                .ratio(ratio)
+                .label(format!("{} / {}", fmt_count(*checked), fmt_count(*total)))
+                .gauge_style(Style::new().fg(Color::Cyan).bg(Color::Black))
+                .render(gauge, buf);
+        }
+        Mode::ConfirmPrune { plan } => {
+            let inner = popup(area, 64, 16, " prune plan ".into(), buf);
+            let mut lines = vec![];
+            if plan.stale.is_empty() {
+                lines.push(Line::from(format!(
+                    "Nothing to prune: all {} checked records are live.",
+                    fmt_count(plan.checked)
+                )));
+            } else {
+                lines.push(Line::from(vec![
+                    Span::raw(format!(
+                        "{} of {} records are stale",
+                        fmt_count(plan.stale.len() as u64),
+                        fmt_count(plan.checked)
+                    ))
+                    .bold(),
+                    Span::raw(" (their connection answers 410 Gone):"),
+                ]));
+            }
+            if plan.unknown > 0 {
+                lines.push(
+                    Line::from(format!(
+                        "{} could not be checked (they are kept).",
+                        fmt_count(plan.unknown)
+                    ))
+                    .yellow(),
+                );
+            }
+            // Room for the ids: the box minus the lines above and the keys.
+            let room = usize::from(inner.height)
+                .saturating_sub(lines.len() + 2)
+                .max(1);
+            let listed = if plan.stale.len() > room {
+                room - 1
+            } else {
+                plan.stale.len()
+            };
+            for id in plan.stale.iter().take(listed) {
+                lines.push(Line::from(format!("  {}", sanitize(id))));
+            }
+            if listed < plan.stale.len() {
+                lines.push(Line::from(format!(
+                    "  … and {} more",
+                    fmt_count((plan.stale.len() - listed) as u64)
+                )));
+            }
+            lines.push(Line::from(""));
+            if plan.stale.is_empty() {
+                lines.push(Line::from(vec![key("esc"), hint(" close")]));
+            } else {
+                lines.push(Line::from(vec![
+                    key("y"),
+                    hint(" delete these records  "),
+                    key("n"),
+                    hint(" cancel"),
+                ]));
+            }
+            para(lines).render(inner, buf);
+        }
+    }
+}
+
+fn input_lines(input: &str, keys: &'static str) -> Vec<Line<'static>> {
+    vec![
+        Line::from(vec![
+            Span::raw("> "),
+            Span::raw(sanitize(input).into_owned()),
+            Span::raw("▏"),
+        ]),
+        Line::from(""),
+        Line::from(hint(keys)),
+    ]
+}
+
+fn help_lines() -> Vec<Line<'static>> {
+    let rows: &[(&'static str, &'static str)] = &[
+        ("↑ ↓  j k", "move the selection"),
+        ("PgUp PgDn", "move a page"),
+        ("g G", "first / last connection"),
+        ("/", "filter by id, source IP, user agent or meta"),
+        ("s", "cycle the sort: newest, oldest, id, IP, user agent"),
+        ("Enter", "inspect: ask API Gateway about the selection"),
+        ("m", "send a message to the selected connection"),
+        ("b", "broadcast a message to every connection"),
+        ("d", "disconnect the selected connection"),
+        ("p", "prune: list stale records, then delete them"),
+        ("r", "refresh now"),
+        ("?", "this help"),
+        ("Esc", "close a dialog, the details, the filter; quit"),
+        ("q  Ctrl-C", "quit"),
+    ];
+    rows.iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                key(k),
+                Span::raw(" ".repeat(12usize.saturating_sub(k.chars().count()))),
+                Span::raw(*what),
+            ])
+        })
+        .collect()
+}

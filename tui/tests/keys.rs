@@ -1,0 +1,568 @@
+//! State updates, key by key: build an app, feed it events, look at its
+//! state and at the commands it asks for. No terminal, no clock, no I/O.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use wsadmin_core::{ConnectionInfo, ConnectionRecord, FanoutReport};
+use wsadmin_tui::app::{LiveState, Mode, SortKey, TargetInfo};
+use wsadmin_tui::event::{Event, Probe, PrunePlan, PruneReport, Task};
+use wsadmin_tui::{App, Command};
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn record(i: usize) -> ConnectionRecord {
+    let mut r = ConnectionRecord::new(format!("id{i:03}=")).connected_at(NOW - 1000 * i as i64);
+    r.source_ip = Some(format!("10.0.{}.{}", i % 3, 200 - i % 200));
+    r.user_agent = Some(if i.is_multiple_of(2) { "Firefox" } else { "curl" }.to_owned());
+    if i == 7 {
+        r.meta.insert("user".into(), "Ana".into());
+    }
+    r
+}
+
+/// An app on a 100x30 screen that has seen `n` records (newest first:
+/// id000= is selected).
+fn app_with(n: usize) -> App {
+    let mut app = App::new(
+        TargetInfo {
+            context: None,
+            endpoint: "http://127.0.0.1:1/dev".into(),
+            table: "WS_CONNECTIONS".into(),
+            region: "us-east-1".into(),
+        },
+        2000,
+    );
+    app.update(Event::Resize {
+        width: 100,
+        height: 30,
+    });
+    assert_eq!(
+        app.update(Event::Tick { now_ms: NOW }),
+        Some(Command::Refresh)
+    );
+    app.update(Event::Refreshed {
+        records: (0..n).map(record).collect(),
+        at_ms: NOW,
+    });
+    app
+}
+
+fn press(app: &mut App, code: KeyCode) -> Option<Command> {
+    app.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn ch(app: &mut App, c: char) -> Option<Command> {
+    press(app, KeyCode::Char(c))
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        assert_eq!(ch(app, c), None);
+    }
+}
+
+fn selected_id(app: &App) -> &str {
+    &app.selected_record().expect("a selection").connection_id
+}
+
+#[test]
+fn up_down_j_k_move_within_bounds() {
+    let mut app = app_with(5);
+    assert_eq!(app.selected, 0);
+    press(&mut app, KeyCode::Up);
+    assert_eq!(app.selected, 0);
+    press(&mut app, KeyCode::Down);
+    ch(&mut app, 'j');
+    assert_eq!(selected_id(&app), "id002=");
+    ch(&mut app, 'k');
+    assert_eq!(app.selected, 1);
+    for _ in 0..10 {
+        ch(&mut app, 'j');
+    }
+    assert_eq!(app.selected, 4);
+}
+
+#[test]
+fn page_keys_move_a_screenful_and_scroll() {
+    let mut app = app_with(1000);
+    let page = app.page_size();
+    assert!(page > 5, "{page}");
+    press(&mut app, KeyCode::PageDown);
+    assert_eq!(app.selected, page);
+    assert!(app.offset <= app.selected && app.selected < app.offset + page);
+    press(&mut app, KeyCode::PageDown);
+    press(&mut app, KeyCode::PageUp);
+    assert_eq!(app.selected, page);
+    press(&mut app, KeyCode::PageUp);
+    press(&mut app, KeyCode::PageUp);
+    assert_eq!((app.selected, app.offset), (0, 0));
+}
+
+#[test]
+fn g_and_shift_g_jump_to_the_ends() {
+    let mut app = app_with(1000);
+    ch(&mut app, 'G');
+    assert_eq!(app.selected, 999);
+    assert_eq!(app.offset, 1000 - app.page_size());
+    ch(&mut app, 'g');
+    assert_eq!((app.selected, app.offset), (0, 0));
+}
+
+#[test]
+fn slash_filters_on_id_ip_user_agent_and_meta() {
+    let mut app = app_with(10);
+    ch(&mut app, '/');
+    assert_eq!(app.mode, Mode::Filter);
+    typed(&mut app, "CURL");
+    assert_eq!(app.visible_len(), 5, "user agent, case-insensitively");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        (app.mode.clone(), app.filter.as_str()),
+        (Mode::Normal, "CURL")
+    );
+
+    ch(&mut app, '/');
+    press(&mut app, KeyCode::Esc);
+    assert_eq!((app.filter.as_str(), app.visible_len()), ("", 10));
+
+    for (needle, hits) in [("id003", 1), ("10.0.2.", 3), ("ana", 1), ("nothing", 0)] {
+        ch(&mut app, '/');
+        typed(&mut app, needle);
+        press(&mut app, KeyCode::Enter);
+        assert_eq!(app.visible_len(), hits, "{needle}");
+        ch(&mut app, '/');
+        app.update(Event::Key(KeyEvent::new(
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        )));
+        press(&mut app, KeyCode::Enter);
+    }
+    ch(&mut app, '/');
+    typed(&mut app, "xy");
+    press(&mut app, KeyCode::Backspace);
+    assert_eq!(app.filter, "x");
+}
+
+#[test]
+fn s_cycles_the_sort_and_keeps_the_selection() {
+    let mut app = app_with(5);
+    ch(&mut app, 'j');
+    assert_eq!(selected_id(&app), "id001=");
+    ch(&mut app, 's');
+    assert_eq!(app.sort, SortKey::Oldest);
+    assert_eq!(app.row(0).unwrap().connection_id, "id004=");
+    assert_eq!(selected_id(&app), "id001=");
+    ch(&mut app, 's');
+    assert_eq!(app.sort, SortKey::Id);
+    ch(&mut app, 's');
+    assert_eq!(app.sort, SortKey::SourceIp);
+    assert_eq!(app.row(0).unwrap().connection_id, "id003=", "10.0.0.197");
+    ch(&mut app, 's');
+    assert_eq!(app.sort, SortKey::UserAgent);
+    assert_eq!(app.row(0).unwrap().user_agent.as_deref(), Some("Firefox"));
+    ch(&mut app, 's');
+    assert_eq!(app.sort, SortKey::Newest);
+}
+
+#[test]
+fn enter_inspects_in_the_background() {
+    let mut app = app_with(3);
+    ch(&mut app, 'j');
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        Some(Command::Probe {
+            id: "id001=".into()
+        })
+    );
+    assert_eq!(app.details.as_ref().unwrap().live, LiveState::Fetching);
+    let info = ConnectionInfo {
+        connected_at: Some(NOW - 1000),
+        last_active_at: Some(NOW - 500),
+        source_ip: None,
+        user_agent: None,
+    };
+    app.update(Event::Probed {
+        id: "id001=".into(),
+        probe: Probe::Live(info.clone()),
+    });
+    assert!(
+        matches!(&app.details.as_ref().unwrap().live, LiveState::Live { info: i, .. } if *i == info)
+    );
+    assert_eq!(app.live.get("id001="), Some(&info), "feeds the idle column");
+
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.details, None, "Esc closes the details first");
+    assert!(!app.should_quit);
+
+    press(&mut app, KeyCode::Enter);
+    app.update(Event::Probed {
+        id: "id001=".into(),
+        probe: Probe::Gone,
+    });
+    assert!(matches!(
+        app.details.as_ref().unwrap().live,
+        LiveState::Gone { .. }
+    ));
+}
+
+#[test]
+fn enter_on_an_empty_table_does_nothing() {
+    let mut app = app_with(0);
+    assert_eq!(press(&mut app, KeyCode::Enter), None);
+    assert_eq!(app.details, None);
+}
+
+#[test]
+fn m_messages_the_selected_connection() {
+    let mut app = app_with(3);
+    ch(&mut app, 'j');
+    ch(&mut app, 'm');
+    assert!(matches!(&app.mode, Mode::Message { id, .. } if id == "id001="));
+    typed(&mut app, "hello q?");
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        Some(Command::Send {
+            id: "id001=".into(),
+            text: "hello q?".into()
+        })
+    );
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(!app.should_quit, "q was typed, not pressed");
+    app.update(Event::Sent {
+        id: "id001=".into(),
+    });
+    assert!(app.log.back().unwrap().text.contains("delivered to id001="));
+
+    ch(&mut app, 'm');
+    assert_eq!(press(&mut app, KeyCode::Enter), None, "nothing to send");
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn b_broadcasts_after_a_confirmation_with_the_count() {
+    let mut app = app_with(4);
+    ch(&mut app, 'b');
+    typed(&mut app, "bye");
+    assert_eq!(press(&mut app, KeyCode::Enter), None);
+    assert_eq!(app.mode, Mode::ConfirmBroadcast { text: "bye".into() });
+    assert_eq!(
+        ch(&mut app, 'y'),
+        Some(Command::Broadcast {
+            text: "bye".into(),
+            expected: 4
+        })
+    );
+    assert_eq!(app.broadcast.map(|b| (b.done, b.total)), Some((0, 4)));
+
+    ch(&mut app, 'b');
+    assert_eq!(app.mode, Mode::Normal, "one broadcast at a time");
+
+    app.update(Event::BroadcastProgress { done: 3, total: 4 });
+    assert_eq!(app.broadcast.map(|b| b.done), Some(3));
+    let done = app.update(Event::BroadcastDone(FanoutReport {
+        targeted: 4,
+        delivered: 4,
+        ..FanoutReport::default()
+    }));
+    assert_eq!(
+        done,
+        Some(Command::Refresh),
+        "the registry may have changed"
+    );
+    assert_eq!(app.broadcast, None);
+
+    ch(&mut app, 'b');
+    typed(&mut app, "x");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(ch(&mut app, 'n'), None);
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn d_disconnects_after_a_confirmation() {
+    let mut app = app_with(3);
+    ch(&mut app, 'd');
+    assert_eq!(
+        app.mode,
+        Mode::ConfirmDisconnect {
+            id: "id000=".into()
+        }
+    );
+    assert_eq!(ch(&mut app, 'x'), None, "other keys wait for an answer");
+    assert_eq!(press(&mut app, KeyCode::Esc), None);
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(!app.should_quit);
+
+    ch(&mut app, 'd');
+    assert_eq!(
+        ch(&mut app, 'y'),
+        Some(Command::Disconnect {
+            id: "id000=".into()
+        })
+    );
+    let after = app.update(Event::Disconnected {
+        id: "id000=".into(),
+        was_gone: false,
+    });
+    assert_eq!(after, Some(Command::Refresh));
+}
+
+#[test]
+fn p_plans_then_prunes_on_confirmation() {
+    let mut app = app_with(5);
+    assert_eq!(ch(&mut app, 'p'), Some(Command::PlanPrune));
+    assert_eq!(
+        app.mode,
+        Mode::PrunePlanning {
+            checked: 0,
+            total: 5
+        }
+    );
+    app.update(Event::PruneProgress {
+        checked: 2,
+        total: 5,
+    });
+    assert_eq!(
+        app.mode,
+        Mode::PrunePlanning {
+            checked: 2,
+            total: 5
+        }
+    );
+    let plan = PrunePlan {
+        stale: vec!["id003=".into(), "id004=".into()],
+        checked: 5,
+        ..PrunePlan::default()
+    };
+    app.update(Event::PrunePlanned(plan.clone()));
+    assert_eq!(app.mode, Mode::ConfirmPrune { plan });
+    assert_eq!(app.stale, Some(2));
+    assert_eq!(
+        ch(&mut app, 'y'),
+        Some(Command::Prune {
+            ids: vec!["id003=".into(), "id004=".into()]
+        })
+    );
+    assert!(app.pruning);
+    assert_eq!(ch(&mut app, 'p'), None, "one prune at a time");
+    let after = app.update(Event::Pruned(PruneReport {
+        removed: 2,
+        ..PruneReport::default()
+    }));
+    assert_eq!(after, Some(Command::Refresh));
+    assert_eq!((app.pruning, app.stale), (false, Some(0)));
+}
+
+#[test]
+fn an_empty_prune_plan_only_closes() {
+    let mut app = app_with(2);
+    ch(&mut app, 'p');
+    app.update(Event::PrunePlanned(PrunePlan {
+        checked: 2,
+        ..PrunePlan::default()
+    }));
+    assert_eq!(ch(&mut app, 'y'), None);
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn a_hidden_prune_dry_run_logs_its_plan() {
+    let mut app = app_with(2);
+    ch(&mut app, 'p');
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.mode, Mode::Normal);
+    app.update(Event::PrunePlanned(PrunePlan {
+        stale: vec!["id001=".into()],
+        checked: 2,
+        ..PrunePlan::default()
+    }));
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(
+        app.log
+            .back()
+            .unwrap()
+            .text
+            .contains("1 of 2 records are stale")
+    );
+}
+
+#[test]
+fn r_refreshes_unless_one_is_running() {
+    let mut app = app_with(1);
+    assert_eq!(ch(&mut app, 'r'), Some(Command::Refresh));
+    assert!(app.refreshing);
+    assert_eq!(ch(&mut app, 'r'), None);
+}
+
+#[test]
+fn ticks_refresh_every_interval() {
+    let mut app = app_with(1);
+    assert_eq!(app.update(Event::Tick { now_ms: NOW + 1999 }), None);
+    assert_eq!(
+        app.update(Event::Tick { now_ms: NOW + 2000 }),
+        Some(Command::Refresh)
+    );
+    assert_eq!(
+        app.update(Event::Tick { now_ms: NOW + 9000 }),
+        None,
+        "still running"
+    );
+}
+
+#[test]
+fn a_change_during_a_refresh_refreshes_again_after_it() {
+    let mut app = app_with(2);
+    ch(&mut app, 'r');
+    ch(&mut app, 'd');
+    ch(&mut app, 'y');
+    let after = app.update(Event::Disconnected {
+        id: "id000=".into(),
+        was_gone: false,
+    });
+    assert_eq!(after, None, "a refresh is already running");
+    let refreshed = app.update(Event::Refreshed {
+        records: vec![record(0), record(1)],
+        at_ms: NOW + 100,
+    });
+    assert_eq!(refreshed, Some(Command::Refresh));
+}
+
+#[test]
+fn question_mark_toggles_help_which_swallows_keys() {
+    let mut app = app_with(3);
+    ch(&mut app, '?');
+    assert!(app.show_help);
+    assert_eq!(ch(&mut app, 'd'), None);
+    assert_eq!(app.mode, Mode::Normal);
+    ch(&mut app, '?');
+    assert!(!app.show_help);
+    ch(&mut app, '?');
+    press(&mut app, KeyCode::Esc);
+    assert!(!app.show_help && !app.should_quit);
+}
+
+#[test]
+fn q_quits() {
+    let mut app = app_with(1);
+    ch(&mut app, 'q');
+    assert!(app.should_quit);
+}
+
+#[test]
+fn esc_quits_once_nothing_is_open() {
+    let mut app = app_with(3);
+    ch(&mut app, '/');
+    typed(&mut app, "id");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!((app.filter.as_str(), app.should_quit), ("", false));
+    press(&mut app, KeyCode::Esc);
+    assert!(app.should_quit);
+}
+
+#[test]
+fn ctrl_c_quits_from_any_mode() {
+    let mut app = app_with(3);
+    ch(&mut app, 'b');
+    app.update(Event::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(app.should_quit);
+}
+
+#[test]
+fn refreshes_log_connects_and_disconnects_and_rate_them() {
+    let mut app = app_with(3);
+    app.update(Event::Tick {
+        now_ms: NOW + 30_000,
+    });
+    app.update(Event::Refreshed {
+        records: vec![record(1), record(2), record(3), record(4)],
+        at_ms: NOW + 30_000,
+    });
+    let log: Vec<&str> = app.log.iter().map(|e| e.text.as_str()).collect();
+    assert!(log.iter().any(|l| l.starts_with("+ id003=")), "{log:?}");
+    assert!(log.iter().any(|l| l.starts_with("+ id004=")), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.starts_with("- id000= went away")),
+        "{log:?}"
+    );
+    let (up, down) = app.rates_per_minute().unwrap();
+    assert_eq!((up, down), (4.0, 2.0));
+    assert_eq!(app.history.iter().copied().collect::<Vec<_>>(), vec![3, 4]);
+}
+
+#[test]
+fn the_selection_follows_its_connection_across_refreshes() {
+    let mut app = app_with(5);
+    ch(&mut app, 'j');
+    ch(&mut app, 'j');
+    assert_eq!(selected_id(&app), "id002=");
+    app.update(Event::Refreshed {
+        records: vec![record(2), record(3), record(4)],
+        at_ms: NOW + 2000,
+    });
+    assert_eq!(selected_id(&app), "id002=");
+    assert_eq!(app.selected, 0);
+}
+
+#[test]
+fn failures_are_shown_and_the_next_refresh_clears_them() {
+    let mut app = app_with(2);
+    ch(&mut app, 'r');
+    app.update(Event::Failed {
+        task: Task::Refresh,
+        message: "no AWS credentials\x1b[31m".into(),
+    });
+    let error = app.error.clone().unwrap();
+    assert!(
+        error.contains("refresh failed: no AWS credentials\\u{1b}[31m"),
+        "{error}"
+    );
+    assert!(!app.refreshing);
+    assert_eq!(app.records().len(), 2, "the last good data stays");
+    assert_eq!(app.update(Event::Tick { now_ms: NOW + 1000 }), None);
+    assert_eq!(
+        app.update(Event::Tick { now_ms: NOW + 2000 }),
+        Some(Command::Refresh),
+        "and it keeps trying"
+    );
+    app.update(Event::Refreshed {
+        records: vec![record(0)],
+        at_ms: NOW + 2100,
+    });
+    assert_eq!(app.error, None);
+}
+
+#[test]
+fn a_failed_broadcast_or_prune_frees_its_slot() {
+    let mut app = app_with(2);
+    ch(&mut app, 'b');
+    typed(&mut app, "x");
+    press(&mut app, KeyCode::Enter);
+    ch(&mut app, 'y');
+    app.update(Event::Failed {
+        task: Task::Broadcast,
+        message: "throttled".into(),
+    });
+    assert_eq!(app.broadcast, None);
+    ch(&mut app, 'p');
+    app.update(Event::Failed {
+        task: Task::PlanPrune,
+        message: "boom".into(),
+    });
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn resize_keeps_the_selection_on_screen() {
+    let mut app = app_with(200);
+    ch(&mut app, 'G');
+    app.update(Event::Resize {
+        width: 40,
+        height: 10,
+    });
+    let page = app.page_size();
+    assert!(app.offset <= app.selected && app.selected < app.offset + page);
+}

@@ -1,0 +1,229 @@
+//! Snapshots of whole screens on a fixed-size `TestBackend`, from
+//! deterministic data (fixed ids, a fixed clock). Each test drives the app
+//! only through `App::update`, as the run loop does.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use insta::assert_snapshot;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use wsadmin_core::{ConnectionInfo, ConnectionRecord, FanoutReport};
+use wsadmin_tui::App;
+use wsadmin_tui::app::TargetInfo;
+use wsadmin_tui::event::{Event, Probe, PrunePlan, Task};
+
+/// 2023-11-14 22:13:20 UTC.
+const NOW: i64 = 1_700_000_000_000;
+
+fn app() -> App {
+    let mut app = App::new(
+        TargetInfo {
+            context: Some("staging".into()),
+            endpoint: "https://abc123.execute-api.eu-west-1.amazonaws.com/dev".into(),
+            table: "WS_CONNECTIONS".into(),
+            region: "eu-west-1".into(),
+        },
+        2000,
+    );
+    app.update(Event::Tick { now_ms: NOW });
+    app
+}
+
+fn record(i: usize) -> ConnectionRecord {
+    let mut r = ConnectionRecord::new(format!("Conn{i:04}Id-AbCd="))
+        .connected_at(NOW - 1000 * (37 * i as i64 + 5));
+    r.source_ip = Some(format!("203.0.113.{}", i % 250));
+    r.user_agent = Some(match i % 3 {
+        0 => "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0".into(),
+        1 => "websocat/1.12".into(),
+        _ => "evil\x1b[2J\x1b]0;pwned\x07client".into(),
+    });
+    r.domain_name = Some("abc123.execute-api.eu-west-1.amazonaws.com".into());
+    r.stage = Some("dev".into());
+    if i.is_multiple_of(2) {
+        r.meta.insert("user".into(), format!("user{i}"));
+        r.meta.insert("room".into(), format!("{}", i % 7));
+    }
+    r
+}
+
+fn records(n: usize) -> Vec<ConnectionRecord> {
+    (0..n).map(record).collect()
+}
+
+/// An app that has seen two refreshes: 20 records, then 21 with one gone.
+fn populated() -> App {
+    let mut app = app();
+    app.update(Event::Refreshed {
+        records: records(20),
+        at_ms: NOW - 30_000,
+    });
+    let mut later = records(22);
+    later.remove(3);
+    app.update(Event::Refreshed {
+        records: later,
+        at_ms: NOW - 1000,
+    });
+    app
+}
+
+fn key(code: KeyCode) -> Event {
+    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn chars(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+}
+
+fn screen(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
+    app.update(Event::Resize { width, height });
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| f.render_widget(&*app, f.area())).unwrap();
+    terminal
+}
+
+#[test]
+fn empty_table() {
+    let mut app = app();
+    app.update(Event::Refreshed {
+        records: vec![],
+        at_ms: NOW - 1500,
+    });
+    assert_snapshot!(screen(&mut app, 100, 24).backend());
+}
+
+#[test]
+fn populated_table() {
+    let mut app = populated();
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Down));
+    assert_snapshot!(screen(&mut app, 120, 30).backend());
+}
+
+#[test]
+fn details_pane() {
+    let mut app = populated();
+    app.update(key(KeyCode::Down));
+    let id = app.selected_record().unwrap().connection_id.clone();
+    app.update(key(KeyCode::Enter));
+    app.update(Event::Probed {
+        id,
+        probe: Probe::Live(ConnectionInfo {
+            connected_at: Some(NOW - 42_000),
+            last_active_at: Some(NOW - 7_000),
+            source_ip: Some("203.0.113.1".into()),
+            user_agent: Some("websocat/1.12".into()),
+        }),
+    });
+    assert_snapshot!(screen(&mut app, 120, 30).backend());
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = populated();
+    app.update(key(KeyCode::Char('?')));
+    assert_snapshot!(screen(&mut app, 100, 30).backend());
+}
+
+#[test]
+fn broadcast_confirmation() {
+    let mut app = populated();
+    app.update(key(KeyCode::Char('b')));
+    chars(&mut app, "maintenance in 5 minutes");
+    app.update(key(KeyCode::Enter));
+    assert_snapshot!(screen(&mut app, 100, 24).backend());
+}
+
+#[test]
+fn broadcast_progress() {
+    let mut app = populated();
+    app.update(key(KeyCode::Char('b')));
+    chars(&mut app, "hi");
+    app.update(key(KeyCode::Enter));
+    app.update(key(KeyCode::Char('y')));
+    app.update(Event::BroadcastProgress { done: 7, total: 21 });
+    assert_snapshot!(screen(&mut app, 100, 24).backend());
+    app.update(Event::BroadcastDone(FanoutReport {
+        targeted: 21,
+        delivered: 20,
+        gone: 1,
+        records_removed: 1,
+        elapsed_ms: 230,
+        ..FanoutReport::default()
+    }));
+    assert_snapshot!("broadcast_done", screen(&mut app, 100, 24).backend());
+}
+
+#[test]
+fn prune_plan() {
+    let mut app = populated();
+    app.update(key(KeyCode::Char('p')));
+    app.update(Event::PruneProgress {
+        checked: 9,
+        total: 21,
+    });
+    assert_snapshot!("prune_planning", screen(&mut app, 100, 24).backend());
+    app.update(Event::PrunePlanned(PrunePlan {
+        stale: (0..14).map(|i| format!("Stale{i:02}Id-XyZ=")).collect(),
+        checked: 21,
+        unknown: 1,
+        first_error: Some("throttled".into()),
+    }));
+    assert_snapshot!(screen(&mut app, 100, 24).backend());
+}
+
+#[test]
+fn error_state() {
+    let mut app = populated();
+    app.update(Event::Tick { now_ms: NOW + 4000 });
+    app.update(Event::Failed {
+        task: Task::Refresh,
+        message: "cannot reach DynamoDB in eu-west-1: connection refused (is the endpoint right? AWS_ENDPOINT_URL_DYNAMODB overrides it)".into(),
+    });
+    assert_snapshot!(screen(&mut app, 100, 24).backend());
+}
+
+#[test]
+fn tiny_terminal() {
+    let mut app = populated();
+    assert_snapshot!(screen(&mut app, 40, 10).backend());
+    app.update(key(KeyCode::Char('?')));
+    assert_snapshot!("tiny_terminal_help", screen(&mut app, 40, 10).backend());
+}
+
+#[test]
+fn every_size_down_to_nothing_renders_without_panic() {
+    let mut app = populated();
+    app.update(key(KeyCode::Enter));
+    for (w, h) in [
+        (0, 0),
+        (1, 1),
+        (10, 3),
+        (39, 9),
+        (40, 10),
+        (99, 20),
+        (100, 40),
+    ] {
+        screen(&mut app, w, h);
+    }
+    app.update(key(KeyCode::Esc));
+    app.update(key(KeyCode::Char('p')));
+    for (w, h) in [(0, 0), (1, 1), (10, 3), (40, 10)] {
+        screen(&mut app, w, h);
+    }
+}
+
+#[test]
+fn no_control_character_reaches_the_screen() {
+    let mut app = populated();
+    let terminal = screen(&mut app, 160, 40);
+    let buffer = terminal.backend().buffer();
+    for cell in &buffer.content {
+        assert!(
+            !cell.symbol().chars().any(|c| c.is_control()),
+            "control character in {:?}",
+            cell.symbol()
+        );
+    }
+}
