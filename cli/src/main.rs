@@ -1,1 +1,116 @@
-fn main() {}
+//! `wsadmin`: operate the live connections of an API Gateway WebSocket API.
+//!
+//! `main` parses the command line once ([`flags`]), resolves the target
+//! ([`deployment`]: flags, environment, contexts) into a core `Target`,
+//! runs one command ([`cmd`]) and turns the outcome into an exit code
+//! ([`exit`]): errors are one `wsadmin: …` line, a closed pipe is quiet.
+
+mod cmd;
+mod config;
+mod deployment;
+mod exit;
+mod flags;
+mod output;
+mod payload;
+
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{CommandFactory, Parser};
+
+use crate::deployment::Deployment;
+use crate::exit::Status;
+use crate::flags::{Cli, Command};
+use crate::output::Output;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logging(cli.global.verbose, cli.global.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "wsadmin: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // Pending SDK connections must not hold the exit.
+    runtime.shutdown_background();
+    match result {
+        Ok(status) => status.code(),
+        Err(e) if exit::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "wsadmin: {e:#}");
+            if exit::is_usage(&e) {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<Status> {
+    let out = Output::new(&cli.global);
+    let stdout = std::io::stdout();
+    let mut w = BufWriter::new(stdout.lock());
+    let w: &mut dyn Write = &mut w;
+    let target = cli.target;
+    let connect = || async { deployment::select(&target)?.connect().await };
+    let status = match cli.command {
+        Command::Context(c) => cmd::context::run(c, &target, &out, w)?,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "wsadmin", w);
+            w.flush()?;
+            Status::Ok
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(w)?;
+            w.flush()?;
+            Status::Ok
+        }
+        Command::List(args) => cmd::list::run(&connect().await?, args, &out, w).await?,
+        Command::Inspect(args) => cmd::inspect::run(&connect().await?, args, &out, w).await?,
+        Command::Send(args) => cmd::send::run(&connect().await?, args, &out, w).await?,
+        Command::Broadcast(args) => cmd::broadcast::run(&connect().await?, args, &out, w).await?,
+        Command::Disconnect(args) => cmd::disconnect::run(&connect().await?, args, &out, w).await?,
+        Command::Prune(args) => cmd::prune::run(&connect().await?, args, &out, w).await?,
+        Command::Status => {
+            let dep: Deployment = connect().await?;
+            cmd::status::run(&dep, &out, w).await?
+        }
+    };
+    Ok(status)
+}
+
+/// Warnings by default, more with -v, only errors with -q; `RUST_LOG` wins.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info,wsadmin=debug,wsadmin_core=debug",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .init();
+}

@@ -3,11 +3,14 @@
 //! Pipelined (posting starts with the first target, while the scan is still
 //! paging), bounded (never more than `concurrency` requests in flight),
 //! retried (throttled and transient failures back off with jitter, up to a
-//! bounded number of attempts), and self-cleaning (a 410 removes *that
-//! target's* record, conditionally). Every target ends in exactly one
-//! [`Outcome`]. The engine does not know where targets come from.
+//! bounded number of attempts), paced (an optional requests-per-second cap,
+//! and an adaptive rate that backs off on 429 and recovers gradually: see
+//! [`crate::rate`]), and self-cleaning (a 410 removes *that target's* record,
+//! conditionally). Every target ends in exactly one [`Outcome`]. The engine
+//! does not know where targets come from.
 
 use std::fmt::Display;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,6 +18,7 @@ use futures::stream::{Stream, StreamExt};
 use serde::Serialize;
 
 use crate::gateway::{Gateway, GatewayError};
+use crate::rate::RateControl;
 use crate::retry::RetryPolicy;
 use crate::store::ConnectionStore;
 
@@ -36,6 +40,11 @@ impl Default for FanoutConfig {
         }
     }
 }
+
+/// A throttled target may be tried this many times `max_attempts`: 429s
+/// slow the whole run down (the rate control), so they are expected in
+/// numbers while it adapts and should not fail targets as fast as errors do.
+const THROTTLED_ATTEMPTS_FACTOR: u32 = 4;
 
 /// How one target ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +98,8 @@ pub struct FanoutReport {
     pub cleanup_errors: Vec<Failure>,
     /// Attempts beyond the first, over all targets.
     pub retries: u64,
+    /// 429 answers seen (each cut or held the sending rate).
+    pub throttled: u64,
     /// Failures of the target source (a scan page that could not be read):
     /// targets behind them were never seen, so the run is incomplete.
     pub source_errors: Vec<String>,
@@ -107,6 +118,8 @@ pub struct Fanout {
     gateway: Gateway,
     store: Option<ConnectionStore>,
     config: FanoutConfig,
+    /// Requests per second at most (`None`: as fast as 429s allow).
+    rate: Option<f64>,
 }
 
 impl Fanout {
@@ -115,7 +128,14 @@ impl Fanout {
             gateway,
             store: None,
             config,
+            rate: None,
         }
+    }
+
+    /// Caps requests (attempts, retries included) per second.
+    pub fn with_rate(mut self, requests_per_second: Option<f64>) -> Self {
+        self.rate = requests_per_second.filter(|r| r.is_finite() && *r > 0.0);
+        self
     }
 
     /// The registry where records of gone targets are deleted.
@@ -144,11 +164,16 @@ impl Fanout {
         let started = Instant::now();
         let mut report = FanoutReport::default();
         let payload = &payload;
+        let pace = Pace {
+            control: Mutex::new(RateControl::new(self.rate, started)),
+            throttled: std::sync::atomic::AtomicU64::new(0),
+        };
+        let pace = &pace;
         let finished = targets
             .map(|target| async move {
                 match target {
                     Ok(id) => {
-                        let (outcome, cleanup_error) = self.deliver(&id, payload).await;
+                        let (outcome, cleanup_error) = self.deliver(&id, payload, pace).await;
                         Ok((id, outcome, cleanup_error))
                     }
                     Err(e) => Err(e.to_string()),
@@ -204,17 +229,21 @@ impl Fanout {
                 });
             }
         }
+        report.throttled = pace.throttled.load(std::sync::atomic::Ordering::Relaxed);
         report.elapsed_ms = started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
         Ok(report)
     }
 
     /// Posts to one target until it ends; the second value is why a gone
     /// target's record could not be deleted, if it could not.
-    async fn deliver(&self, id: &str, payload: &Bytes) -> (Outcome, Option<String>) {
+    async fn deliver(&self, id: &str, payload: &Bytes, pace: &Pace) -> (Outcome, Option<String>) {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self.gateway.post(id, payload.clone()).await {
+            let sent_at = pace.wait_for_slot().await;
+            let result = self.gateway.post(id, payload.clone()).await;
+            pace.observe(&result, sent_at);
+            match result {
                 Ok(()) => return (Outcome::Delivered { attempts }, None),
                 Err(GatewayError::Gone { .. }) => {
                     let (record_removed, cleanup_error) = match self.remove_record(id).await {
@@ -227,13 +256,23 @@ impl Fanout {
                     };
                     return (outcome, cleanup_error);
                 }
-                Err(e) if e.is_retryable() && self.config.retry.may_retry(attempts) => {
+                Err(e) if e.is_retryable() && self.may_retry(&e, attempts) => {
                     let wait = self.config.retry.delay(attempts, fastrand::f64());
                     tracing::debug!(%id, attempts, ?wait, "retrying: {e}");
                     tokio::time::sleep(wait).await;
                 }
                 Err(error) => return (Outcome::Failed { attempts, error }, None),
             }
+        }
+    }
+
+    fn may_retry(&self, error: &GatewayError, attempts: u32) -> bool {
+        let retry = &self.config.retry;
+        match error {
+            GatewayError::Throttled { .. } => {
+                attempts < retry.max_attempts.max(1) * THROTTLED_ATTEMPTS_FACTOR
+            }
+            _ => retry.may_retry(attempts),
         }
     }
 
@@ -257,5 +296,42 @@ impl Fanout {
                 }
             }
         }
+    }
+}
+
+/// The rate control of one run, shared by its deliveries.
+#[derive(Debug)]
+struct Pace {
+    control: Mutex<RateControl>,
+    throttled: std::sync::atomic::AtomicU64,
+}
+
+impl Pace {
+    /// Waits for this request's slot; returns when it was sent.
+    async fn wait_for_slot(&self) -> Instant {
+        let wait = self.lock().reserve(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Instant::now()
+    }
+
+    fn observe(&self, result: &Result<(), GatewayError>, sent_at: Instant) {
+        match result {
+            Ok(()) => self.lock().succeeded(Instant::now()),
+            Err(GatewayError::Throttled { .. }) => {
+                self.throttled
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.lock().throttled(sent_at, Instant::now());
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RateControl> {
+        // A panic while holding the lock leaves a usable state: go on.
+        self.control
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

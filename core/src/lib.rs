@@ -2,12 +2,16 @@
 //! deploy tool share about a live API Gateway WebSocket deployment.
 //!
 //! - [`duration`]: durations as operators type and read them.
+//! - [`filter`]: which connections a command selects (age, idleness, meta).
 //! - [`local`]: how a running `wsstack local` describes itself to the tools.
 //! - [`record`]: the DynamoDB item that registers one connection.
 //! - [`store`]: the connection registry over DynamoDB (put, get, conditional
 //!   delete, a paged parallel scan as a stream).
 //! - [`gateway`]: the Management API (`@connections`) client and its errors.
 //! - [`retry`]: the backoff policy, a pure function.
+//! - [`rate`]: the fan-out's pacing: a cap, and AIMD on 429s. Pure.
+//! - [`prune`]: which records are stale (a pure plan) and the run that
+//!   probes, deletes and disconnects.
 //! - [`target`]: a resolved deployment (store + gateway) that commands and
 //!   the dashboard operate.
 //! - [`fanout`]: one payload to a stream of targets, bounded and retried.
@@ -19,8 +23,11 @@
 
 pub mod duration;
 pub mod fanout;
+pub mod filter;
 pub mod gateway;
 pub mod local;
+pub mod prune;
+pub mod rate;
 pub mod record;
 pub mod retry;
 pub mod stack;

@@ -1,0 +1,43 @@
+//! One module per subcommand. Each takes the resolved [`Deployment`] (or
+//! nothing, for the offline ones), its arguments and the [`Output`], writes
+//! its result and returns the [`Status`] that decides the exit code.
+//!
+//! [`Deployment`]: crate::deployment::Deployment
+//! [`Output`]: crate::output::Output
+//! [`Status`]: crate::exit::Status
+
+pub mod broadcast;
+pub mod context;
+pub mod disconnect;
+pub mod inspect;
+pub mod list;
+pub mod prune;
+pub mod send;
+pub mod status;
+
+use wsadmin_core::GatewayError;
+use wsadmin_core::record::validate_connection_id;
+
+use crate::exit::usage;
+
+/// Every id checked before any request.
+pub fn check_ids(ids: &[String]) -> anyhow::Result<()> {
+    for id in ids {
+        validate_connection_id(id).map_err(usage)?;
+    }
+    Ok(())
+}
+
+/// Failures that say nothing about one connection and everything about the
+/// target (credentials, stage, endpoint): when nothing succeeded and every
+/// failure is one of these, the command failed rather than partly failed.
+pub fn is_fatal(kind: &str, reason: &str) -> bool {
+    matches!(kind, "forbidden" | "no_credentials")
+        || reason.starts_with("cannot reach ")
+        || reason.starts_with("no AWS credentials")
+        || reason.contains("(403 ")
+}
+
+pub fn gateway_fatal(e: &GatewayError) -> bool {
+    is_fatal(e.kind(), &e.to_string())
+}

@@ -1,0 +1,158 @@
+//! `wsadmin inspect ID…`: the registry's record and GetConnection's answer
+//! side by side, and the state they add up to.
+
+use std::io::Write;
+
+use anyhow::{Result, anyhow};
+use futures::{StreamExt, stream};
+use serde::Serialize;
+use wsadmin_core::prune::{Probe, probe};
+use wsadmin_core::{ConnectionInfo, ConnectionRecord, RetryPolicy};
+
+use crate::cmd::{check_ids, gateway_fatal};
+use crate::deployment::Deployment;
+use crate::exit::Status;
+use crate::flags::{InspectArgs, OutputFormat};
+use crate::output::{Output, Style, Table, escape, timestamp, write_json, write_json_pretty};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Inspection {
+    connection_id: String,
+    /// live | gone | not registered | live, not registered | unknown
+    state: &'static str,
+    record: Option<ConnectionRecord>,
+    connection: Option<ConnectionInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub async fn run(
+    dep: &Deployment,
+    args: InspectArgs,
+    out: &Output,
+    w: &mut dyn Write,
+) -> Result<Status> {
+    check_ids(&args.ids)?;
+    let target = &dep.target;
+    let retry = RetryPolicy::default();
+    let found: Vec<Result<Inspection>> = stream::iter(args.ids.iter())
+        .map(|id| async move {
+            let (record, probe) =
+                futures::join!(target.store.get(id), probe(&target.gateway, id, &retry));
+            let record = record?;
+            let (state, connection, error) = match probe {
+                Probe::Live(info) if record.is_some() => ("live", Some(info), None),
+                Probe::Live(info) => ("live, not registered", Some(info), None),
+                Probe::Gone if record.is_some() => ("gone", None, None),
+                Probe::Gone => ("not registered", None, None),
+                Probe::Failed(e) if gateway_fatal(&e) => return Err(anyhow!(e)),
+                Probe::Failed(e) => ("unknown", None, Some(e.to_string())),
+            };
+            Ok(Inspection {
+                connection_id: id.clone(),
+                state,
+                record,
+                connection,
+                error,
+            })
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let found = found.into_iter().collect::<Result<Vec<_>>>()?;
+    let unknown = found.iter().any(|f| f.error.is_some());
+    match out.format {
+        OutputFormat::Json if found.len() == 1 => write_json_pretty(w, &found[0])?,
+        OutputFormat::Json => write_json_pretty(w, &found)?,
+        OutputFormat::Ndjson => {
+            for f in &found {
+                write_json(w, f)?;
+            }
+        }
+        OutputFormat::Ids => {
+            for f in found.iter().filter(|f| f.state.starts_with("live")) {
+                writeln!(w, "{}", escape(&f.connection_id))?;
+            }
+        }
+        OutputFormat::Table => {
+            for (i, f) in found.iter().enumerate() {
+                if i > 0 {
+                    writeln!(w)?;
+                }
+                side_by_side(out, w, f)?;
+            }
+        }
+    }
+    w.flush()?;
+    Ok(if unknown { Status::Partial } else { Status::Ok })
+}
+
+fn side_by_side(out: &Output, w: &mut dyn Write, f: &Inspection) -> Result<()> {
+    let style = match f.state {
+        "live" => Style::Green,
+        "unknown" => Style::Yellow,
+        _ => Style::Red,
+    };
+    writeln!(
+        w,
+        "{}  {}",
+        out.paint(Style::Bold, &escape(&f.connection_id)),
+        out.paint(style, f.state)
+    )?;
+    if let Some(e) = &f.error {
+        writeln!(w, "error: {}", escape(e))?;
+    }
+    let dash = || "-".to_owned();
+    let r = f.record.as_ref();
+    let c = f.connection.as_ref();
+    let text = |v: Option<&String>| v.cloned().unwrap_or_else(dash);
+    let mut t = Table::new(vec!["FIELD", "RECORD", "GETCONNECTION"]);
+    let mut row = |name: &str, rec: String, conn: String| {
+        t.row(vec![(name.to_owned(), None), (rec, None), (conn, None)]);
+    };
+    row(
+        "connectedAt",
+        timestamp(r.and_then(|r| r.connected_at)),
+        timestamp(c.and_then(|c| c.connected_at)),
+    );
+    row(
+        "lastActiveAt",
+        dash(),
+        timestamp(c.and_then(|c| c.last_active_at)),
+    );
+    row(
+        "sourceIp",
+        text(r.and_then(|r| r.source_ip.as_ref())),
+        text(c.and_then(|c| c.source_ip.as_ref())),
+    );
+    row(
+        "userAgent",
+        text(r.and_then(|r| r.user_agent.as_ref())),
+        text(c.and_then(|c| c.user_agent.as_ref())),
+    );
+    row("stage", text(r.and_then(|r| r.stage.as_ref())), dash());
+    row(
+        "domainName",
+        text(r.and_then(|r| r.domain_name.as_ref())),
+        dash(),
+    );
+    row(
+        "expiresAt",
+        timestamp(r.and_then(|r| r.expires_at).map(|s| s.saturating_mul(1000))),
+        dash(),
+    );
+    let meta = r
+        .map(|r| {
+            r.meta
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(dash);
+    row("meta", meta, dash());
+    t.write(out, w)?;
+    Ok(())
+}

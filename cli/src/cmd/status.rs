@@ -1,0 +1,341 @@
+//! `wsadmin status`: what the deployment looks like and whether wsadmin can
+//! operate it: the API (through the API Gateway control plane, when there is
+//! one), the table, the Management API, and one verdict line.
+
+use std::io::Write;
+
+use anyhow::Result;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use serde::Serialize;
+use wsadmin_core::RetryPolicy;
+use wsadmin_core::prune::{Probe, probe};
+
+use crate::deployment::Deployment;
+use crate::exit::Status;
+use crate::flags::OutputFormat;
+use crate::output::{Output, Style, escape, write_json, write_json_pretty};
+
+/// An id no connection has: GetConnection answers 410 when all is well.
+const PROBE_ID: &str = "wsadminStatusProbe=";
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    context: Option<String>,
+    region: String,
+    endpoint: String,
+    api: Api,
+    table: Table,
+    management: Management,
+    ok: bool,
+    verdict: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Api {
+    /// apigatewayv2 | local | unknown
+    source: &'static str,
+    id: Option<String>,
+    name: Option<String>,
+    protocol: Option<String>,
+    route_selection_expression: Option<String>,
+    /// `route key -> integration target`
+    routes: Vec<String>,
+    stages: Vec<String>,
+    note: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Table {
+    name: String,
+    exists: bool,
+    status: Option<String>,
+    key_schema: Vec<String>,
+    item_count: Option<i64>,
+    ttl: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Management {
+    reachable: bool,
+    detail: String,
+}
+
+pub async fn run(dep: &Deployment, out: &Output, w: &mut dyn Write) -> Result<Status> {
+    let target = &dep.target;
+    let (api, table, management) = futures::join!(api(dep), table(dep), management(dep));
+    let mut problems = Vec::new();
+    if let Some(e) = &table.error {
+        problems.push(e.clone());
+    }
+    if !management.reachable {
+        problems.push(format!("Management API: {}", management.detail));
+    }
+    if let Some(e) = &api.error {
+        problems.push(format!("API: {e}"));
+    }
+    let ok = problems.is_empty();
+    let verdict = if ok {
+        format!(
+            "ok: table {:?} and the Management API at {} are ready",
+            table.name,
+            target.endpoint()
+        )
+    } else {
+        format!("problem: {}", problems.join("; "))
+    };
+    let report = Report {
+        context: target.context.clone(),
+        region: target.region.clone(),
+        endpoint: target.endpoint().to_string(),
+        api,
+        table,
+        management,
+        ok,
+        verdict,
+    };
+    match out.format {
+        OutputFormat::Json => write_json_pretty(w, &report)?,
+        OutputFormat::Ndjson => write_json(w, &report)?,
+        _ => text(out, w, &report)?,
+    }
+    w.flush()?;
+    Ok(if ok { Status::Ok } else { Status::Failed })
+}
+
+fn text(out: &Output, w: &mut dyn Write, r: &Report) -> Result<()> {
+    let dash = |v: &Option<String>| escape(v.as_deref().unwrap_or("-")).into_owned();
+    let head = |s: &str| out.paint(Style::Bold, s).into_owned();
+    writeln!(w, "{}", head("Target"))?;
+    writeln!(w, "  context    {}", dash(&r.context))?;
+    writeln!(w, "  region     {}", escape(&r.region))?;
+    writeln!(w, "  endpoint   {}", escape(&r.endpoint))?;
+    writeln!(w, "{}", head("API"))?;
+    let a = &r.api;
+    if let Some(note) = &a.note {
+        writeln!(w, "  {}", escape(note))?;
+    }
+    if a.source == "apigatewayv2" {
+        writeln!(w, "  id         {}", dash(&a.id))?;
+        writeln!(w, "  name       {}", dash(&a.name))?;
+        writeln!(w, "  protocol   {}", dash(&a.protocol))?;
+        writeln!(w, "  selection  {}", dash(&a.route_selection_expression))?;
+        writeln!(w, "  routes     {}", escape(&a.routes.join(", ")))?;
+        writeln!(w, "  stages     {}", escape(&a.stages.join(", ")))?;
+    }
+    if let Some(e) = &a.error {
+        writeln!(w, "  {}  {}", out.paint(Style::Red, "error"), escape(e))?;
+    }
+    writeln!(w, "{}", head("Table"))?;
+    let t = &r.table;
+    writeln!(w, "  name       {}", escape(&t.name))?;
+    if t.exists {
+        writeln!(w, "  status     {}", dash(&t.status))?;
+        writeln!(w, "  key        {}", escape(&t.key_schema.join(", ")))?;
+        writeln!(
+            w,
+            "  items      {}",
+            t.item_count
+                .map_or("-".to_owned(), |n| format!("{n} (approximate)"))
+        )?;
+        writeln!(w, "  ttl        {}", dash(&t.ttl))?;
+    }
+    if let Some(e) = &t.error {
+        writeln!(w, "  {}  {}", out.paint(Style::Red, "error"), escape(e))?;
+    }
+    writeln!(w, "{}", head("Management API"))?;
+    let style = if r.management.reachable {
+        Style::Green
+    } else {
+        Style::Red
+    };
+    writeln!(w, "  {}", out.paint(style, &escape(&r.management.detail)))?;
+    let style = if r.ok { Style::Green } else { Style::Red };
+    writeln!(w, "{}", out.paint(style, &escape(&r.verdict)))?;
+    Ok(())
+}
+
+async fn api(dep: &Deployment) -> Api {
+    if dep.local {
+        return Api {
+            source: "local",
+            note: Some(
+                "wsstack local: no API Gateway control plane to ask (its routes come from the stack description)"
+                    .to_owned(),
+            ),
+            ..Api::default()
+        };
+    }
+    let Some(id) = dep.api_id.clone() else {
+        return Api {
+            source: "unknown",
+            note: Some(
+                "API id unknown (a custom domain?): pass --api-id to see routes and stages"
+                    .to_owned(),
+            ),
+            ..Api::default()
+        };
+    };
+    let client = aws_sdk_apigatewayv2::Client::new(&dep.sdk);
+    let mut api = Api {
+        source: "apigatewayv2",
+        id: Some(id.clone()),
+        ..Api::default()
+    };
+    let got = match client.get_api().api_id(&id).send().await {
+        Ok(got) => got,
+        Err(e) => {
+            api.error = Some(format!("GetApi {id}: {}", DisplayErrorContext(&e)));
+            return api;
+        }
+    };
+    api.name = got.name().map(str::to_owned);
+    api.protocol = got.protocol_type().map(|p| p.as_str().to_owned());
+    api.route_selection_expression = got.route_selection_expression().map(str::to_owned);
+    let routes = client.get_routes().api_id(&id).max_results("500").send();
+    let integrations = client
+        .get_integrations()
+        .api_id(&id)
+        .max_results("500")
+        .send();
+    let stages = client.get_stages().api_id(&id).max_results("500").send();
+    let (routes, integrations, stages) = futures::join!(routes, integrations, stages);
+    let integrations = match integrations {
+        Ok(i) => i.items.unwrap_or_default(),
+        Err(e) => {
+            api.error = Some(format!("GetIntegrations: {}", DisplayErrorContext(&e)));
+            Vec::new()
+        }
+    };
+    match routes {
+        Ok(r) => {
+            for route in r.items.unwrap_or_default() {
+                let key = route.route_key().unwrap_or("?");
+                let integration = route
+                    .target()
+                    .and_then(|t| t.strip_prefix("integrations/"))
+                    .and_then(|iid| {
+                        integrations
+                            .iter()
+                            .find(|i| i.integration_id() == Some(iid))
+                    })
+                    .and_then(|i| i.integration_uri())
+                    .map(|uri| uri.rsplit(':').nth(1).unwrap_or(uri).to_owned());
+                api.routes.push(match integration {
+                    Some(i) => format!("{key} -> {i}"),
+                    None => key.to_owned(),
+                });
+            }
+            api.routes.sort();
+        }
+        Err(e) => api.error = Some(format!("GetRoutes: {}", DisplayErrorContext(&e))),
+    }
+    match stages {
+        Ok(s) => {
+            api.stages = s
+                .items
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|s| s.stage_name().map(str::to_owned))
+                .collect();
+        }
+        Err(e) => api.error = Some(format!("GetStages: {}", DisplayErrorContext(&e))),
+    }
+    api
+}
+
+async fn table(dep: &Deployment) -> Table {
+    let store = &dep.target.store;
+    let name = store.table().name.clone();
+    let mut t = Table {
+        name: name.clone(),
+        ..Table::default()
+    };
+    let client = store.client();
+    match client.describe_table().table_name(&name).send().await {
+        Ok(out) => {
+            let Some(desc) = out.table else {
+                t.error = Some(format!("table {name:?}: DescribeTable answered nothing"));
+                return t;
+            };
+            t.exists = true;
+            t.status = desc.table_status().map(|s| s.as_str().to_owned());
+            t.item_count = desc.item_count();
+            t.key_schema = desc
+                .key_schema()
+                .iter()
+                .map(|k| format!("{} ({})", k.attribute_name(), k.key_type().as_str()))
+                .collect();
+            let key = &store.table().key;
+            if !desc.key_schema().iter().any(|k| k.attribute_name() == key) {
+                t.error = Some(format!(
+                    "table {name:?} has no key attribute {key:?} (set --table-key)"
+                ));
+            }
+        }
+        Err(e) => {
+            t.error = Some(
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception())
+                {
+                    format!(
+                        "table {name:?} not found in {} (create it with `wsstack`, or set --table)",
+                        dep.target.region
+                    )
+                } else {
+                    format!("DescribeTable {name:?}: {}", DisplayErrorContext(&e))
+                },
+            );
+            return t;
+        }
+    }
+    t.ttl = Some(
+        match client
+            .describe_time_to_live()
+            .table_name(&name)
+            .send()
+            .await
+        {
+            Ok(out) => match out.time_to_live_description() {
+                Some(d) => format!(
+                    "{} ({})",
+                    d.time_to_live_status().map_or("unknown", |s| s.as_str()),
+                    d.attribute_name().unwrap_or("-")
+                ),
+                None => "DISABLED".to_owned(),
+            },
+            Err(e) => {
+                let text = DisplayErrorContext(&e).to_string();
+                if text.contains("UnknownOperation") {
+                    "not supported by this DynamoDB (stale records wait for `wsadmin prune`)"
+                        .to_owned()
+                } else {
+                    format!("unknown: {text}")
+                }
+            }
+        },
+    );
+    t
+}
+
+async fn management(dep: &Deployment) -> Management {
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        ..RetryPolicy::default()
+    };
+    match probe(&dep.target.gateway, PROBE_ID, &retry).await {
+        Probe::Gone | Probe::Live(_) => Management {
+            reachable: true,
+            detail: "reachable: GetConnection answered as expected".to_owned(),
+        },
+        Probe::Failed(e) => Management {
+            reachable: false,
+            detail: e.to_string(),
+        },
+    }
+}

@@ -1,0 +1,266 @@
+//! Resolving the target flags, the environment and the contexts file into a
+//! [`Deployment`]: the validated selection first (no I/O beyond reading the
+//! files), then the SDK clients, checked once so that a missing credential
+//! or profile is one sentence before any command starts.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use wsadmin_core::local::LocalStackInfo;
+use wsadmin_core::{ConnectionStore, Gateway, ManagementEndpoint, TableConfig, Target};
+
+use crate::config::{ConfigFile, ContextSpec, LOCAL};
+use crate::exit::usage;
+use crate::flags::TargetArgs;
+
+const NOTHING_SELECTED: &str = "no deployment selected: pass --endpoint URL --table NAME (or --api-id ID --stage NAME), \
+save them with `wsadmin context add NAME --endpoint URL --table NAME`, \
+or run `wsstack local` and pass --context local";
+
+/// Which deployment, before any request: the merged values and, for the
+/// local stack, its credentials.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub context: Option<String>,
+    pub spec: ContextSpec,
+    pub local: Option<LocalStackInfo>,
+}
+
+/// A resolved deployment: the core [`Target`] every command operates, plus
+/// what `status` needs beyond it.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub target: Target,
+    pub sdk: SdkConfig,
+    /// The API id, when known (given, or read from an execute-api host).
+    pub api_id: Option<String>,
+    pub local: bool,
+}
+
+/// Flags override the context; an explicit --endpoint/--api-id without
+/// --context ignores the current context.
+pub fn select(flags: &TargetArgs) -> Result<Selection> {
+    if flags.endpoint.is_some() && flags.api_id.is_some() {
+        return Err(usage(
+            "pass either --endpoint or --api-id (with --stage), not both",
+        ));
+    }
+    let explicit = flags.endpoint.is_some() || flags.api_id.is_some();
+    let name = match &flags.context {
+        Some(n) => Some(n.clone()),
+        None if explicit => None,
+        None => {
+            let path = ConfigFile::path()?;
+            ConfigFile::load(&path)?.current
+        }
+    };
+    let (mut spec, local) = match name.as_deref() {
+        Some(LOCAL) => {
+            let info = LocalStackInfo::read(&LocalStackInfo::default_path())?;
+            let spec = ContextSpec {
+                endpoint: Some(info.management_endpoint.clone()),
+                table: Some(info.table.clone()),
+                region: Some(info.region.clone()),
+                dynamodb_endpoint: Some(info.dynamodb_endpoint.clone()),
+                ..ContextSpec::default()
+            };
+            (spec, Some(info))
+        }
+        Some(n) => {
+            let path = ConfigFile::path()?;
+            let file = ConfigFile::load(&path)?;
+            let spec = file.get(n).cloned().ok_or_else(|| file.unknown(n))?;
+            (spec, None)
+        }
+        None => (ContextSpec::default(), None),
+    };
+    let over = ContextSpec::from_flags(flags);
+    if over.endpoint.is_some() {
+        spec.api_id = None;
+    }
+    if over.api_id.is_some() {
+        spec.endpoint = None;
+    }
+    let pick = |a: Option<String>, b: &mut Option<String>| {
+        if a.is_some() {
+            *b = a;
+        }
+    };
+    pick(over.endpoint, &mut spec.endpoint);
+    pick(over.api_id, &mut spec.api_id);
+    pick(over.stage, &mut spec.stage);
+    pick(over.table, &mut spec.table);
+    pick(over.table_key, &mut spec.table_key);
+    pick(over.region, &mut spec.region);
+    pick(over.profile, &mut spec.profile);
+    pick(over.dynamodb_endpoint, &mut spec.dynamodb_endpoint);
+    if spec.endpoint.is_none() && spec.api_id.is_none() {
+        bail!(NOTHING_SELECTED);
+    }
+    if spec.api_id.is_some() && spec.stage.is_none() {
+        return Err(usage("--api-id needs --stage NAME"));
+    }
+    Ok(Selection {
+        context: name,
+        spec,
+        local,
+    })
+}
+
+impl Selection {
+    /// Builds the clients and checks the credentials.
+    pub async fn connect(self) -> Result<Deployment> {
+        let spec = &self.spec;
+        let endpoint = match &spec.endpoint {
+            Some(url) => Some(ManagementEndpoint::parse(url).map_err(usage)?),
+            None => None,
+        };
+        let mut sdk = match &self.local {
+            Some(info) => SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(info.region.clone()))
+                .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                    info.access_key_id.clone(),
+                    info.secret_access_key.clone(),
+                    None,
+                    None,
+                    "wsstack-local",
+                )))
+                .build(),
+            None => {
+                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                if let Some(p) = &spec.profile {
+                    loader = loader.profile_name(p);
+                }
+                if let Some(r) = &spec.region {
+                    loader = loader.region(Region::new(r.clone()));
+                }
+                loader.load().await
+            }
+        };
+        if sdk.region().is_none() {
+            let region = endpoint
+                .as_ref()
+                .and_then(|e| e.region())
+                .ok_or_else(|| anyhow!("no AWS region: set --region or AWS_REGION"))?;
+            sdk = sdk
+                .into_builder()
+                .region(Region::new(region.to_owned()))
+                .build();
+        }
+        if self.local.is_none() {
+            check_credentials(&sdk, spec.profile.as_deref()).await?;
+        }
+        let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        let (endpoint, api_id) = match (endpoint, &spec.api_id, &spec.stage) {
+            (Some(e), _, _) => {
+                let api_id = e.region().and_then(|_| {
+                    let host = e.url().split("://").nth(1)?;
+                    host.split('.').next().map(str::to_owned)
+                });
+                (e, api_id)
+            }
+            (None, Some(api_id), Some(stage)) => (
+                resolve_api(&sdk, api_id, stage, &region).await?,
+                Some(api_id.clone()),
+            ),
+            _ => bail!(NOTHING_SELECTED),
+        };
+        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk);
+        if let Some(url) = &spec.dynamodb_endpoint {
+            dynamo = dynamo.endpoint_url(url);
+        }
+        let mut table = TableConfig::new(
+            spec.table
+                .clone()
+                .unwrap_or_else(|| TableConfig::DEFAULT_NAME.to_owned()),
+        );
+        if let Some(key) = &spec.table_key {
+            table = table.with_key(key.clone());
+        }
+        let store =
+            ConnectionStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo.build()), table);
+        let gateway = Gateway::new(&sdk, endpoint)?;
+        Ok(Deployment {
+            target: Target {
+                context: self.context,
+                region,
+                store,
+                gateway,
+            },
+            sdk,
+            api_id,
+            local: self.local.is_some(),
+        })
+    }
+}
+
+/// Resolves credentials now, so that their absence is one clear sentence.
+async fn check_credentials(sdk: &SdkConfig, profile: Option<&str>) -> Result<()> {
+    let env_profile = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty());
+    let profile = profile.map(str::to_owned).or(env_profile);
+    let Some(provider) = sdk.credentials_provider() else {
+        bail!(
+            "no AWS credentials: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        );
+    };
+    let result = tokio::time::timeout(Duration::from_secs(20), provider.provide_credentials())
+        .await
+        .map_err(|_| {
+            anyhow!("timed out loading AWS credentials (is the SSO or credential process stuck?)")
+        })?;
+    let err = match result {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    let text = DisplayErrorContext(&err).to_string();
+    tracing::debug!("credentials: {text}");
+    if let Some(p) = profile
+        && (text.contains(&format!("`{p}`")) || text.contains(&format!("\"{p}\"")))
+        && (text.contains("not defined")
+            || text.contains("could not find")
+            || text.contains("not found"))
+    {
+        bail!(
+            "AWS profile {p:?} is not defined in the AWS config files (~/.aws/config, ~/.aws/credentials): create it with `aws configure --profile {p}` or pass another --profile"
+        );
+    }
+    bail!(
+        "no AWS credentials found: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use --context local with `wsstack local`)"
+    )
+}
+
+/// GetApi: the API's own endpoint, with the stage appended.
+async fn resolve_api(
+    sdk: &SdkConfig,
+    api_id: &str,
+    stage: &str,
+    region: &str,
+) -> Result<ManagementEndpoint> {
+    // Validates the parts before they go into a request.
+    ManagementEndpoint::for_api(api_id, region, stage).map_err(usage)?;
+    let client = aws_sdk_apigatewayv2::Client::new(sdk);
+    let api = client.get_api().api_id(api_id).send().await.map_err(|e| {
+        if e.as_service_error()
+            .is_some_and(|s| s.is_not_found_exception())
+        {
+            anyhow!("API {api_id:?} not found in {region} (check --api-id and --region)")
+        } else {
+            anyhow!(
+                "cannot look up API {api_id:?} in {region}: {}",
+                DisplayErrorContext(&e)
+            )
+        }
+    })?;
+    if api.protocol_type().map(|p| p.as_str()) != Some("WEBSOCKET") {
+        bail!("API {api_id:?} is not a WebSocket API");
+    }
+    let base = api
+        .api_endpoint()
+        .with_context(|| format!("API {api_id:?} has no endpoint"))?;
+    ManagementEndpoint::parse(&format!("{}/{stage}", base.trim_end_matches('/'))).map_err(usage)
+}

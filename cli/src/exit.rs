@@ -1,0 +1,55 @@
+//! How a run ends: the exit codes `--help` documents, and the error that
+//! marks a bad command line or input (exit 2) apart from a failure (exit 1).
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// How a command that ran to its end went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Some targets failed (exit 3).
+    Partial,
+    /// The command ran but found a problem it reports (exit 1).
+    Failed,
+}
+
+impl Status {
+    pub fn code(self) -> ExitCode {
+        match self {
+            Status::Ok => ExitCode::SUCCESS,
+            Status::Failed => ExitCode::from(1),
+            Status::Partial => ExitCode::from(3),
+        }
+    }
+}
+
+pub const USAGE: u8 = 2;
+
+/// A bad flag value or input, refused before anything was done.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub fn usage(message: impl fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.to_string()))
+}
+
+pub fn is_usage(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<UsageError>())
+}
+
+/// `wsadmin list | head`: the reader left, which is no error.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

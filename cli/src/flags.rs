@@ -1,0 +1,332 @@
+//! The command line as clap sees it: raw values close to the flags. Nothing
+//! here does I/O; `deployment` and the commands resolve these into what they
+//! operate on. Help, the man page and completions all come from this one
+//! definition.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use wsadmin_core::duration::parse_duration;
+use wsadmin_core::filter::{Filter, Where};
+
+const AFTER_HELP: &str = "\
+Exit status: 0 ok, 1 error, 2 usage error (bad flag or input: nothing was
+changed), 3 partial failure (some targets failed: see the report).";
+
+const AFTER_LONG_HELP: &str = "\
+Targeting: --context NAME (or the current context), else --endpoint URL or
+--api-id ID --stage NAME, with --table NAME. The built-in context `local`
+targets a running `wsstack local`. Flags override the context's values.
+
+Environment:
+  WSADMIN_CONTEXT, WSADMIN_ENDPOINT, WSADMIN_API_ID, WSADMIN_STAGE,
+  WSADMIN_TABLE, WSADMIN_TABLE_KEY, WSADMIN_REGION, WSADMIN_PROFILE,
+  WSADMIN_DYNAMODB_ENDPOINT, WSADMIN_OUTPUT, WSADMIN_COLOR
+                       mirror the flags of the same name
+  WSADMIN_CONFIG       the contexts file (default: <config dir>/wsadmin/config.toml)
+  WSADMIN_LOCAL_STATE  the state file of `wsstack local`
+  WSADMIN_NOW          a fixed clock, epoch milliseconds (for reproducible ages)
+  NO_COLOR             no color (as --color never)
+  AWS_*                the standard AWS variables and config files apply
+
+Exit status:
+  0  ok
+  1  error (nothing or not everything could be done: the message says why)
+  2  usage error (a bad flag or input, refused before any change)
+  3  partial failure (some targets failed: see the summary or -o json report)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wsadmin",
+    version,
+    about = "Operate the live connections of an API Gateway WebSocket API",
+    after_help = AFTER_HELP,
+    after_long_help = AFTER_LONG_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Which deployment to operate. Also what `context add` records.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Target")]
+pub struct TargetArgs {
+    /// Use this context from the config file (`local`: a running `wsstack local`).
+    #[arg(long, global = true, env = "WSADMIN_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
+    /// Management API endpoint: the stage URL (https://…/STAGE, or wss://, http://, ws://).
+    #[arg(long, global = true, env = "WSADMIN_ENDPOINT", value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// API id, resolved with --stage through the API Gateway control plane.
+    #[arg(long, global = true, env = "WSADMIN_API_ID", value_name = "ID")]
+    pub api_id: Option<String>,
+    /// Stage name (with --api-id).
+    #[arg(long, global = true, env = "WSADMIN_STAGE", value_name = "NAME")]
+    pub stage: Option<String>,
+    /// DynamoDB table of connections [default: WS_CONNECTIONS].
+    #[arg(long, global = true, env = "WSADMIN_TABLE", value_name = "NAME")]
+    pub table: Option<String>,
+    /// Its hash key attribute [default: connectionId].
+    #[arg(long, global = true, env = "WSADMIN_TABLE_KEY", value_name = "ATTR")]
+    pub table_key: Option<String>,
+    /// AWS region (else AWS_REGION, the profile, or the endpoint's host).
+    #[arg(long, global = true, env = "WSADMIN_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS profile (else AWS_PROFILE).
+    #[arg(long, global = true, env = "WSADMIN_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// DynamoDB endpoint (a local DynamoDB).
+    #[arg(
+        long,
+        global = true,
+        env = "WSADMIN_DYNAMODB_ENDPOINT",
+        value_name = "URL"
+    )]
+    pub dynamodb_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Output")]
+pub struct GlobalArgs {
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        value_enum,
+        env = "WSADMIN_OUTPUT",
+        default_value_t = OutputFormat::Table
+    )]
+    pub output: OutputFormat,
+    /// More logging on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr: no progress, no summaries.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Color: auto (a terminal without NO_COLOR), always or never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "WSADMIN_COLOR",
+        default_value_t = ColorChoice::Auto
+    )]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Ndjson,
+    Ids,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List registered connections (the DynamoDB registry).
+    List(ListArgs),
+    /// Show one connection's record and what GetConnection says, side by side.
+    Inspect(InspectArgs),
+    /// Post a message to connections by id.
+    Send(SendArgs),
+    /// Post a message to every registered connection (or those matching).
+    Broadcast(BroadcastArgs),
+    /// Close connections (their records are removed too).
+    Disconnect(DisconnectArgs),
+    /// Delete the records of gone connections; optionally close idle ones.
+    Prune(PruneArgs),
+    /// Check the API, the table and the Management API; one verdict line.
+    Status,
+    /// Manage saved deployments (contexts).
+    #[command(subcommand)]
+    Context(ContextCommand),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FilterArgs {
+    /// Only connections opened longer ago than this (30s, 10m, 2h, 1d, 1h30m).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub older_than: Option<Duration>,
+    /// Only meta (query parameter) key=value, sourceIp=IP, or userAgent=SUBSTRING; repeatable.
+    #[arg(long = "where", value_name = "KEY=VALUE", value_parser = parse_where)]
+    pub wheres: Vec<Where>,
+}
+
+fn parse_where(s: &str) -> Result<Where, String> {
+    s.parse()
+        .map_err(|e: wsadmin_core::filter::WhereError| e.to_string())
+}
+
+impl FilterArgs {
+    pub fn filter(&self, idle_over: Option<Duration>) -> Filter {
+        Filter {
+            older_than: self.older_than,
+            idle_over,
+            wheres: self.wheres.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortKey {
+    Age,
+    Idle,
+    Ip,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Ask the Management API about each connection (state, last activity, idle).
+    #[arg(long)]
+    pub live: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Only connections idle longer than this (implies --live).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub idle_over: Option<Duration>,
+    /// At most N connections.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Sort (reads the whole table first; oldest/most idle first).
+    #[arg(long, value_enum)]
+    pub sort: Option<SortKey>,
+    /// GetConnection calls in flight with --live.
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Parallel scan segments.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub segments: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Connection ids.
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PayloadArgs {
+    /// The message text.
+    #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+    pub data: Option<String>,
+    /// Read the message from a file (`-`: standard input).
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Connection ids; a last `-` reads the message from standard input.
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub payload: PayloadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BroadcastArgs {
+    /// `-` reads the message from standard input.
+    #[arg(value_name = "-")]
+    pub stdin: Option<String>,
+    #[command(flatten)]
+    pub payload: PayloadArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub concurrency: u32,
+    /// Requests per second at most (retries included).
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// Count the targets, send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep the records of connections found gone (410).
+    #[arg(long)]
+    pub no_prune: bool,
+    /// Parallel scan segments.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub segments: u32,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 1.0 => Ok(r),
+        _ => Err(format!(
+            "invalid rate {s:?}: use a number of requests per second, at least 1"
+        )),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    /// Connection ids.
+    #[arg(value_name = "ID", required_unless_present_any = ["idle_over", "all"], conflicts_with_all = ["idle_over", "all"])]
+    pub ids: Vec<String>,
+    /// Every live connection idle longer than this.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, conflicts_with = "all")]
+    pub idle_over: Option<Duration>,
+    /// Every registered connection (asks first; --yes to skip).
+    #[arg(long)]
+    pub all: bool,
+    /// Do not ask.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Also close live connections idle longer than this.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub idle_over: Option<Duration>,
+    /// Print the plan, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// GetConnection calls in flight at most.
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Parallel scan segments.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub segments: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContextCommand {
+    /// Save the target flags given (--endpoint or --api-id/--stage, --table, …) as NAME.
+    Add { name: String },
+    /// Make NAME the current context.
+    Use { name: String },
+    /// List contexts.
+    List,
+    /// Show a context (default: the current one).
+    Show { name: Option<String> },
+    /// Remove a context.
+    Remove { name: String },
+}
