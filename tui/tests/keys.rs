@@ -12,7 +12,14 @@ const NOW: i64 = 1_700_000_000_000;
 fn record(i: usize) -> ConnectionRecord {
     let mut r = ConnectionRecord::new(format!("id{i:03}=")).connected_at(NOW - 1000 * i as i64);
     r.source_ip = Some(format!("10.0.{}.{}", i % 3, 200 - i % 200));
-    r.user_agent = Some(if i.is_multiple_of(2) { "Firefox" } else { "curl" }.to_owned());
+    r.user_agent = Some(
+        if i.is_multiple_of(2) {
+            "Firefox"
+        } else {
+            "curl"
+        }
+        .to_owned(),
+    );
     if i == 7 {
         r.meta.insert("user".into(), "Ana".into());
     }

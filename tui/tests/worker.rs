@@ -1,0 +1,242 @@
+//! The worker against the real local stack (dynalite, the API Gateway
+//! emulator, the handlers) with real WebSocket clients: what the dashboard
+//! asks for really happens, and the events it gets back say so.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Harness, close, recv_close, recv_text, start};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use wsadmin_core::ConnectionRecord;
+use wsadmin_tui::app::TargetInfo;
+use wsadmin_tui::event::{Event, Probe, Task};
+use wsadmin_tui::worker::Worker;
+use wsadmin_tui::{App, Command};
+
+fn worker(h: &Harness) -> (Worker, UnboundedReceiver<Event>) {
+    let (tx, rx) = unbounded_channel();
+    (Worker::new(h.target(), tx), rx)
+}
+
+/// The next event, within 10 s.
+async fn next(rx: &mut UnboundedReceiver<Event>) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("channel open")
+}
+
+async fn refresh(
+    w: &mut Worker,
+    rx: &mut UnboundedReceiver<Event>,
+) -> (Vec<ConnectionRecord>, i64) {
+    w.start(Command::Refresh);
+    match next(rx).await {
+        Event::Refreshed { records, at_ms } => (records, at_ms),
+        other => panic!("expected Refreshed, got {other:?}"),
+    }
+}
+
+fn ids(records: &[ConnectionRecord]) -> Vec<String> {
+    let mut ids: Vec<_> = records.iter().map(|r| r.connection_id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(ids: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_refresh_sees_connects_and_disconnects() {
+    let h = start(|_| {}).await;
+    let (mut w, mut rx) = worker(&h);
+    let mut app = App::new(TargetInfo::of(&h.target()), 2000);
+
+    let (records, at_ms) = refresh(&mut w, &mut rx).await;
+    assert!(records.is_empty());
+    app.update(Event::Refreshed { records, at_ms });
+
+    let a = h.client("client-a").await;
+    let b = h.client("client-b").await;
+    let (records, at_ms) = refresh(&mut w, &mut rx).await;
+    assert_eq!(ids(&records), sorted(&[&a.id, &b.id]));
+    let ua = records.iter().find(|r| r.connection_id == a.id).unwrap();
+    assert_eq!(ua.user_agent.as_deref(), Some("client-a"));
+    app.update(Event::Refreshed { records, at_ms });
+    let log: Vec<String> = app.log.iter().map(|e| e.text.clone()).collect();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with(&format!("+ {}", a.id)) && l.contains("client-a")),
+        "{log:?}"
+    );
+
+    let gone = b.id.clone();
+    close(b).await;
+    h.wait_for_ids(&[&a.id]).await;
+    let (records, at_ms) = refresh(&mut w, &mut rx).await;
+    assert_eq!(ids(&records), sorted(&[&a.id]));
+    app.update(Event::Refreshed { records, at_ms });
+    assert_eq!(app.log.back().unwrap().text, format!("- {gone} went away"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_broadcast_reaches_every_client_and_reports_progress() {
+    let h = start(|_| {}).await;
+    let (mut w, mut rx) = worker(&h);
+    let mut clients = Vec::new();
+    for i in 0..12 {
+        clients.push(h.client(&format!("client-{i}")).await);
+    }
+    w.start(Command::Broadcast {
+        text: "maintenance at noon".into(),
+        expected: 12,
+    });
+    let mut progress = Vec::new();
+    let report = loop {
+        match next(&mut rx).await {
+            Event::BroadcastProgress { done, total } => progress.push((done, total)),
+            Event::BroadcastDone(report) => break report,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!((report.targeted, report.delivered), (12, 12), "{report:?}");
+    assert!(report.is_complete(), "{report:?}");
+    assert!(!progress.is_empty(), "at least the first progress event");
+    assert!(
+        progress
+            .iter()
+            .all(|&(done, total)| done <= total && total == 12)
+    );
+    for c in &mut clients {
+        assert_eq!(recv_text(&mut c.ws).await, "maintenance at noon");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_reaches_only_its_connection() {
+    let h = start(|_| {}).await;
+    let (mut w, mut rx) = worker(&h);
+    let mut a = h.client("client-a").await;
+    let _b = h.client("client-b").await;
+    w.start(Command::Send {
+        id: a.id.clone(),
+        text: "just you".into(),
+    });
+    assert!(matches!(next(&mut rx).await, Event::Sent { id } if id == a.id));
+    assert_eq!(recv_text(&mut a.ws).await, "just you");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn disconnect_closes_a_real_client_and_inspect_then_says_gone() {
+    let h = start(|_| {}).await;
+    let (mut w, mut rx) = worker(&h);
+    let mut a = h.client("client-a").await;
+    let b = h.client("client-b").await;
+
+    w.start(Command::Probe { id: a.id.clone() });
+    match next(&mut rx).await {
+        Event::Probed {
+            id,
+            probe: Probe::Live(info),
+        } => {
+            assert_eq!(id, a.id);
+            assert_eq!(info.user_agent.as_deref(), Some("client-a"));
+        }
+        other => panic!("expected a live probe, got {other:?}"),
+    }
+
+    w.start(Command::Disconnect { id: a.id.clone() });
+    match next(&mut rx).await {
+        Event::Disconnected { id, was_gone } => assert_eq!((id, was_gone), (a.id.clone(), false)),
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    recv_close(&mut a.ws).await;
+    h.wait_for_ids(&[&b.id]).await;
+
+    w.start(Command::Probe { id: a.id.clone() });
+    assert!(matches!(
+        next(&mut rx).await,
+        Event::Probed {
+            probe: Probe::Gone,
+            ..
+        }
+    ));
+    w.start(Command::Send {
+        id: a.id.clone(),
+        text: "anyone?".into(),
+    });
+    match next(&mut rx).await {
+        Event::Failed {
+            task: Task::Send { id },
+            message,
+        } => {
+            assert_eq!(id, a.id);
+            assert!(message.contains("gone"), "{message}");
+        }
+        other => panic!("expected a failed send, got {other:?}"),
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_prune_plan_lists_exactly_the_stale_records_and_prune_deletes_them() {
+    // Every `$disconnect` is dropped: closed clients leave stale records.
+    let h = start(|c| c.drop_disconnect_rate = 1.0).await;
+    let (mut w, mut rx) = worker(&h);
+    let live = h.client("live").await;
+    let stale1 = h.client("stale-1").await;
+    let stale2 = h.client("stale-2").await;
+    let stale_ids = sorted(&[&stale1.id, &stale2.id]);
+    close(stale1).await;
+    close(stale2).await;
+    assert_eq!(h.ids().await.len(), 3, "the records stay behind");
+
+    w.start(Command::PlanPrune);
+    let plan = loop {
+        match next(&mut rx).await {
+            Event::PruneProgress { checked, total } => assert!(checked <= total && total == 3),
+            Event::PrunePlanned(plan) => break plan,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(plan.stale, stale_ids);
+    assert_eq!((plan.checked, plan.unknown), (3, 0));
+    assert_eq!(h.ids().await.len(), 3, "a dry run changes nothing");
+
+    w.start(Command::Prune { ids: plan.stale });
+    match next(&mut rx).await {
+        Event::Pruned(report) => {
+            assert_eq!((report.removed, report.already_removed), (2, 0));
+            assert!(report.errors.is_empty(), "{report:?}");
+        }
+        other => panic!("expected Pruned, got {other:?}"),
+    }
+    assert_eq!(h.ids().await, sorted(&[&live.id]));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_registry_is_a_failed_refresh_not_a_crash() {
+    let h = start(|_| {}).await;
+    let mut target = h.target();
+    let bogus = wsadmin_deploy::local::sdk_config(h.stack.config(), "http://127.0.0.1:1");
+    target.store = wsadmin_core::ConnectionStore::from_conf(&bogus, target.table().clone());
+    let (tx, mut rx) = unbounded_channel();
+    let mut w = Worker::new(target, tx);
+    w.start(Command::Refresh);
+    match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+        Ok(Some(Event::Failed {
+            task: Task::Refresh,
+            message,
+        })) => assert!(message.contains("DynamoDB"), "{message}"),
+        other => panic!("expected a failed refresh, got {other:?}"),
+    }
+    h.stop().await;
+}
