@@ -5,21 +5,19 @@
 //!
 //! Owns no state the screen shows: every result travels as an event.
 
+use std::convert::Infallible;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, TryStreamExt};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
-use wsadmin_core::{
-    Fanout, FanoutConfig, GatewayError, RetryPolicy, ScanOptions, StoreError, Target,
-};
+use wsadmin_core::prune::{self, PruneOptions};
+use wsadmin_core::{Fanout, FanoutConfig, GatewayError, RetryPolicy, ScanOptions, Target};
 
 use crate::command::Command;
 use crate::event::{Event, Probe, PrunePlan, PruneReport, Task};
 
-/// Management API and DynamoDB calls in flight at most, per prune.
-const PRUNE_CONCURRENCY: usize = 32;
 /// Progress events at most this often, so a 100,000-target run does not
 /// flood the loop with redraws.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -95,18 +93,19 @@ async fn run(target: &Target, command: Command, tx: &UnboundedSender<Event>) -> 
             Err(e) => failed(Task::Send { id }, &e),
         },
         Command::Broadcast { text, expected } => broadcast(target, text, expected, tx).await,
+        // DeleteConnection, then the record's conditional delete: closed
+        // or already gone, the record can only be stale, and `$disconnect`
+        // is best effort.
         Command::Disconnect { id } => {
-            let was_gone = match gateway.delete(&id).await {
-                Ok(()) => false,
-                Err(GatewayError::Gone { .. }) => true,
-                Err(e) => return failed(Task::Disconnect { id }, &e),
-            };
-            // The connection is closed either way, so its record is stale:
-            // remove it now rather than trust a best-effort `$disconnect`.
-            // Conditional, so racing the handler's own delete is harmless.
-            match store.delete(&id).await {
-                Ok(_) => Event::Disconnected { id, was_gone },
-                Err(e) => failed(Task::Disconnect { id }, &e),
+            match prune::disconnect(store, gateway, &id, &RetryPolicy::default()).await {
+                Ok(closed) => Event::Disconnected {
+                    id,
+                    was_gone: !closed.was_live,
+                },
+                Err(message) => Event::Failed {
+                    task: Task::Disconnect { id },
+                    message,
+                },
             }
         }
         Command::PlanPrune => plan_prune(target, tx).await,
@@ -169,9 +168,10 @@ async fn broadcast(
     }
 }
 
-/// The dry run: every registered id, asked of the Management API; the plan
-/// is the ids that answered 410. Throttled and transient failures are
-/// retried; what still fails is counted as unknown and left alone.
+/// The dry run ([`prune::run`] with `dry_run`): every registered id asked
+/// of the Management API; the plan is the ids that answered 410. Ids whose
+/// probe still failed after retries are unknown and left alone. The ids are
+/// read first so the gauge knows its total.
 async fn plan_prune(target: &Target, tx: &UnboundedSender<Event>) -> Event {
     let ids: Vec<String> = match target
         .store
@@ -184,66 +184,57 @@ async fn plan_prune(target: &Target, tx: &UnboundedSender<Event>) -> Event {
     };
     let total = ids.len() as u64;
     let _ = tx.send(Event::PruneProgress { checked: 0, total });
-    let gateway = &target.gateway;
-    let retry = RetryPolicy::default();
-    let mut probes = stream::iter(ids)
-        .map(|id| {
-            let retry = &retry;
-            async move {
-                let mut attempts = 0;
-                let result = loop {
-                    attempts += 1;
-                    match gateway.get(&id).await {
-                        Err(e) if e.is_retryable() && retry.may_retry(attempts) => {
-                            tokio::time::sleep(retry.delay(attempts, 0.5)).await;
-                        }
-                        other => break other,
-                    }
-                };
-                (id, result)
-            }
-        })
-        .buffer_unordered(PRUNE_CONCURRENCY);
-    let mut plan = PrunePlan::default();
     let mut throttle = Throttle(None);
-    while let Some((id, result)) = probes.next().await {
-        plan.checked += 1;
-        match result {
-            Ok(_) => {}
-            Err(GatewayError::Gone { .. }) => plan.stale.push(id),
-            Err(e) => {
-                plan.unknown += 1;
-                plan.first_error.get_or_insert_with(|| e.to_string());
+    let report = prune::run(
+        &target.store,
+        &target.gateway,
+        stream::iter(ids.into_iter().map(Ok::<_, Infallible>)),
+        PruneOptions {
+            dry_run: true,
+            ..PruneOptions::default()
+        },
+        |p| {
+            if throttle.ready() {
+                let _ = tx.send(Event::PruneProgress {
+                    checked: p.done,
+                    total,
+                });
             }
-        }
-        if throttle.ready() {
-            let _ = tx.send(Event::PruneProgress {
-                checked: plan.checked,
-                total,
-            });
-        }
-    }
-    plan.stale.sort();
-    Event::PrunePlanned(plan)
+        },
+    )
+    .await;
+    let mut stale = report.stale;
+    stale.sort();
+    Event::PrunePlanned(PrunePlan {
+        stale,
+        checked: report.scanned,
+        unknown: report.failed.len() as u64,
+        first_error: report.failed.first().map(|f| f.reason.clone()),
+    })
 }
 
-/// Deletes the planned records, each conditionally.
+/// Deletes the planned records: [`prune::run`] over just those ids, so each
+/// is probed again and only a record whose connection still answers 410 is
+/// deleted (conditionally).
 async fn prune(target: &Target, ids: Vec<String>) -> Event {
-    let store = &target.store;
-    let mut deletes = stream::iter(ids)
-        .map(|id| async move { (store.delete(&id).await, id) })
-        .buffer_unordered(PRUNE_CONCURRENCY);
-    let mut report = PruneReport::default();
-    while let Some((result, id)) = deletes.next().await {
-        match result {
-            Ok(true) => report.removed += 1,
-            Ok(false) => report.already_removed += 1,
-            Err(e) => report.errors.push(delete_error(&id, &e)),
-        }
-    }
-    Event::Pruned(report)
-}
-
-fn delete_error(id: &str, e: &StoreError) -> String {
-    format!("deleting the record of {id}: {e}")
+    let report = prune::run(
+        &target.store,
+        &target.gateway,
+        stream::iter(ids.into_iter().map(Ok::<_, Infallible>)),
+        PruneOptions {
+            dry_run: false,
+            ..PruneOptions::default()
+        },
+        |_| {},
+    )
+    .await;
+    Event::Pruned(PruneReport {
+        removed: report.records_deleted,
+        already_removed: report.already_removed,
+        errors: report
+            .failed
+            .iter()
+            .map(|f| format!("{}: {}", f.connection_id, f.reason))
+            .collect(),
+    })
 }
