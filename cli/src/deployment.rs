@@ -220,10 +220,7 @@ async fn check_credentials(sdk: &SdkConfig, profile: Option<&str>) -> Result<()>
     let text = DisplayErrorContext(&err).to_string();
     tracing::debug!("credentials: {text}");
     if let Some(p) = profile
-        && (text.contains(&format!("`{p}`")) || text.contains(&format!("\"{p}\"")))
-        && (text.contains("not defined")
-            || text.contains("could not find")
-            || text.contains("not found"))
+        && !profile_defined(&p)
     {
         bail!(
             "AWS profile {p:?} is not defined in the AWS config files (~/.aws/config, ~/.aws/credentials): create it with `aws configure --profile {p}` or pass another --profile"
@@ -232,6 +229,38 @@ async fn check_credentials(sdk: &SdkConfig, profile: Option<&str>) -> Result<()>
     bail!(
         "no AWS credentials found: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use --context local with `wsstack local`)"
     )
+}
+
+/// Whether a section for `profile` exists in the AWS config or credentials
+/// file (the SDK's own error does not say when it does not).
+fn profile_defined(profile: &str) -> bool {
+    let home = dirs::home_dir().unwrap_or_default();
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| home.join(".aws").join(default))
+    };
+    let sections = |path: std::path::PathBuf| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let l = l.trim();
+                l.strip_prefix('[')?
+                    .strip_suffix(']')
+                    .map(|s| s.trim().to_owned())
+            })
+            .collect()
+    };
+    let config = sections(file("AWS_CONFIG_FILE", "config"));
+    let credentials = sections(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"));
+    let in_config = config.iter().any(|s| {
+        s.strip_prefix("profile")
+            .is_some_and(|rest| rest.trim() == profile)
+            || (profile == "default" && s == "default")
+    });
+    in_config || credentials.iter().any(|s| s == profile)
 }
 
 /// GetApi: the API's own endpoint, with the stage appended.

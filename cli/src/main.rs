@@ -97,11 +97,12 @@ async fn run(cli: Cli) -> Result<Status> {
     Ok(status)
 }
 
-/// Warnings by default, more with -v, only errors with -q; `RUST_LOG` wins.
+/// Our warnings by default (the SDK's own go to -v), more with -v, only
+/// errors with -q; `RUST_LOG` wins.
 fn init_logging(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => "error,wsadmin=warn,wsadmin_core=warn",
         (false, 1) => "info,wsadmin=debug,wsadmin_core=debug",
         (false, _) => "debug",
     };

@@ -192,13 +192,13 @@ fn pad(text: &str, width: usize, last: bool) -> String {
 
 /// One JSON value and a newline.
 pub fn write_json(w: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
-    serde_json::to_writer(&mut *w, value).map_err(io::Error::other)?;
+    serde_json::to_writer(&mut *w, value).map_err(io::Error::from)?;
     writeln!(w)
 }
 
 /// Pretty JSON and a newline.
 pub fn write_json_pretty(w: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *w, value).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut *w, value).map_err(io::Error::from)?;
     writeln!(w)
 }
 

@@ -16,7 +16,9 @@ use wsadmin_core::{ConnectionInfo, RetryPolicy};
 use crate::deployment::Deployment;
 use crate::exit::Status;
 use crate::flags::{ListArgs, OutputFormat, SortKey};
-use crate::output::{Output, Style, Table, age_text, escape, now_ms, write_json};
+use crate::output::{
+    Output, Style, Table, age_text, escape, now_ms, write_json, write_json_pretty,
+};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -139,8 +141,7 @@ pub async fn run(
         match out.format {
             OutputFormat::Table => table(out, w, &all, live, now)?,
             OutputFormat::Json => {
-                serde_json::to_writer_pretty(&mut *w, &all)?;
-                writeln!(w)?;
+                write_json_pretty(w, &all)?;
             }
             _ => {
                 for (i, row) in all.iter().enumerate() {
@@ -162,7 +163,7 @@ fn write_row(out: &Output, w: &mut dyn Write, row: &Row, first: bool) -> std::io
         OutputFormat::Ids => writeln!(w, "{}", escape(&row.record.connection_id)),
         OutputFormat::Json => {
             write!(w, "{}\n  ", if first { "" } else { "," })?;
-            serde_json::to_writer(&mut *w, row).map_err(std::io::Error::other)
+            serde_json::to_writer(&mut *w, row).map_err(std::io::Error::from)
         }
         _ => write_json(w, row),
     }

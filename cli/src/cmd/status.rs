@@ -302,11 +302,13 @@ async fn table(dep: &Deployment) -> Table {
             .await
         {
             Ok(out) => match out.time_to_live_description() {
-                Some(d) => format!(
-                    "{} ({})",
-                    d.time_to_live_status().map_or("unknown", |s| s.as_str()),
-                    d.attribute_name().unwrap_or("-")
-                ),
+                Some(d) => {
+                    let status = d.time_to_live_status().map_or("unknown", |s| s.as_str());
+                    match d.attribute_name() {
+                        Some(attr) => format!("{status} ({attr})"),
+                        None => status.to_owned(),
+                    }
+                }
                 None => "DISABLED".to_owned(),
             },
             Err(e) => {
