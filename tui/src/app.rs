@@ -710,7 +710,9 @@ impl App {
                 fmt_count(r.gone),
                 fmt_count(r.records_removed),
                 fmt_count(r.failed.len() as u64),
-                fmt_age(r.elapsed_ms as i64),
+                wsadmin_core::duration::format_duration(std::time::Duration::from_millis(
+                    r.elapsed_ms
+                )),
             ),
         );
         if let Some(f) = r.failed.first() {

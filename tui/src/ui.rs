@@ -631,7 +631,9 @@ fn render_overlay(app: &App, area: Rect, buf: &mut Buffer) {
                 .render(gauge, buf);
         }
         Mode::ConfirmPrune { plan } => {
-            let inner = popup(area, 64, 16, " prune plan ".into(), buf);
+            // The counts, up to 10 ids (or 9 and "… and N more"), the keys.
+            let height = 2 + 1 + u16::from(plan.unknown > 0) + plan.stale.len().min(10) as u16 + 2;
+            let inner = popup(area, 64, height, " prune plan ".into(), buf);
             let mut lines = vec![];
             if plan.stale.is_empty() {
                 lines.push(Line::from(format!(
