@@ -14,10 +14,11 @@ use wsadmin_core::ConnectionRecord;
 use wsadmin_tui::App;
 use wsadmin_tui::app::TargetInfo;
 use wsadmin_tui::event::Event;
+use wsadmin_tui::row::ConnectionRow;
 
 const NOW: i64 = 1_700_000_000_000;
 
-fn records(n: usize, salt: usize) -> Vec<ConnectionRecord> {
+fn records(n: usize, salt: usize) -> Vec<ConnectionRow> {
     (0..n)
         .map(|i| {
             let i = i + salt;
@@ -28,7 +29,7 @@ fn records(n: usize, salt: usize) -> Vec<ConnectionRecord> {
             r.domain_name = Some("abc123.execute-api.eu-west-1.amazonaws.com".into());
             r.stage = Some("dev".into());
             r.meta.insert("user".into(), format!("u{i}"));
-            r
+            ConnectionRow::from(r)
         })
         .collect()
 }

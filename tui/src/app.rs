@@ -17,6 +17,7 @@ use wsadmin_core::{ConnectionInfo, ConnectionRecord, FanoutReport, Target};
 
 use crate::command::Command;
 use crate::event::{Event, Probe, PrunePlan, PruneReport, Task};
+use crate::row::ConnectionRow;
 use crate::sanitize::sanitize;
 use crate::ui;
 
@@ -81,7 +82,7 @@ impl SortKey {
         }
     }
 
-    fn compare(self, a: &ConnectionRecord, b: &ConnectionRecord) -> Ordering {
+    fn compare(self, a: &ConnectionRow, b: &ConnectionRow) -> Ordering {
         // Missing values sort last in every order; ties break on the id so
         // the order is total and stable across refreshes.
         fn some_first<T: Ord>(a: Option<T>, b: Option<T>, rev: bool) -> Ordering {
@@ -100,7 +101,7 @@ impl SortKey {
             Self::SourceIp => some_first(a.source_ip.as_deref(), b.source_ip.as_deref(), false),
             Self::UserAgent => some_first(a.user_agent.as_deref(), b.user_agent.as_deref(), false),
         };
-        primary.then_with(|| a.connection_id.cmp(&b.connection_id))
+        primary.then_with(|| a.id.cmp(&b.id))
     }
 }
 
@@ -160,10 +161,13 @@ pub struct BroadcastRun {
     pub total: u64,
 }
 
-/// The details pane: which connection, and what GetConnection said.
+/// The details pane: which connection, its whole record once fetched, and
+/// what GetConnection said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Details {
     pub id: String,
+    /// `None` until fetched, or when it is no longer registered.
+    pub record: Option<ConnectionRecord>,
     pub live: LiveState,
 }
 
@@ -192,7 +196,7 @@ pub struct App {
     pub now_ms: i64,
     /// The terminal size, for paging and scrolling.
     pub size: (u16, u16),
-    records: Vec<ConnectionRecord>,
+    records: Vec<ConnectionRow>,
     /// Indices into `records` that pass the filter, in sort order.
     view: Vec<usize>,
     /// Position in `view` of the selected row.
@@ -262,7 +266,7 @@ impl App {
     }
 
     /// Every registered record, in scan order.
-    pub fn records(&self) -> &[ConnectionRecord] {
+    pub fn records(&self) -> &[ConnectionRow] {
         &self.records
     }
 
@@ -272,11 +276,11 @@ impl App {
     }
 
     /// The `i`th row of the filtered, sorted table.
-    pub fn row(&self, i: usize) -> Option<&ConnectionRecord> {
+    pub fn row(&self, i: usize) -> Option<&ConnectionRow> {
         self.view.get(i).map(|&r| &self.records[r])
     }
 
-    pub fn selected_record(&self) -> Option<&ConnectionRecord> {
+    pub fn selected_record(&self) -> Option<&ConnectionRow> {
         self.row(self.selected)
     }
 
@@ -315,8 +319,8 @@ impl App {
                 self.on_refreshed(records, at_ms);
                 std::mem::take(&mut self.refresh_again).then(|| self.start_refresh())
             }
-            Event::Probed { id, probe } => {
-                self.on_probed(id, probe);
+            Event::Probed { id, record, probe } => {
+                self.on_probed(id, record, probe);
                 None
             }
             Event::Sent { id } => {
@@ -521,9 +525,10 @@ impl App {
             }
             KeyCode::Char('r') if !self.refreshing => return Some(self.start_refresh()),
             KeyCode::Enter => {
-                let id = self.selected_record()?.connection_id.clone();
+                let id = self.selected_record()?.id.to_string();
                 self.details = Some(Details {
                     id: id.clone(),
+                    record: None,
                     live: LiveState::Fetching,
                 });
                 return Some(Command::Probe { id });
@@ -531,7 +536,7 @@ impl App {
             KeyCode::Char('m') => match self.selected_record() {
                 Some(r) => {
                     self.mode = Mode::Message {
-                        id: r.connection_id.clone(),
+                        id: r.id.to_string(),
                         input: String::new(),
                     }
                 }
@@ -540,7 +545,7 @@ impl App {
             KeyCode::Char('d') => match self.selected_record() {
                 Some(r) => {
                     self.mode = Mode::ConfirmDisconnect {
-                        id: r.connection_id.clone(),
+                        id: r.id.to_string(),
                     }
                 }
                 None => self.push_log(Level::Warn, "no connection selected to disconnect".into()),
@@ -587,7 +592,7 @@ impl App {
         }
     }
 
-    fn on_refreshed(&mut self, records: Vec<ConnectionRecord>, at_ms: i64) {
+    fn on_refreshed(&mut self, records: Vec<ConnectionRow>, at_ms: i64) {
         self.refreshing = false;
         self.next_refresh_ms = at_ms + self.interval_ms;
         self.error = None;
@@ -606,7 +611,7 @@ impl App {
             self.history.pop_front();
         }
         self.history.push_back(records.len() as u64);
-        let keep = self.selected_record().map(|r| r.connection_id.clone());
+        let keep = self.selected_record().map(|r| r.id.to_string());
         self.records = records;
         self.view.clear();
         if let Some(stale) = self.stale {
@@ -615,21 +620,15 @@ impl App {
         self.rebuild_view_keeping(keep);
     }
 
-    fn log_churn(&mut self, records: &[ConnectionRecord], at_ms: i64) {
-        let old: HashSet<&str> = self
-            .records
-            .iter()
-            .map(|r| r.connection_id.as_str())
-            .collect();
-        let new: HashSet<&str> = records.iter().map(|r| r.connection_id.as_str()).collect();
-        let appeared: Vec<&ConnectionRecord> = records
-            .iter()
-            .filter(|r| !old.contains(r.connection_id.as_str()))
-            .collect();
+    fn log_churn(&mut self, records: &[ConnectionRow], at_ms: i64) {
+        let old: HashSet<&str> = self.records.iter().map(|r| &*r.id).collect();
+        let new: HashSet<&str> = records.iter().map(|r| &*r.id).collect();
+        let appeared: Vec<&ConnectionRow> =
+            records.iter().filter(|r| !old.contains(&*r.id)).collect();
         let vanished: Vec<&str> = self
             .records
             .iter()
-            .map(|r| r.connection_id.as_str())
+            .map(|r| &*r.id)
             .filter(|id| !new.contains(id))
             .collect();
         let mut lines = Vec::new();
@@ -639,7 +638,7 @@ impl App {
                 let ua = r.user_agent.as_deref().unwrap_or("-");
                 lines.push(format!(
                     "+ {} connected from {} ({})",
-                    sanitize(&r.connection_id),
+                    sanitize(&r.id),
                     sanitize(from),
                     sanitize(ua)
                 ));
@@ -672,7 +671,7 @@ impl App {
         self.churn.push_back(churn);
     }
 
-    fn on_probed(&mut self, id: String, probe: Probe) {
+    fn on_probed(&mut self, id: String, record: Option<ConnectionRecord>, probe: Probe) {
         let live = match probe {
             Probe::Live(info) => {
                 self.live.insert(id.clone(), info.clone());
@@ -692,6 +691,7 @@ impl App {
         };
         if let Some(details) = self.details.as_mut().filter(|d| d.id == id) {
             details.live = live;
+            details.record = record;
         }
     }
 
@@ -818,7 +818,7 @@ impl App {
 
     /// Refilters and resorts, keeping the selected connection selected.
     fn rebuild_view(&mut self) {
-        let keep = self.selected_record().map(|r| r.connection_id.clone());
+        let keep = self.selected_record().map(|r| r.id.to_string());
         self.rebuild_view_keeping(keep);
     }
 
@@ -831,11 +831,7 @@ impl App {
         let sort = self.sort;
         self.view
             .sort_unstable_by(|&a, &b| sort.compare(&records[a], &records[b]));
-        let at = keep.and_then(|id| {
-            self.view
-                .iter()
-                .position(|&i| records[i].connection_id == id)
-        });
+        let at = keep.and_then(|id| self.view.iter().position(|&i| *records[i].id == *id));
         self.select(at.unwrap_or(self.selected));
     }
 
@@ -893,15 +889,15 @@ fn edit(line: &mut String, code: KeyCode, ctrl: bool) -> bool {
 }
 
 /// Case-insensitive match of the filter against id, IP, user agent and meta.
-fn matches_filter(r: &ConnectionRecord, needle: &str) -> bool {
+fn matches_filter(r: &ConnectionRow, needle: &str) -> bool {
     if needle.is_empty() {
         return true;
     }
     let hit = |s: &str| contains_ignore_case(s, needle);
-    hit(&r.connection_id)
+    hit(&r.id)
         || r.source_ip.as_deref().is_some_and(hit)
         || r.user_agent.as_deref().is_some_and(hit)
-        || r.meta.iter().any(|(k, v)| hit(k) || hit(v))
+        || r.meta.as_deref().is_some_and(hit)
 }
 
 /// `needle` is already lowercase. Allocation-free for ASCII haystacks, the

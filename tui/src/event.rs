@@ -6,6 +6,8 @@
 use crossterm::event::KeyEvent;
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, FanoutReport};
 
+use crate::row::ConnectionRow;
+
 #[derive(Debug, Clone)]
 pub enum Event {
     Key(KeyEvent),
@@ -20,12 +22,14 @@ pub enum Event {
     },
     /// A whole scan of the registry finished.
     Refreshed {
-        records: Vec<ConnectionRecord>,
+        records: Vec<ConnectionRow>,
         at_ms: i64,
     },
-    /// GetConnection answered for `id`.
+    /// The details of `id`: its whole record (`None`: no longer registered)
+    /// and what GetConnection said.
     Probed {
         id: String,
+        record: Option<ConnectionRecord>,
         probe: Probe,
     },
     /// A message reached `id`.

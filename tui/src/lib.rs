@@ -3,6 +3,7 @@
 //! - [`app`]: the state and `App::update`, pure.
 //! - [`event`]: everything that can happen, one closed enum.
 //! - [`command`]: background work the app asks for.
+//! - [`row`]: one connection as the table keeps it, compactly.
 //! - [`ui`]: drawing, which only reads the app.
 //! - [`worker`]: runs commands against the deployment, reports events.
 //! - [`terminal`]: raw mode and the alternate screen, restored whatever
@@ -16,6 +17,7 @@
 pub mod app;
 pub mod command;
 pub mod event;
+pub mod row;
 pub mod sanitize;
 pub mod terminal;
 pub mod ui;

@@ -15,9 +15,9 @@ use ratatui::widgets::{
     Block, Borders, Cell, Clear, Gauge, HighlightSpacing, Paragraph, Row, Sparkline,
     StatefulWidget, Table, TableState, Widget, Wrap,
 };
-use wsadmin_core::ConnectionRecord;
 
 use crate::app::{App, Level, LiveState, Mode, fmt_age, fmt_clock, fmt_count, visible_offset};
+use crate::row::ConnectionRow;
 use crate::sanitize::sanitize;
 
 /// The details pane sits beside the table from this width; below it, it
@@ -197,11 +197,11 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
     let len = app.visible_len();
     let offset = visible_offset(app.offset, app.selected, rows_h, len);
     let end = (offset + rows_h).min(len);
-    let visible: Vec<&ConnectionRecord> = (offset..end).filter_map(|i| app.row(i)).collect();
+    let visible: Vec<&ConnectionRow> = (offset..end).filter_map(|i| app.row(i)).collect();
 
     let id_width = visible
         .iter()
-        .map(|r| sanitize(&r.connection_id).chars().count())
+        .map(|r| sanitize(&r.id).chars().count())
         .max()
         .unwrap_or(0)
         .clamp(16, 32) as u16;
@@ -286,16 +286,16 @@ impl Column {
         }
     }
 
-    fn value(self, app: &App, r: &ConnectionRecord) -> String {
+    fn value(self, app: &App, r: &ConnectionRow) -> String {
         let dash = || "-".to_owned();
         match self {
-            Self::Id => sanitize(&r.connection_id).into_owned(),
+            Self::Id => sanitize(&r.id).into_owned(),
             Self::Age => r
                 .connected_at
                 .map_or_else(dash, |at| fmt_age(app.now_ms - at)),
             Self::Idle => app
                 .live
-                .get(&r.connection_id)
+                .get(&*r.id)
                 .and_then(|i| i.last_active_at)
                 .map_or_else(dash, |at| fmt_age(app.now_ms - at)),
             Self::SourceIp => r
@@ -306,18 +306,12 @@ impl Column {
                 .user_agent
                 .as_deref()
                 .map_or_else(dash, |s| sanitize(s).into_owned()),
-            Self::Meta => meta(r),
+            Self::Meta => r
+                .meta
+                .as_deref()
+                .map_or_else(String::new, |m| sanitize(m).into_owned()),
         }
     }
-}
-
-fn meta(r: &ConnectionRecord) -> String {
-    let pairs: Vec<String> = r
-        .meta
-        .iter()
-        .map(|(k, v)| format!("{}={}", sanitize(k), sanitize(v)))
-        .collect();
-    pairs.join(" ")
 }
 
 fn render_details(app: &App, area: Rect, buf: &mut Buffer) {
@@ -331,37 +325,33 @@ fn render_details(app: &App, area: Rect, buf: &mut Buffer) {
     let now = app.now_ms;
     let when = |ms: i64| format!("{} ({} ago)", fmt_clock(ms), fmt_age(now - ms));
     let field = |name: &'static str, value: String| Line::from(vec![label(name), Span::raw(value)]);
-    let opt = |v: &Option<String>| {
-        v.as_deref()
-            .map_or("-".into(), |s| sanitize(s).into_owned())
-    };
+    let opt = |v: Option<&str>| v.map_or("-".into(), |s| sanitize(s).into_owned());
+    let details = app.details.as_ref().filter(|d| *d.id == *r.id);
+    let record = details.and_then(|d| d.record.as_ref());
     let mut lines = vec![
-        field("id          ", sanitize(&r.connection_id).into_owned()),
+        field("id          ", sanitize(&r.id).into_owned()),
         field("connected   ", r.connected_at.map_or("-".into(), when)),
-        field("source ip   ", opt(&r.source_ip)),
-        field("user agent  ", opt(&r.user_agent)),
+        field("source ip   ", opt(r.source_ip.as_deref())),
+        field("user agent  ", opt(r.user_agent.as_deref())),
     ];
-    if r.meta.is_empty() {
-        lines.push(field("meta        ", "-".into()));
-    }
-    for (i, (k, v)) in r.meta.iter().enumerate() {
-        let name = if i == 0 {
-            "meta        "
-        } else {
-            "            "
-        };
-        lines.push(field(name, format!("{}={}", sanitize(k), sanitize(v))));
+    match record {
+        Some(record) if !record.meta.is_empty() => {
+            for (i, (k, v)) in record.meta.iter().enumerate() {
+                let name = if i == 0 {
+                    "meta        "
+                } else {
+                    "            "
+                };
+                lines.push(field(name, format!("{}={}", sanitize(k), sanitize(v))));
+            }
+        }
+        _ => lines.push(field("meta        ", opt(r.meta.as_deref()))),
     }
     lines.push(Line::from(Span::styled(
         "live (GetConnection)",
         Style::new().bold(),
     )));
-    let live = app
-        .details
-        .as_ref()
-        .filter(|d| d.id == r.connection_id)
-        .map(|d| &d.live);
-    match live {
+    match details.map(|d| &d.live) {
         None => lines.push(Line::from(label("press Enter to ask API Gateway"))),
         Some(LiveState::Fetching) => lines.push(Line::from("fetching…")),
         Some(LiveState::Gone { at_ms }) => {
@@ -384,20 +374,24 @@ fn render_details(app: &App, area: Rect, buf: &mut Buffer) {
                 "connected   ",
                 info.connected_at.map_or("-".into(), when),
             ));
-            lines.push(field("source ip   ", opt(&info.source_ip)));
-            lines.push(field("user agent  ", opt(&info.user_agent)));
+            lines.push(field("source ip   ", opt(info.source_ip.as_deref())));
+            lines.push(field("user agent  ", opt(info.user_agent.as_deref())));
             lines.push(field("asked       ", fmt_clock(*at_ms)));
         }
     }
-    lines.extend([
-        Line::from(Span::styled("record", Style::new().bold())),
-        field("domain      ", opt(&r.domain_name)),
-        field("stage       ", opt(&r.stage)),
-        field(
-            "expires     ",
-            r.expires_at.map_or("-".into(), |s| fmt_clock(s * 1000)),
-        ),
-    ]);
+    if let Some(record) = record {
+        lines.extend([
+            Line::from(Span::styled("record", Style::new().bold())),
+            field("domain      ", opt(record.domain_name.as_deref())),
+            field("stage       ", opt(record.stage.as_deref())),
+            field(
+                "expires     ",
+                record
+                    .expires_at
+                    .map_or("-".into(), |s| fmt_clock(s * 1000)),
+            ),
+        ]);
+    }
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .render(inner, buf);
@@ -584,7 +578,7 @@ fn render_overlay(app: &App, area: Rect, buf: &mut Buffer) {
             let who = app
                 .records()
                 .iter()
-                .find(|r| &r.connection_id == id)
+                .find(|r| *r.id == **id)
                 .map(|r| {
                     format!(
                         "{} from {}",

@@ -17,6 +17,7 @@ use wsadmin_core::{Fanout, FanoutConfig, GatewayError, RetryPolicy, ScanOptions,
 
 use crate::command::Command;
 use crate::event::{Event, Probe, PrunePlan, PruneReport, Task};
+use crate::row::ConnectionRow;
 
 /// Progress events at most this often, so a 100,000-target run does not
 /// flood the loop with redraws.
@@ -70,24 +71,33 @@ async fn run(target: &Target, command: Command, tx: &UnboundedSender<Event>) -> 
     let store = &target.store;
     let gateway = &target.gateway;
     match command {
-        Command::Refresh => match store.scan(ScanOptions::default()).try_collect().await {
+        // Each record shrinks to a row as its page arrives: the full
+        // records of a refresh never exist all at once.
+        Command::Refresh => match store
+            .scan(ScanOptions::default())
+            .map_ok(ConnectionRow::from)
+            .try_collect()
+            .await
+        {
             Ok(records) => Event::Refreshed {
                 records,
                 at_ms: now_ms(),
             },
             Err(e) => failed(Task::Refresh, &e),
         },
-        Command::Probe { id } => match gateway.get(&id).await {
-            Ok(info) => Event::Probed {
-                id,
-                probe: Probe::Live(info),
-            },
-            Err(GatewayError::Gone { .. }) => Event::Probed {
-                id,
-                probe: Probe::Gone,
-            },
-            Err(e) => failed(Task::Probe { id }, &e),
-        },
+        Command::Probe { id } => {
+            let (record, live) = tokio::join!(store.get(&id), gateway.get(&id));
+            let record = match record {
+                Ok(record) => record,
+                Err(e) => return failed(Task::Probe { id }, &e),
+            };
+            let probe = match live {
+                Ok(info) => Probe::Live(info),
+                Err(GatewayError::Gone { .. }) => Probe::Gone,
+                Err(e) => return failed(Task::Probe { id }, &e),
+            };
+            Event::Probed { id, record, probe }
+        }
         Command::Send { id, text } => match gateway.post(&id, Bytes::from(text)).await {
             Ok(()) => Event::Sent { id },
             Err(e) => failed(Task::Send { id }, &e),

@@ -5,11 +5,12 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, FanoutReport};
 use wsadmin_tui::app::{LiveState, Mode, SortKey, TargetInfo};
 use wsadmin_tui::event::{Event, Probe, PrunePlan, PruneReport, Task};
+use wsadmin_tui::row::ConnectionRow;
 use wsadmin_tui::{App, Command};
 
 const NOW: i64 = 1_700_000_000_000;
 
-fn record(i: usize) -> ConnectionRecord {
+fn record(i: usize) -> ConnectionRow {
     let mut r = ConnectionRecord::new(format!("id{i:03}=")).connected_at(NOW - 1000 * i as i64);
     r.source_ip = Some(format!("10.0.{}.{}", i % 3, 200 - i % 200));
     r.user_agent = Some(
@@ -23,7 +24,7 @@ fn record(i: usize) -> ConnectionRecord {
     if i == 7 {
         r.meta.insert("user".into(), "Ana".into());
     }
-    r
+    r.into()
 }
 
 /// An app on a 100x30 screen that has seen `n` records (newest first:
@@ -68,7 +69,7 @@ fn typed(app: &mut App, text: &str) {
 }
 
 fn selected_id(app: &App) -> &str {
-    &app.selected_record().expect("a selection").connection_id
+    &app.selected_record().expect("a selection").id
 }
 
 #[test]
@@ -156,13 +157,13 @@ fn s_cycles_the_sort_and_keeps_the_selection() {
     assert_eq!(selected_id(&app), "id001=");
     ch(&mut app, 's');
     assert_eq!(app.sort, SortKey::Oldest);
-    assert_eq!(app.row(0).unwrap().connection_id, "id004=");
+    assert_eq!(&*app.row(0).unwrap().id, "id004=");
     assert_eq!(selected_id(&app), "id001=");
     ch(&mut app, 's');
     assert_eq!(app.sort, SortKey::Id);
     ch(&mut app, 's');
     assert_eq!(app.sort, SortKey::SourceIp);
-    assert_eq!(app.row(0).unwrap().connection_id, "id003=", "10.0.0.197");
+    assert_eq!(&*app.row(0).unwrap().id, "id003=", "10.0.0.197");
     ch(&mut app, 's');
     assert_eq!(app.sort, SortKey::UserAgent);
     assert_eq!(app.row(0).unwrap().user_agent.as_deref(), Some("Firefox"));
@@ -189,6 +190,7 @@ fn enter_inspects_in_the_background() {
     };
     app.update(Event::Probed {
         id: "id001=".into(),
+        record: None,
         probe: Probe::Live(info.clone()),
     });
     assert!(
@@ -203,6 +205,7 @@ fn enter_inspects_in_the_background() {
     press(&mut app, KeyCode::Enter);
     app.update(Event::Probed {
         id: "id001=".into(),
+        record: None,
         probe: Probe::Gone,
     });
     assert!(matches!(

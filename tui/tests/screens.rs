@@ -10,6 +10,7 @@ use wsadmin_core::{ConnectionInfo, ConnectionRecord, FanoutReport};
 use wsadmin_tui::App;
 use wsadmin_tui::app::TargetInfo;
 use wsadmin_tui::event::{Event, Probe, PrunePlan, Task};
+use wsadmin_tui::row::ConnectionRow;
 
 /// 2023-11-14 22:13:20 UTC.
 const NOW: i64 = 1_700_000_000_000;
@@ -46,8 +47,8 @@ fn record(i: usize) -> ConnectionRecord {
     r
 }
 
-fn records(n: usize) -> Vec<ConnectionRecord> {
-    (0..n).map(record).collect()
+fn records(n: usize) -> Vec<ConnectionRow> {
+    (0..n).map(|i| record(i).into()).collect()
 }
 
 /// An app that has seen two refreshes: 20 records, then 21 with one gone.
@@ -105,10 +106,11 @@ fn populated_table() {
 fn details_pane() {
     let mut app = populated();
     app.update(key(KeyCode::Down));
-    let id = app.selected_record().unwrap().connection_id.clone();
+    let id = app.selected_record().unwrap().id.to_string();
     app.update(key(KeyCode::Enter));
     app.update(Event::Probed {
         id,
+        record: Some(record(1)),
         probe: Probe::Live(ConnectionInfo {
             connected_at: Some(NOW - 42_000),
             last_active_at: Some(NOW - 7_000),

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use support::{Harness, close, recv_close, recv_text, start};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
-use wsadmin_core::ConnectionRecord;
 use wsadmin_tui::app::TargetInfo;
 use wsadmin_tui::event::{Event, Probe, Task};
+use wsadmin_tui::row::ConnectionRow;
 use wsadmin_tui::worker::Worker;
 use wsadmin_tui::{App, Command};
 
@@ -27,10 +27,7 @@ async fn next(rx: &mut UnboundedReceiver<Event>) -> Event {
         .expect("channel open")
 }
 
-async fn refresh(
-    w: &mut Worker,
-    rx: &mut UnboundedReceiver<Event>,
-) -> (Vec<ConnectionRecord>, i64) {
+async fn refresh(w: &mut Worker, rx: &mut UnboundedReceiver<Event>) -> (Vec<ConnectionRow>, i64) {
     w.start(Command::Refresh);
     match next(rx).await {
         Event::Refreshed { records, at_ms } => (records, at_ms),
@@ -38,8 +35,8 @@ async fn refresh(
     }
 }
 
-fn ids(records: &[ConnectionRecord]) -> Vec<String> {
-    let mut ids: Vec<_> = records.iter().map(|r| r.connection_id.clone()).collect();
+fn ids(records: &[ConnectionRow]) -> Vec<String> {
+    let mut ids: Vec<_> = records.iter().map(|r| r.id.to_string()).collect();
     ids.sort();
     ids
 }
@@ -64,7 +61,7 @@ async fn a_refresh_sees_connects_and_disconnects() {
     let b = h.client("client-b").await;
     let (records, at_ms) = refresh(&mut w, &mut rx).await;
     assert_eq!(ids(&records), sorted(&[&a.id, &b.id]));
-    let ua = records.iter().find(|r| r.connection_id == a.id).unwrap();
+    let ua = records.iter().find(|r| *r.id == *a.id).unwrap();
     assert_eq!(ua.user_agent.as_deref(), Some("client-a"));
     app.update(Event::Refreshed { records, at_ms });
     let log: Vec<String> = app.log.iter().map(|e| e.text.clone()).collect();
@@ -144,9 +141,13 @@ async fn disconnect_closes_a_real_client_and_inspect_then_says_gone() {
     match next(&mut rx).await {
         Event::Probed {
             id,
+            record,
             probe: Probe::Live(info),
         } => {
             assert_eq!(id, a.id);
+            let record = record.expect("still registered");
+            assert_eq!(record.user_agent.as_deref(), Some("client-a"));
+            assert!(record.domain_name.is_some() && record.expires_at.is_some());
             assert_eq!(info.user_agent.as_deref(), Some("client-a"));
         }
         other => panic!("expected a live probe, got {other:?}"),
