@@ -240,9 +240,9 @@ impl Fanout {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let sent_at = pace.wait_for_slot().await;
+            let booked_at = pace.wait_for_slot().await;
             let result = self.gateway.post(id, payload.clone()).await;
-            pace.observe(&result, sent_at);
+            pace.observe(&result, booked_at);
             match result {
                 Ok(()) => return (Outcome::Delivered { attempts }, None),
                 Err(GatewayError::Gone { .. }) => {
@@ -307,22 +307,25 @@ struct Pace {
 }
 
 impl Pace {
-    /// Waits for this request's slot; returns when it was sent.
+    /// Waits for this request's slot; returns when it was booked.
     async fn wait_for_slot(&self) -> Instant {
-        let wait = self.lock().reserve(Instant::now());
+        let booked_at = Instant::now();
+        let wait = self.lock().reserve(booked_at);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        Instant::now()
+        booked_at
     }
 
-    fn observe(&self, result: &Result<(), GatewayError>, sent_at: Instant) {
+    fn observe(&self, result: &Result<(), GatewayError>, booked_at: Instant) {
         match result {
             Ok(()) => self.lock().succeeded(Instant::now()),
             Err(GatewayError::Throttled { .. }) => {
                 self.throttled
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.lock().throttled(sent_at, Instant::now());
+                let mut control = self.lock();
+                control.throttled(booked_at, Instant::now());
+                tracing::debug!(rate = ?control.rate(), "throttled (429)");
             }
             Err(_) => {}
         }

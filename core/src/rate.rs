@@ -75,23 +75,26 @@ impl RateControl {
         slot - now
     }
 
-    /// A request sent at `sent_at` was throttled: cut the rate, once per
-    /// round of requests.
-    pub fn throttled(&mut self, sent_at: Instant, now: Instant) {
-        if self.last_cut.is_some_and(|cut| sent_at <= cut) {
+    /// A request booked (by [`RateControl::reserve`]) at `booked_at` was
+    /// throttled: cut the rate, once per round. Requests booked before the
+    /// last cut went at the old pace; their 429s are already accounted for.
+    pub fn throttled(&mut self, booked_at: Instant, now: Instant) {
+        if self.last_cut.is_some_and(|cut| booked_at <= cut) {
             return;
         }
-        let measured = self.measured(now);
-        let current = self
-            .rate()
-            .map_or(measured, |r| r.min(measured.max(MIN_RATE)));
+        // From the pace set, if any: a measurement over a short or idle
+        // span (retries waiting) would be noise and collapse the rate.
+        let current = match self.rate() {
+            Some(r) => r,
+            None => self.measured(now),
+        };
         let cut = (current * DECREASE).max(MIN_RATE);
         self.adaptive = Some(cut);
         self.step = (current * INCREASE_STEP).max(MIN_RATE);
         self.last_cut = Some(now);
         self.last_change = now;
-        // Slots booked at the old rate would keep the old pace for a while.
-        self.next_slot = self.next_slot.map(|s| s.min(now));
+        // Slots already booked keep theirs; new ones queue behind them, so
+        // the old and the new pace never add up.
     }
 
     /// A request went through: recover, one step per quiet interval.
@@ -105,15 +108,10 @@ impl RateControl {
         let raised = rate + steps * self.step;
         self.last_change = now;
         // Far above what is being sent, the target no longer limits anything.
-        let measured = self.measured(now);
-        if self.ceiling.is_none() && measured > 0.0 && raised > 4.0 * measured {
-            self.adaptive = None;
-        } else {
-            self.adaptive = Some(match self.ceiling {
-                Some(c) => raised.min(c),
-                None => raised,
-            });
-        }
+        self.adaptive = Some(match self.ceiling {
+            Some(c) => raised.min(c),
+            None => raised,
+        });
     }
 
     fn count_sent(&mut self, now: Instant) {
@@ -143,7 +141,7 @@ impl RateControl {
             } else {
                 Duration::ZERO
             };
-        let span = span.as_secs_f64().max(0.010);
+        let span = span.as_secs_f64().max(0.050);
         (self.sent_now + self.sent_before) as f64 / span
     }
 }

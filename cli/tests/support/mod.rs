@@ -72,6 +72,10 @@ pub fn wsadmin_in(dir: &std::path::Path) -> Command {
         .env("WSADMIN_LOCAL_STATE", dir.join("local-stack.json"))
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("NO_COLOR", "1");
+    // Debugging a test: RUST_LOG=wsadmin_core=debug cargo test …
+    if let Some(log) = std::env::var_os("RUST_LOG") {
+        cmd.env("RUST_LOG", log);
+    }
     cmd
 }
 

@@ -1,0 +1,126 @@
+//! The acceptance runs: broadcasts to 2,000 real clients (plain,
+//! with 10% of calls failing, under a 500 rps throttle) and a prune of
+//! 1,000 clients of which half left without their `$disconnect` running.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{Client, Harness, eventually, json, start};
+use wsadmin_deploy::emulator::Throttle;
+
+async fn broadcast_to_everyone(
+    h: &Harness,
+    clients: &[Client],
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec!["broadcast", "--data", "to all 2000", "-o", "json"];
+    args.extend_from_slice(extra);
+    let out = h.local(&args).await.success();
+    let v = json(&out);
+    assert_eq!(v["targeted"], 2000, "{v}");
+    assert_eq!(v["delivered"], 2000, "{v}");
+    assert_eq!(v["failed"], serde_json::json!([]), "{v}");
+    let all_once = || clients.iter().all(|c| c.messages().len() == 1);
+    assert!(eventually(10, all_once).await, "every client got it");
+    for c in clients {
+        assert_eq!(c.messages(), ["to all 2000"], "{} exactly once", c.agent);
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_to_2000_clients() {
+    let h = start(|_| {}).await;
+    let clients = h.clients("plain", 2000, 64).await;
+    broadcast_to_everyone(&h, &clients, &[]).await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_to_2000_clients_with_10_percent_faults() {
+    let h = start(|c| c.fault_rate = 0.1).await;
+    let clients = h.clients("faulty", 2000, 64).await;
+    let v = broadcast_to_everyone(&h, &clients, &[]).await;
+    assert!(v["retries"].as_u64().expect("retries") > 50, "{v}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_to_2000_clients_under_a_500_rps_throttle() {
+    let h = start(|c| {
+        c.throttle = Some(Throttle {
+            rps: 500.0,
+            burst: 500.0,
+        })
+    })
+    .await;
+    let clients = h.clients("throttled", 2000, 64).await;
+    // Let the bucket refill after the connects' own traffic (none: connects
+    // are not @connections calls, but be fair to the timing).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let v = broadcast_to_everyone(&h, &clients, &[]).await;
+    let took = started.elapsed();
+    // 500 at once, then 1,500 at 500/s: 3 s is the floor.
+    assert!(took >= Duration::from_millis(2800), "{took:?}");
+    assert!(
+        took < Duration::from_secs(8),
+        "adapts rather than crawls: {took:?}: {v}"
+    );
+    assert!(v["throttled"].as_u64().expect("throttled") > 0, "{v}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_1000_clients_half_gone_without_disconnect() {
+    let h = start(|c| c.drop_disconnect_rate = 0.5).await;
+    let mut clients = h.clients("pruned", 1000, 64).await;
+    for c in clients.iter_mut().step_by(2) {
+        c.close().await;
+    }
+    let live: Vec<String> = clients
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|c| c.id.clone())
+        .collect();
+    // The emulator has closed them; about half of their records stay.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = h.ids().await;
+    let stale = before.len() - live.len();
+    assert!(
+        (100..=400).contains(&stale),
+        "about 250 stale records, found {stale}"
+    );
+
+    let v = json(
+        &h.local(&["prune", "--dry-run", "-o", "json"])
+            .await
+            .success(),
+    );
+    assert_eq!(v["stale"].as_array().map(Vec::len), Some(stale));
+    assert_eq!(h.ids().await, before, "a dry run changes nothing");
+
+    let v = json(&h.local(&["prune", "-o", "json"]).await.success());
+    assert_eq!(v["scanned"], before.len());
+    assert_eq!(v["live"], 500);
+    assert_eq!(v["recordsDeleted"], stale);
+    let mut want = live.clone();
+    want.sort();
+    assert_eq!(
+        h.ids().await,
+        want,
+        "exactly the stale records deleted, every live one kept"
+    );
+
+    let v = json(&h.local(&["prune", "-o", "json"]).await.success());
+    assert_eq!(
+        (
+            v["recordsDeleted"].as_u64(),
+            v["stale"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+    h.stop().await;
+}
