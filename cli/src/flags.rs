@@ -153,6 +153,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Check the API, the table and the Management API; one verdict line.
     Status,
+    /// The live dashboard: connections, details, activity; act on them.
+    Tui(TuiArgs),
     /// Manage saved deployments (contexts).
     #[command(subcommand)]
     Context(ContextCommand),
@@ -329,4 +331,11 @@ pub enum ContextCommand {
     Show { name: Option<String> },
     /// Remove a context.
     Remove { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// How often the registry is refreshed.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub interval: Duration,
 }

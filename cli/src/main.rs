@@ -16,7 +16,7 @@ mod payload;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 
 use crate::deployment::Deployment;
@@ -65,6 +65,19 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<Status> {
+    // The dashboard owns the terminal: dispatch it before stdout is locked
+    // for buffered output.
+    if let Command::Tui(args) = &cli.command {
+        let dep = deployment::select(&cli.target)?.connect().await?;
+        let opts = wsadmin_tui::Options {
+            interval: args.interval.max(std::time::Duration::from_millis(200)),
+            ..wsadmin_tui::Options::default()
+        };
+        wsadmin_tui::run(dep.target, opts)
+            .await
+            .context("the dashboard stopped on a terminal error")?;
+        return Ok(Status::Ok);
+    }
     let out = Output::new(&cli.global);
     let stdout = std::io::stdout();
     let mut w = BufWriter::new(stdout.lock());
@@ -93,6 +106,7 @@ async fn run(cli: Cli) -> Result<Status> {
             let dep: Deployment = connect().await?;
             cmd::status::run(&dep, &out, w).await?
         }
+        Command::Tui(_) => unreachable!("dispatched above"),
     };
     Ok(status)
 }
