@@ -1,0 +1,202 @@
+//! `wsadmin tui` in a real terminal (tmux), against the local stack with the
+//! demo clients of `wsstack local --demo-clients` and our own real clients:
+//! what the operator sees, and what the keys do to real connections.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::start;
+use tokio::sync::watch;
+use wsadmin_deploy::demo::{self, DemoPace};
+
+/// A private tmux server (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(width: u16, height: u16, command: &[String]) -> Self {
+        let socket = format!("wsadmin-e2e-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "new-session", "-d", "-s", "dash"])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .args(command)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("tmux is needed for the terminal test ({e}): run scripts/setup")
+            });
+        assert!(status.success(), "tmux new-session failed");
+        Self { socket }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "dash"])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let status = Command::new("tmux")
+                .args(["-L", &self.socket, "send-keys", "-t", "dash", k])
+                .status()
+                .expect("send-keys");
+            assert!(status.success());
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    fn text(&self, text: &str) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "dash", "-l", text])
+            .status()
+            .expect("send-keys");
+        assert!(status.success());
+    }
+
+    /// Waits until the screen satisfies `check`; panics with the screen.
+    async fn until(&self, what: &str, secs: u64, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} within {secs} s; the screen:\n{screen}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "has-session", "-t", "dash"])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_and_acts_on_live_connections() {
+    let h = start(|_| {}).await;
+    let (stop_demo, stop_rx) = watch::channel(false);
+    let demo = tokio::spawn(demo::run(
+        h.stack.websocket_url(),
+        3,
+        DemoPace::default(),
+        stop_rx,
+    ));
+    let mut ours = h.clients("e2e", 3, 3).await;
+
+    let dir = h.home();
+    let env = |k: &str, v: &std::path::Path| format!("{k}={}", v.display());
+    let command = vec![
+        "env".to_owned(),
+        "-i".to_owned(),
+        env("HOME", &dir),
+        env("WSADMIN_CONFIG", &dir.join("config.toml")),
+        env("WSADMIN_LOCAL_STATE", &dir.join("local-stack.json")),
+        "AWS_EC2_METADATA_DISABLED=true".to_owned(),
+        "TERM=xterm-256color".to_owned(),
+        env!("CARGO_BIN_EXE_wsadmin").to_owned(),
+        "--context".to_owned(),
+        "local".to_owned(),
+        "tui".to_owned(),
+        "--interval".to_owned(),
+        "500ms".to_owned(),
+    ];
+    let tmux = Tmux::start(140, 45, &command);
+
+    // It shows the connections: ours and the demo's.
+    let screen = tmux
+        .until("our three clients listed", 20, |s| {
+            (0..3).all(|i| s.contains(&format!("e2e-{i}")))
+        })
+        .await;
+    assert!(
+        screen.contains("[local]") && screen.contains("WS_CONNECTIONS"),
+        "{screen}"
+    );
+
+    // A client that connects appears, one that disconnects vanishes, each
+    // within two refreshes (500 ms each; slack for a loaded machine).
+    let late = h.clients("late", 1, 1).await;
+    tmux.until("a new client appears", 3, |s| s.contains("late-0"))
+        .await;
+    ours[2].close().await;
+    tmux.until("a closed client vanishes", 3, |s| !s.contains("e2e-2"))
+        .await;
+
+    // `d` on a row disconnects that client for real.
+    tmux.keys(&["/"]);
+    tmux.text("e2e-1");
+    tmux.keys(&["Enter"]);
+    tmux.until("the filter selects e2e-1", 3, |s| {
+        s.contains(">") && s.contains("e2e-1") && !s.contains("e2e-0")
+    })
+    .await;
+    tmux.keys(&["d"]);
+    tmux.until("a disconnect confirmation", 3, |s| {
+        s.contains("confirm disconnect")
+    })
+    .await;
+    tmux.keys(&["y"]);
+    assert!(
+        support::eventually(5, || ours[1].closed()).await,
+        "e2e-1 was closed by the server"
+    );
+    tmux.keys(&["Escape"]); // clear the filter
+    // A key right after Esc would read as Alt+key.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    // `b` delivers to every real client.
+    tmux.keys(&["b"]);
+    tmux.text("dashboard says hi");
+    tmux.keys(&["Enter"]);
+    tmux.until("the broadcast confirmation with its target count", 3, |s| {
+        s.contains("confirm broadcast") && s.contains("registered connections")
+    })
+    .await;
+    tmux.keys(&["y"]);
+    tmux.until("the broadcast report in the log", 10, |s| {
+        s.contains("broadcast:") && s.contains("delivered")
+    })
+    .await;
+    for c in [&ours[0], &late[0]] {
+        assert!(
+            support::eventually(5, || c.messages().iter().any(|m| m == "dashboard says hi")).await,
+            "{} received the broadcast",
+            c.agent
+        );
+    }
+    assert!(
+        !ours[1].messages().iter().any(|m| m == "dashboard says hi"),
+        "not the closed client"
+    );
+
+    // `q` quits and the process ends.
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tmux.alive() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!tmux.alive(), "wsadmin tui exited on q");
+
+    let _ = stop_demo.send(true);
+    h.stop().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), demo).await;
+}
