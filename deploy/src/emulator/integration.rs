@@ -80,7 +80,10 @@ impl Integration {
                 };
             }
         };
-        let response = self.handlers.handle(function, parsed).await;
+        // Boxed: the handlers' futures are large (the message route holds a
+        // whole fan-out), and every connection task awaits `$disconnect`;
+        // inline, that state would be part of each idle connection.
+        let response = Box::pin(self.handlers.handle(function, parsed)).await;
         let back = serde_json::to_string(&response)
             .ok()
             .and_then(|json| serde_json::from_str::<ApiGatewayProxyResponse>(&json).ok());
