@@ -3,7 +3,6 @@
 //! NDJSON exactly as the values are, and colour only where it is wanted.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
 
 use serde::Serialize;
@@ -74,30 +73,9 @@ pub enum Style {
 }
 
 /// Text from outside (user agents, meta, messages, ids) made safe for a
-/// terminal: control characters and bidirectional overrides become visible
-/// escapes (`\x1b`, `\n`, `\u{202e}`); everything else is unchanged.
+/// terminal (see [`wsadmin_core::text::escape_control`]).
 pub fn escape(text: &str) -> Cow<'_, str> {
-    let unsafe_char =
-        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if !text.chars().any(unsafe_char) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if unsafe_char(c) && (c as u32) < 0x80 => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if unsafe_char(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
+    wsadmin_core::text::escape_control(text)
 }
 
 /// `5m 3s` since `at_ms`, or `-`.

@@ -14,6 +14,7 @@
 //!   probes, deletes and disconnects.
 //! - [`target`]: a resolved deployment (store + gateway) that commands and
 //!   the dashboard operate.
+//! - [`text`]: outside text made safe for a terminal.
 //! - [`fanout`]: one payload to a stream of targets, bounded and retried.
 //! - [`stack`]: the one description of the stack (routes, stage, table)
 //!   that the local stack and the AWS deploy both build from.
@@ -33,6 +34,7 @@ pub mod retry;
 pub mod stack;
 pub mod store;
 pub mod target;
+pub mod text;
 
 mod sdk_error;
 

@@ -527,7 +527,7 @@ fn failures_are_shown_and_the_next_refresh_clears_them() {
     });
     let error = app.error.clone().unwrap();
     assert!(
-        error.contains("refresh failed: no AWS credentials\\u{1b}[31m"),
+        error.contains("refresh failed: no AWS credentials\\x1b[31m"),
         "{error}"
     );
     assert!(!app.refreshing);

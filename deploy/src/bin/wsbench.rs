@@ -62,6 +62,24 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         size: usize,
     },
+    /// Open N clients, print `ready`, count what they receive until each
+    /// got `--expect` messages or `--seconds` pass; report per-client counts.
+    Hold {
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        expect: u64,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// Write N records of connections that do not exist (stale, as a
+    /// best-effort `$disconnect` leaves them) straight into the registry.
+    Seed {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -102,6 +120,13 @@ fn bench(cli: Cli) -> Result<()> {
                 concurrency,
                 size,
             } => post(&info, target, clients, seconds, concurrency, size).await,
+            Command::Hold {
+                count,
+                expect,
+                seconds,
+                concurrency,
+            } => hold(&info, target, count, expect, seconds, concurrency).await,
+            Command::Seed { records } => seed(&info, records).await,
         }
     })
 }
@@ -179,17 +204,8 @@ async fn connections(
     Ok(())
 }
 
-async fn post(
-    info: &LocalStackInfo,
-    target: SocketAddr,
-    count: usize,
-    seconds: u64,
-    concurrency: usize,
-    size: usize,
-) -> Result<()> {
-    let (clients, _) = open_many(info, target, count, 256).await?;
-    // Map each client to its connection id through the registry.
-    let sdk = aws_config::SdkConfig::builder()
+fn sdk_config(info: &LocalStackInfo) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(info.region.clone()))
         .credentials_provider(
@@ -204,7 +220,103 @@ async fn post(
             ),
         )
         .endpoint_url(info.dynamodb_endpoint.clone())
-        .build();
+        .build()
+}
+
+async fn hold(
+    info: &LocalStackInfo,
+    target: SocketAddr,
+    count: usize,
+    expect: u64,
+    seconds: u64,
+    concurrency: usize,
+) -> Result<()> {
+    let (clients, took) = open_many(info, target, count, concurrency).await?;
+    let started = Instant::now();
+    let counts: Arc<Vec<AtomicU64>> = Arc::new((0..count).map(|_| AtomicU64::new(0)).collect());
+    let last_ms = Arc::new(AtomicU64::new(0));
+    let readers: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut ws)| {
+            let (counts, last_ms) = (counts.clone(), last_ms.clone());
+            tokio::spawn(async move {
+                while let Some(Ok(msg)) = ws.next().await {
+                    if msg.is_text() || msg.is_binary() {
+                        counts[i].fetch_add(1, Ordering::Relaxed);
+                        last_ms.fetch_max(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    println!("ready {count} clients in {:.2}s", took.as_secs_f64());
+    let deadline = started + Duration::from_secs(seconds);
+    let done = || counts.iter().all(|c| c.load(Ordering::Relaxed) >= expect);
+    while !done() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Anything arriving late would be a duplicate: wait a little for it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    let out = serde_json::json!({
+        "scenario": "hold",
+        "clients": count,
+        "expect": expect,
+        "received": got.iter().sum::<u64>(),
+        "exactlyExpected": got.iter().filter(|&&n| n == expect).count(),
+        "missing": got.iter().filter(|&&n| n < expect).count(),
+        "duplicated": got.iter().filter(|&&n| n > expect).count(),
+        "lastDeliveryMsAfterReady": last_ms.load(Ordering::Relaxed),
+    });
+    println!("{out}");
+    for r in readers {
+        r.abort();
+    }
+    Ok(())
+}
+
+async fn seed(info: &LocalStackInfo, records: usize) -> Result<()> {
+    let store = ConnectionStore::from_conf(&sdk_config(info), TableConfig::new(info.table.clone()));
+    let started = Instant::now();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let all: Vec<_> = (0..records)
+        .map(|i| {
+            let mut r = wsadmin_core::ConnectionRecord::new(format!("stale{i:010}A="))
+                .connected_at(now_ms - 60_000);
+            r.source_ip = Some(format!("10.1.{}.{}", i / 250 % 250, i % 250));
+            r.user_agent = Some("wsbench-seed/1.0 (stale record)".to_owned());
+            r.meta.insert("user".to_owned(), format!("u{i}"));
+            r
+        })
+        .collect();
+    let chunks: Vec<_> = all.chunks(500).collect();
+    futures::stream::iter(chunks)
+        .map(|chunk| store.put_batch(chunk))
+        .buffer_unordered(8)
+        .try_collect::<Vec<_>>()
+        .await?;
+    println!(
+        "{}",
+        serde_json::json!({"scenario": "seed", "records": records, "seconds": started.elapsed().as_secs_f64()})
+    );
+    Ok(())
+}
+
+async fn post(
+    info: &LocalStackInfo,
+    target: SocketAddr,
+    count: usize,
+    seconds: u64,
+    concurrency: usize,
+    size: usize,
+) -> Result<()> {
+    let (clients, _) = open_many(info, target, count, 256).await?;
+    // Map each client to its connection id through the registry.
+    let sdk = sdk_config(info);
     let store = ConnectionStore::from_conf(&sdk, TableConfig::new(info.table.clone()));
     let by_agent: HashMap<String, String> = store
         .scan(ScanOptions::default())
