@@ -36,6 +36,12 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PostClient {
+    Raw,
+    Sdk,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Open N clients, report connections/s and the stack's memory.
@@ -61,6 +67,11 @@ enum Command {
         /// Bytes per message.
         #[arg(long, default_value_t = 64)]
         size: usize,
+        /// `raw`: SigV4-signed HTTP/1.1 on keep-alive connections (cheap, so
+        /// the emulator is what is measured); `sdk`: wsadmin-core's Gateway
+        /// over the AWS SDK (what the CLI uses; heavier per request).
+        #[arg(long, value_enum, default_value_t = PostClient::Raw)]
+        client: PostClient,
     },
     /// Open N clients, print `ready`, count what they receive until each
     /// got `--expect` messages or `--seconds` pass; report per-client counts.
@@ -119,7 +130,8 @@ fn bench(cli: Cli) -> Result<()> {
                 seconds,
                 concurrency,
                 size,
-            } => post(&info, target, clients, seconds, concurrency, size).await,
+                client,
+            } => post(&info, target, clients, seconds, concurrency, size, client).await,
             Command::Hold {
                 count,
                 expect,
@@ -306,6 +318,111 @@ async fn seed(info: &LocalStackInfo, records: usize) -> Result<()> {
     Ok(())
 }
 
+/// One keep-alive HTTP/1.1 connection that signs and posts like an AWS
+/// client: SigV4 over host and x-amz-date, the path encoded as the SDKs do.
+struct RawPoster {
+    send: hyper::client::conn::http1::SendRequest<http_body_util_full::Full>,
+    host: String,
+    stage: String,
+    region: String,
+    identity: aws_smithy_runtime_api::client::identity::Identity,
+}
+
+/// A whole-body request body, without another dependency.
+mod http_body_util_full {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use hyper::body::{Body, Frame, SizeHint};
+
+    #[derive(Debug)]
+    pub struct Full(Option<Bytes>);
+
+    impl Full {
+        pub fn new(b: Bytes) -> Self {
+            Self(Some(b))
+        }
+    }
+
+    impl Body for Full {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.take().map(|b| Ok(Frame::data(b))))
+        }
+        fn size_hint(&self) -> SizeHint {
+            SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
+        }
+    }
+}
+
+impl RawPoster {
+    async fn connect(info: &LocalStackInfo, target: SocketAddr) -> Result<Self> {
+        let stream = tokio::net::TcpStream::connect(target).await?;
+        stream.set_nodelay(true)?;
+        let (send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let stage = info
+            .management_endpoint
+            .rsplit('/')
+            .next()
+            .unwrap_or("dev")
+            .to_owned();
+        let identity = aws_credential_types::Credentials::new(
+            info.access_key_id.clone(),
+            info.secret_access_key.clone(),
+            None,
+            None,
+            "wsbench",
+        )
+        .into();
+        Ok(Self {
+            send,
+            host: target.to_string(),
+            stage,
+            region: info.region.clone(),
+            identity,
+        })
+    }
+
+    async fn post(&mut self, id: &str, body: Bytes) -> Result<u16> {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let path = format!("/{}/@connections/{}", self.stage, id.replace('=', "%3D"));
+        let uri = format!("http://{}{path}", self.host);
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(&self.region)
+            .name("execute-api")
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let headers = [("host", self.host.as_str())];
+        let signable = SignableRequest::new(
+            "POST",
+            uri.as_str(),
+            headers.into_iter(),
+            SignableBody::Bytes(&body),
+        )?;
+        let (instructions, _) = sign(signable, &params)?.into_parts();
+        let mut req = hyper::Request::post(path).header("host", &self.host);
+        for (name, value) in instructions.headers() {
+            req = req.header(name, value);
+        }
+        let req = req.body(http_body_util_full::Full::new(body))?;
+        self.send.ready().await?;
+        let res = self.send.send_request(req).await?;
+        Ok(res.status().as_u16())
+    }
+}
+
+use bytes::Bytes;
+
 async fn post(
     info: &LocalStackInfo,
     target: SocketAddr,
@@ -313,6 +430,7 @@ async fn post(
     seconds: u64,
     concurrency: usize,
     size: usize,
+    client: PostClient,
 ) -> Result<()> {
     let (clients, _) = open_many(info, target, count, 256).await?;
     // Map each client to its connection id through the registry.
@@ -352,22 +470,31 @@ async fn post(
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let ids = Arc::new(ids);
-    let workers: Vec<_> = (0..concurrency.max(1))
-        .map(|w| {
-            let (gateway, payload, ids) = (gateway.clone(), payload.clone(), ids.clone());
-            let (sent, failed) = (sent.clone(), failed.clone());
-            tokio::spawn(async move {
-                let mut i = w;
-                while Instant::now() < deadline {
-                    match gateway.post(&ids[i % ids.len()], payload.clone()).await {
-                        Ok(()) => sent.fetch_add(1, Ordering::Relaxed),
-                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
-                    };
-                    i += concurrency;
+    let mut workers = Vec::new();
+    for w in 0..concurrency.max(1) {
+        let (gateway, payload, ids) = (gateway.clone(), payload.clone(), ids.clone());
+        let (sent, failed) = (sent.clone(), failed.clone());
+        let mut raw = match client {
+            PostClient::Raw => Some(RawPoster::connect(info, target).await?),
+            PostClient::Sdk => None,
+        };
+        workers.push(tokio::spawn(async move {
+            let mut i = w;
+            while Instant::now() < deadline {
+                let id = &ids[i % ids.len()];
+                let ok = match raw.as_mut() {
+                    Some(raw) => matches!(raw.post(id, payload.clone()).await, Ok(200)),
+                    None => gateway.post(id, payload.clone()).await.is_ok(),
+                };
+                if ok {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
                 }
-            })
-        })
-        .collect();
+                i += concurrency;
+            }
+        }));
+    }
     for w in workers {
         w.await?;
     }
@@ -381,6 +508,7 @@ async fn post(
     let delivered = received.load(Ordering::Relaxed);
     let out = serde_json::json!({
         "scenario": "post",
+        "client": format!("{client:?}").to_lowercase(),
         "clients": count,
         "concurrency": concurrency,
         "payloadBytes": size,
