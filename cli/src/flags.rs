@@ -258,8 +258,9 @@ pub struct BroadcastArgs {
     pub payload: PayloadArgs,
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// Requests in flight at most.
-    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Requests in flight at most (192 measured best on the local stack:
+    /// BENCHMARKS.md; 429s slow it down adaptively).
+    #[arg(long, default_value_t = 192, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub concurrency: u32,
     /// Requests per second at most (retries included).
     #[arg(long, value_name = "N", value_parser = parse_rate)]
