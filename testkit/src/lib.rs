@@ -1,12 +1,15 @@
 //! Test fixtures over real processes and sockets, shared by every crate's
 //! tests: [`dynalite::Dynalite`] (a real DynamoDB API on a free loopback
-//! port, stopped on drop) and [`standin::StandIn`] (a Management API server
-//! speaking AWS's wire format, scripted per connection id).
+//! port, stopped on drop), [`moto::Moto`] (the AWS control plane, for API
+//! Gateway v2) and [`standin::StandIn`] (a Management API server speaking
+//! AWS's wire format, scripted per connection id).
 //!
 //! This crate depends on no crate of ours, so the types under test are never
 //! duplicated.
 
+pub mod child;
 pub mod dynalite;
+pub mod moto;
 pub mod standin;
 
 use std::path::PathBuf;
