@@ -1,0 +1,98 @@
+//! What `wsadmin` does only on a terminal (tmux gives it a real one): the
+//! `disconnect --all` confirmation, and the broadcast progress bar.
+
+mod support;
+
+use std::time::Duration;
+
+use support::start;
+use support::tmux::Tmux;
+
+/// `wsadmin ARGS…` in a terminal, with the harness's environment; the pane
+/// stays open after it exits and shows `EXIT=<status>`.
+fn in_terminal(h: &support::Harness, args: &str) -> Tmux {
+    let dir = h.home();
+    let script = format!(
+        "env -i HOME={dir} WSADMIN_CONFIG={dir}/config.toml WSADMIN_LOCAL_STATE={dir}/local-stack.json \
+         AWS_EC2_METADATA_DISABLED=true TERM=xterm-256color {bin} --context local {args}; \
+         echo EXIT=$?; sleep 60",
+        dir = dir.display(),
+        bin = env!("CARGO_BIN_EXE_wsadmin"),
+    );
+    Tmux::start(120, 30, &["sh".to_owned(), "-c".to_owned(), script])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_all_asks_on_a_terminal_and_no_changes_nothing() {
+    let h = start(|_| {}).await;
+    let clients = h.clients("asked", 3, 3).await;
+
+    let t = in_terminal(&h, "disconnect --all");
+    t.until("the question", 10, |s| {
+        s.contains("disconnect all 3 registered connections? [y/N]")
+    })
+    .await;
+    t.text("n");
+    t.keys(&["Enter"]);
+    let screen = t.until("the refusal", 10, |s| s.contains("EXIT=")).await;
+    assert!(
+        screen.contains("not confirmed: nothing was disconnected"),
+        "{screen}"
+    );
+    assert!(screen.contains("EXIT=1"), "{screen}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        clients.iter().all(|c| !c.closed()),
+        "nobody was disconnected"
+    );
+    drop(t);
+
+    let t = in_terminal(&h, "disconnect --all");
+    t.until("the question", 10, |s| s.contains("[y/N]")).await;
+    t.text("y");
+    t.keys(&["Enter"]);
+    let screen = t.until("the result", 10, |s| s.contains("EXIT=")).await;
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    for c in &clients {
+        assert!(
+            support::eventually(5, || c.closed()).await,
+            "{} closed",
+            c.agent
+        );
+    }
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_shows_a_progress_bar_on_a_terminal_only() {
+    let h = start(|_| {}).await;
+    let clients = h.clients("watched", 200, 50).await;
+
+    // 200 targets at 80/s: about 2.5 s, long enough to see the bar.
+    let t = in_terminal(&h, "broadcast --data progress --rate 80");
+    let screen = t
+        .until("a bar with position, rate and ETA", 10, |s| {
+            s.contains("/200") && s.contains("eta")
+        })
+        .await;
+    assert!(
+        !screen.contains("EXIT="),
+        "still running while the bar shows"
+    );
+    let screen = t.until("the summary", 20, |s| s.contains("EXIT=")).await;
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(screen.contains("to 200 connections"), "{screen}");
+    for c in &clients {
+        assert!(
+            support::eventually(5, || c.messages().iter().any(|m| m == "progress")).await,
+            "{} received it",
+            c.agent
+        );
+    }
+
+    // Piped: no bar, no control sequences, the summary only.
+    let piped = h.local(&["broadcast", "--data", "piped"]).await.success();
+    let err = support::stderr(&piped);
+    assert!(!err.contains("eta") && !err.contains('\x1b'), "{err}");
+    h.stop().await;
+}
