@@ -4,6 +4,7 @@ v2) on 127.0.0.1 and a port the OS picks, prints one JSON line
 {"port": N} once it listens, and exits when its standard input closes, so a
 parent that dies (even by SIGKILL) never leaves it running."""
 import json
+import logging
 import os
 import sys
 
@@ -14,6 +15,7 @@ except ImportError:
     sys.stderr.write("moto is not installed: run scripts/setup (it creates .venv)\n")
     sys.exit(3)
 
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
 _, port = server.get_host_and_port()

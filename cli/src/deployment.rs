@@ -44,11 +44,6 @@ pub struct Deployment {
 /// Flags override the context; an explicit --endpoint/--api-id without
 /// --context ignores the current context.
 pub fn select(flags: &TargetArgs) -> Result<Selection> {
-    if flags.endpoint.is_some() && flags.api_id.is_some() {
-        return Err(usage(
-            "pass either --endpoint or --api-id (with --stage), not both",
-        ));
-    }
     let explicit = flags.endpoint.is_some() || flags.api_id.is_some();
     let name = match &flags.context {
         Some(n) => Some(n.clone()),
@@ -79,10 +74,12 @@ pub fn select(flags: &TargetArgs) -> Result<Selection> {
         None => (ContextSpec::default(), None),
     };
     let over = ContextSpec::from_flags(flags);
-    if over.endpoint.is_some() {
+    // A flag's target replaces the context's; both flags together mean a
+    // custom domain (--endpoint) in front of an API (--api-id, for status).
+    if over.endpoint.is_some() && over.api_id.is_none() {
         spec.api_id = None;
     }
-    if over.api_id.is_some() {
+    if over.api_id.is_some() && over.endpoint.is_none() {
         spec.endpoint = None;
     }
     let pick = |a: Option<String>, b: &mut Option<String>| {
@@ -101,7 +98,7 @@ pub fn select(flags: &TargetArgs) -> Result<Selection> {
     if spec.endpoint.is_none() && spec.api_id.is_none() {
         bail!(NOTHING_SELECTED);
     }
-    if spec.api_id.is_some() && spec.stage.is_none() {
+    if spec.api_id.is_some() && spec.endpoint.is_none() && spec.stage.is_none() {
         return Err(usage("--api-id needs --stage NAME"));
     }
     Ok(Selection {
@@ -157,7 +154,12 @@ impl Selection {
         }
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let (endpoint, api_id) = match (endpoint, &spec.api_id, &spec.stage) {
-            (Some(e), _, _) => {
+            // A custom domain in front of a known API.
+            (Some(e), Some(api_id), _) => {
+                ManagementEndpoint::for_api(api_id, &region, "stage").map_err(usage)?;
+                (e, Some(api_id.clone()))
+            }
+            (Some(e), None, _) => {
                 let api_id = e.region().and_then(|_| {
                     let host = e.url().split("://").nth(1)?;
                     host.split('.').next().map(str::to_owned)

@@ -65,6 +65,8 @@ pub struct TargetArgs {
     #[arg(long, global = true, env = "WSADMIN_ENDPOINT", value_name = "URL")]
     pub endpoint: Option<String>,
     /// API id, resolved with --stage through the API Gateway control plane.
+    /// With --endpoint (a custom domain), used for the control plane only
+    /// (`status`).
     #[arg(long, global = true, env = "WSADMIN_API_ID", value_name = "ID")]
     pub api_id: Option<String>,
     /// Stage name (with --api-id).

@@ -79,3 +79,87 @@ async fn api_id_resolves_through_get_api() {
     );
     fails_with(run(wsadmin("bad/id", &["list"])).await, 2, "invalid API id");
 }
+
+/// `status` with `--api-id` (the control plane: moto) and `--endpoint` (a
+/// custom domain in front of it: here the local stack's Management API).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reads_the_api_from_the_control_plane() {
+    use aws_sdk_apigatewayv2::types::IntegrationType;
+    let moto = Moto::start();
+    let h = support::start(|_| {}).await;
+    let v2 = aws_sdk_apigatewayv2::Client::new(&moto.sdk_config());
+    let api_id = api(&moto, "wsadmin-status", ProtocolType::Websocket).await;
+    for (route, function) in [
+        ("$connect", "ws-connect"),
+        ("$disconnect", "ws-disconnect"),
+        ("$default", "ws-default"),
+        ("message", "ws-message"),
+    ] {
+        let integration = v2
+            .create_integration()
+            .api_id(&api_id)
+            .integration_type(IntegrationType::AwsProxy)
+            .integration_uri(format!(
+                "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:{function}/invocations"
+            ))
+            .send()
+            .await
+            .expect("CreateIntegration");
+        v2.create_route()
+            .api_id(&api_id)
+            .route_key(route)
+            .target(format!(
+                "integrations/{}",
+                integration.integration_id().expect("id")
+            ))
+            .send()
+            .await
+            .expect("CreateRoute");
+    }
+    v2.create_stage()
+        .api_id(&api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .expect("CreateStage");
+
+    let c = h.stack.config();
+    let mut cmd = wsadmin_in(&h.home());
+    cmd.env("AWS_ENDPOINT_URL_APIGATEWAYV2", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", &c.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &c.secret_access_key)
+        .env("AWS_REGION", &c.region)
+        .args([
+            "--api-id",
+            &api_id,
+            "--endpoint",
+            &h.stack.management_endpoint(),
+        ])
+        .args(["--dynamodb-endpoint", h.stack.dynamodb_endpoint()])
+        .args(["-o", "json", "status"]);
+    let v = json(&run(cmd).await.success());
+    let api = &v["api"];
+    assert_eq!(api["source"], "apigatewayv2", "{v}");
+    assert_eq!(api["protocol"], "WEBSOCKET", "{v}");
+    assert_eq!(api["routeSelectionExpression"], "$request.body.type");
+    let routes = api["routes"].as_array().expect("routes");
+    assert_eq!(routes.len(), 4, "{v}");
+    for key in ["$connect", "$disconnect", "$default", "message"] {
+        assert!(
+            routes
+                .iter()
+                .any(|r| r.as_str().is_some_and(|r| r.starts_with(key))),
+            "{key} in {routes:?}"
+        );
+    }
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.as_str().is_some_and(|r| r.contains("ws-message"))),
+        "{routes:?}"
+    );
+    assert_eq!(api["stages"], serde_json::json!(["dev"]), "{v}");
+    assert_eq!(v["table"]["exists"], true, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    h.stop().await;
+}

@@ -39,12 +39,7 @@ pub fn run(
             ConfigFile::check_name(&name).map_err(usage)?;
             let spec = ContextSpec::from_flags(flags);
             match (&spec.endpoint, &spec.api_id, &spec.stage) {
-                (Some(_), Some(_), _) => {
-                    return Err(usage(
-                        "pass either --endpoint or --api-id (with --stage), not both",
-                    ));
-                }
-                (Some(url), None, _) => {
+                (Some(url), _, _) => {
                     wsadmin_core::ManagementEndpoint::parse(url).map_err(usage)?;
                 }
                 (None, Some(_), Some(_)) => {}

@@ -225,7 +225,7 @@ async fn api(dep: &Deployment) -> Api {
                             .find(|i| i.integration_id() == Some(iid))
                     })
                     .and_then(|i| i.integration_uri())
-                    .map(|uri| uri.rsplit(':').nth(1).unwrap_or(uri).to_owned());
+                    .map(integration_name);
                 api.routes.push(match integration {
                     Some(i) => format!("{key} -> {i}"),
                     None => key.to_owned(),
@@ -339,5 +339,35 @@ async fn management(dep: &Deployment) -> Management {
             reachable: false,
             detail: e.to_string(),
         },
+    }
+}
+
+/// What a route's integration calls, readably: the Lambda function (with its
+/// alias) of a Lambda proxy URI or ARN, otherwise the URI itself.
+fn integration_name(uri: &str) -> String {
+    match uri.split_once(":function:") {
+        Some((_, rest)) => rest.trim_end_matches("/invocations").to_owned(),
+        None => uri.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::integration_name;
+
+    #[test]
+    fn integrations_read_as_their_function() {
+        let proxy = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:ws-message/invocations";
+        assert_eq!(integration_name(proxy), "ws-message");
+        let alias = "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:1:function:ws-connect:live/invocations";
+        assert_eq!(integration_name(alias), "ws-connect:live");
+        assert_eq!(
+            integration_name("arn:aws:lambda:us-east-1:1:function:plain"),
+            "plain"
+        );
+        assert_eq!(
+            integration_name("https://backend.example.com/ws"),
+            "https://backend.example.com/ws"
+        );
     }
 }
