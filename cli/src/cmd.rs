@@ -29,15 +29,16 @@ pub fn check_ids(ids: &[String]) -> anyhow::Result<()> {
 }
 
 /// Failures that say nothing about one connection and everything about the
-/// target (credentials, stage, endpoint): when nothing succeeded and every
-/// failure is one of these, the command failed rather than partly failed.
-pub fn is_fatal(kind: &str, reason: &str) -> bool {
-    matches!(kind, "forbidden" | "no_credentials")
-        || reason.starts_with("cannot reach ")
-        || reason.starts_with("no AWS credentials")
-        || reason.contains("(403 ")
+/// target (credentials, stage, endpoint, table), by their `kind` in reports:
+/// when nothing succeeded and every failure is one of these, the command
+/// failed (exit 1) rather than partly failed (exit 3).
+pub fn is_fatal(kind: &str) -> bool {
+    matches!(
+        kind,
+        "forbidden" | "no_credentials" | "unreachable" | "table_not_found"
+    )
 }
 
 pub fn gateway_fatal(e: &GatewayError) -> bool {
-    is_fatal(e.kind(), &e.to_string())
+    e.is_about_the_target()
 }

@@ -62,13 +62,15 @@ async fn broadcast_to_2000_clients_under_a_500_rps_throttle() {
     let started = Instant::now();
     let v = broadcast_to_everyone(&h, &clients, &[]).await;
     let took = started.elapsed();
-    // 500 at once, then 1,500 at 500/s: 3 s is the floor.
+    // Everyone got it exactly once (checked above), nothing failed, and the
+    // throttle held: 500 at once, then 1,500 at 500/s, so 3 s is a floor no
+    // client can beat. How close to it we get is a benchmark's business
+    // (BENCHMARKS.md), not a test's: a timed upper bound would fail on a
+    // loaded machine, as would requiring 429s (a starved client may never
+    // outrun 500/s).
     assert!(took >= Duration::from_millis(2800), "{took:?}");
-    assert!(
-        took < Duration::from_secs(8),
-        "adapts rather than crawls: {took:?}: {v}"
-    );
-    assert!(v["throttled"].as_u64().expect("throttled") > 0, "{v}");
+    assert_eq!(v["failed"], serde_json::json!([]), "{v}");
+    assert_eq!(v["delivered"].as_u64(), Some(2000), "{v}");
     h.stop().await;
 }
 

@@ -160,6 +160,10 @@ pub enum GatewayError {
     Forbidden { endpoint: String, message: String },
     #[error("{message}")]
     Transient { message: String },
+    /// No answer at all (connection refused, DNS, timeout): says nothing
+    /// about the connection, everything about the endpoint.
+    #[error("{message}")]
+    Unreachable { message: String },
     #[error(transparent)]
     InvalidConnectionId(#[from] InvalidConnectionId),
     #[error(
@@ -173,7 +177,20 @@ pub enum GatewayError {
 impl GatewayError {
     /// Throttling and transient failures may pass on a later attempt.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Throttled { .. } | Self::Transient { .. })
+        matches!(
+            self,
+            Self::Throttled { .. } | Self::Transient { .. } | Self::Unreachable { .. }
+        )
+    }
+
+    /// Whether the failure is about the target (credentials, stage,
+    /// endpoint) rather than one connection: when every target fails so, the
+    /// whole command failed.
+    pub fn is_about_the_target(&self) -> bool {
+        matches!(
+            self,
+            Self::Forbidden { .. } | Self::NoCredentials | Self::Unreachable { .. }
+        )
     }
 
     /// A stable, machine-readable name for reports.
@@ -184,6 +201,7 @@ impl GatewayError {
             Self::Throttled { .. } => "throttled",
             Self::Forbidden { .. } => "forbidden",
             Self::Transient { .. } => "transient",
+            Self::Unreachable { .. } => "unreachable",
             Self::InvalidConnectionId(_) => "invalid_connection_id",
             Self::NoCredentials => "no_credentials",
             Self::Other { .. } => "other",
@@ -344,10 +362,10 @@ impl Gateway {
                     ),
                 },
             },
-            SdkFailure::Unreachable(cause) => GatewayError::Transient {
+            SdkFailure::Unreachable(cause) => GatewayError::Unreachable {
                 message: format!("cannot reach {endpoint}: {cause}"),
             },
-            SdkFailure::Timeout(_) => GatewayError::Transient {
+            SdkFailure::Timeout(_) => GatewayError::Unreachable {
                 message: format!("request to {endpoint} for {id} timed out"),
             },
             SdkFailure::NoCredentials => GatewayError::NoCredentials,

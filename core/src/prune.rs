@@ -39,7 +39,7 @@ pub enum Action {
     Disconnect { idle_ms: u64 },
     /// The probe failed: nothing is known, so nothing is touched.
     #[serde(rename_all = "camelCase")]
-    Skip { reason: String },
+    Skip { kind: &'static str, reason: String },
 }
 
 /// The pure decision. `now_ms` is epoch milliseconds.
@@ -47,6 +47,7 @@ pub fn plan(probe: &Probe, idle_over: Option<Duration>, now_ms: i64) -> Action {
     match probe {
         Probe::Gone => Action::DeleteRecord,
         Probe::Failed(e) => Action::Skip {
+            kind: e.kind(),
             reason: e.to_string(),
         },
         Probe::Live(info) => match (idle_over, idle(info, now_ms)) {
@@ -99,7 +100,7 @@ pub async fn disconnect(
     gateway: &Gateway,
     id: &str,
     retry: &RetryPolicy,
-) -> Result<Closed, String> {
+) -> Result<Closed, CloseError> {
     let mut attempts = 0;
     let was_live = loop {
         attempts += 1;
@@ -109,10 +110,10 @@ pub async fn disconnect(
             Err(e) if e.is_retryable() && retry.may_retry(attempts) => {
                 tokio::time::sleep(retry.delay(attempts, fastrand::f64())).await;
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     };
-    let record_removed = store.delete(id).await.map_err(|e| e.to_string())?;
+    let record_removed = store.delete(id).await?;
     Ok(Closed {
         was_live,
         record_removed,
@@ -145,7 +146,27 @@ impl Default for PruneOptions {
 #[serde(rename_all = "camelCase")]
 pub struct PruneFailure {
     pub connection_id: String,
+    /// [`GatewayError::kind`] or [`crate::StoreError::kind`].
+    pub kind: &'static str,
     pub reason: String,
+}
+
+/// Why closing one connection (or deleting its record) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CloseError {
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    #[error(transparent)]
+    Store(#[from] crate::StoreError),
+}
+
+impl CloseError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CloseError::Gateway(e) => e.kind(),
+            CloseError::Store(e) => e.kind(),
+        }
+    }
 }
 
 /// The whole run. In a dry run, `stale` and `idle` list what would be done
@@ -236,8 +257,9 @@ where
                 report.live += 1;
                 report.idle.push(id.clone());
             }
-            Action::Skip { reason } => report.failed.push(PruneFailure {
+            Action::Skip { kind, reason } => report.failed.push(PruneFailure {
                 connection_id: id.clone(),
+                kind,
                 reason: reason.clone(),
             }),
         }
@@ -246,9 +268,10 @@ where
             Ok(Effect::RecordDeleted(true)) => report.records_deleted += 1,
             Ok(Effect::RecordDeleted(false)) => report.already_removed += 1,
             Ok(Effect::Disconnected) => report.disconnected += 1,
-            Err(reason) => report.failed.push(PruneFailure {
+            Err(e) => report.failed.push(PruneFailure {
                 connection_id: id.clone(),
-                reason,
+                kind: e.kind(),
+                reason: e.to_string(),
             }),
         }
         on_progress(PruneProgress {
@@ -274,14 +297,10 @@ async fn act(
     id: &str,
     action: &Action,
     retry: &RetryPolicy,
-) -> Result<Effect, String> {
+) -> Result<Effect, CloseError> {
     match action {
         Action::Keep | Action::Skip { .. } => Ok(Effect::None),
-        Action::DeleteRecord => store
-            .delete(id)
-            .await
-            .map(Effect::RecordDeleted)
-            .map_err(|e| e.to_string()),
+        Action::DeleteRecord => Ok(Effect::RecordDeleted(store.delete(id).await?)),
         Action::Disconnect { .. } => disconnect(store, gateway, id, retry)
             .await
             .map(|_| Effect::Disconnected),

@@ -62,6 +62,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A stable, machine-readable name for reports; `unreachable`,
+    /// `no_credentials` and `table_not_found` are about the target.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::TableNotFound { .. } => "table_not_found",
+            StoreError::NoCredentials => "no_credentials",
+            StoreError::Unreachable { .. } => "unreachable",
+            StoreError::Failed { .. } => "store_failed",
+            StoreError::BadItem { .. } => "bad_item",
+            StoreError::InvalidId(_) => "invalid_connection_id",
+            StoreError::InvalidScan(_) => "invalid_scan",
+        }
+    }
+
     /// Throttling and unreachable endpoints may pass; the rest will not.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -360,13 +360,14 @@ async fn a_wrong_stage_is_forbidden_as_on_aws() {
 }
 
 #[tokio::test]
-async fn an_unreachable_endpoint_is_transient_and_named() {
+async fn an_unreachable_endpoint_is_retryable_and_named() {
     let endpoint = format!("http://127.0.0.1:{}/dev", wsadmin_testkit::closed_port());
     let err = gateway(&endpoint)
         .post("abc=", "x")
         .await
         .expect_err("nothing listens");
-    assert_eq!(err.kind(), "transient");
+    assert_eq!(err.kind(), "unreachable");
+    assert!(err.is_retryable() && err.is_about_the_target(), "{err:?}");
     let text = err.to_string();
     assert!(
         text.starts_with(&format!("cannot reach {endpoint}: ")),

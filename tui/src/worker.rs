@@ -112,9 +112,9 @@ async fn run(target: &Target, command: Command, tx: &UnboundedSender<Event>) -> 
                     id,
                     was_gone: !closed.was_live,
                 },
-                Err(message) => Event::Failed {
+                Err(e) => Event::Failed {
                     task: Task::Disconnect { id },
-                    message,
+                    message: e.to_string(),
                 },
             }
         }

@@ -114,7 +114,7 @@ pub async fn run(
     if report.delivered == 0
         && report.gone == 0
         && let Some(first) = report.failed.first()
-        && report.failed.iter().all(|f| is_fatal(f.kind, &f.reason))
+        && report.failed.iter().all(|f| is_fatal(f.kind))
     {
         bail!("{}", first.reason);
     }

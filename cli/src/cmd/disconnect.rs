@@ -26,6 +26,9 @@ struct Disconnected {
     record_removed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The failure's kind (`unreachable`, `forbidden`, …), when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
 }
 
 pub async fn run(
@@ -72,12 +75,14 @@ pub async fn run(
                     },
                     record_removed: closed.record_removed,
                     error: None,
+                    kind: None,
                 },
                 Err(e) => Disconnected {
                     connection_id: id,
                     result: "failed",
                     record_removed: false,
-                    error: Some(e),
+                    error: Some(e.to_string()),
+                    kind: Some(e.kind()),
                 },
             }
         })
@@ -87,9 +92,7 @@ pub async fn run(
     let failed: Vec<&Disconnected> = results.iter().filter(|r| r.result == "failed").collect();
     if failed.len() == results.len()
         && let Some(first) = failed.first()
-        && failed
-            .iter()
-            .all(|f| f.error.as_deref().is_some_and(|e| is_fatal("", e)))
+        && failed.iter().all(|f| f.kind.is_some_and(is_fatal))
     {
         bail!("{}", first.error.as_deref().unwrap_or("disconnect failed"));
     }

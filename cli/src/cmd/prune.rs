@@ -44,7 +44,7 @@ pub fn finish(out: &Output, w: &mut dyn Write, report: &PruneReport, what: &str)
     if report.live == 0
         && report.stale.is_empty()
         && let Some(first) = report.failed.first()
-        && report.failed.iter().all(|f| is_fatal("", &f.reason))
+        && report.failed.iter().all(|f| is_fatal(f.kind))
     {
         bail!("{}", first.reason);
     }

@@ -83,9 +83,7 @@ pub async fn run(
     let failed: Vec<&SendResult> = results.iter().filter(|r| r.result != "delivered").collect();
     if delivered == 0
         && let Some(first) = failed.first()
-        && failed
-            .iter()
-            .all(|f| f.error.as_deref().is_some_and(|e| is_fatal(f.kind, e)))
+        && failed.iter().all(|f| f.error.is_some() && is_fatal(f.kind))
     {
         bail!("{}", first.error.as_deref().unwrap_or("send failed"));
     }
