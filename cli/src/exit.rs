@@ -12,6 +12,8 @@ pub enum Status {
     Partial,
     /// The command ran but found a problem it reports (exit 1).
     Failed,
+    /// Stopped by Ctrl-C or SIGTERM after its partial report (exit 130).
+    Interrupted,
 }
 
 impl Status {
@@ -20,6 +22,7 @@ impl Status {
             Status::Ok => ExitCode::SUCCESS,
             Status::Failed => ExitCode::from(1),
             Status::Partial => ExitCode::from(3),
+            Status::Interrupted => ExitCode::from(130),
         }
     }
 }

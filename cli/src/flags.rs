@@ -12,7 +12,8 @@ use wsadmin_core::filter::{Filter, Where};
 
 const AFTER_HELP: &str = "\
 Exit status: 0 ok, 1 error, 2 usage error (bad flag or input: nothing was
-changed), 3 partial failure (some targets failed: see the report).";
+changed), 3 partial failure (some targets failed: see the report),
+130 interrupted (the partial report says what was done).";
 
 const AFTER_LONG_HELP: &str = "\
 Targeting: --context NAME (or the current context), else --endpoint URL or
@@ -34,7 +35,10 @@ Exit status:
   0  ok
   1  error (nothing or not everything could be done: the message says why)
   2  usage error (a bad flag or input, refused before any change)
-  3  partial failure (some targets failed: see the summary or -o json report)";
+  3  partial failure (some targets failed or records could not be cleaned
+     up: see the summary or -o json report)
+  130  interrupted by Ctrl-C or SIGTERM: requests in flight finished, the
+     partial report says what was done";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -220,6 +224,9 @@ pub struct ListArgs {
     /// GetConnection calls in flight with --live.
     #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
+    /// GetConnection calls per second at most with --live.
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    pub rate: Option<f64>,
     /// Parallel scan segments.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub segments: u32,
@@ -249,6 +256,8 @@ pub struct SendArgs {
     pub ids: Vec<String>,
     #[command(flatten)]
     pub payload: PayloadArgs,
+    #[command(flatten)]
+    pub sweep: SweepArgs,
 }
 
 #[derive(Debug, Args)]
@@ -264,9 +273,8 @@ pub struct BroadcastArgs {
     /// BENCHMARKS.md; 429s slow it down adaptively).
     #[arg(long, default_value_t = 192, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub concurrency: u32,
-    /// Requests per second at most (retries included).
-    #[arg(long, value_name = "N", value_parser = parse_rate)]
-    pub rate: Option<f64>,
+    #[command(flatten)]
+    pub sweep: SweepArgs,
     /// Count the targets, send nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -276,6 +284,32 @@ pub struct BroadcastArgs {
     /// Parallel scan segments.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub segments: u32,
+}
+
+/// How a bulk command paces itself and when it may delete a record; the
+/// same flags on every command that sweeps.
+#[derive(Debug, Clone, Copy, Args)]
+#[command(next_help_heading = "Sweep")]
+pub struct SweepArgs {
+    /// Requests per second at most (retries included); 429s from the
+    /// account slow it down further, adaptively.
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// A connection answering 410 loses its record only when its record is
+    /// older than this: younger, its `$connect` may still be running (API
+    /// Gateway's integration timeout is 29s).
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_grace)]
+    pub grace: Duration,
+}
+
+fn parse_grace(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) {
+        return Err(format!(
+            "invalid grace {s:?}: at least 1s (API Gateway's $connect may take 29s; the default 30s is safe)"
+        ));
+    }
+    Ok(d)
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -304,6 +338,8 @@ pub struct DisconnectArgs {
     /// Requests in flight at most.
     #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
+    #[command(flatten)]
+    pub sweep: SweepArgs,
 }
 
 #[derive(Debug, Args)]
@@ -317,6 +353,8 @@ pub struct PruneArgs {
     /// GetConnection calls in flight at most.
     #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
+    #[command(flatten)]
+    pub sweep: SweepArgs,
     /// Parallel scan segments.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub segments: u32,

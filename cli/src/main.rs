@@ -10,8 +10,10 @@ mod config;
 mod deployment;
 mod exit;
 mod flags;
+mod interrupt;
 mod output;
 mod payload;
+mod report;
 
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -78,6 +80,7 @@ async fn run(cli: Cli) -> Result<Status> {
             .context("the dashboard stopped on a terminal error")?;
         return Ok(Status::Ok);
     }
+    interrupt::install();
     let out = Output::new(&cli.global);
     let stdout = std::io::stdout();
     let mut w = BufWriter::new(stdout.lock());

@@ -19,7 +19,7 @@ pub fn now_ms() -> i64 {
     std::env::var(ENV_NOW)
         .ok()
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(wsadmin_core::prune::now_ms)
+        .unwrap_or_else(wsadmin_core::clock::system_now_ms)
 }
 
 /// How to write, decided once from the global flags.
@@ -57,7 +57,6 @@ impl Output {
             Style::Green => "32",
             Style::Red => "31",
             Style::Yellow => "33",
-            Style::Dim => "2",
         };
         Cow::Owned(format!("\x1b[{code}m{text}\x1b[0m"))
     }
@@ -69,7 +68,6 @@ pub enum Style {
     Green,
     Red,
     Yellow,
-    Dim,
 }
 
 /// Text from outside (user agents, meta, messages, ids) made safe for a

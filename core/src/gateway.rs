@@ -18,7 +18,11 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use bytes::Bytes;
 use serde::Serialize;
 
+use aws_sdk_apigatewaymanagement::config::interceptors::BeforeDeserializationInterceptorContextRef;
+use aws_sdk_apigatewaymanagement::config::{ConfigBag, Intercept, RuntimeComponents};
+
 use crate::MAX_PAYLOAD_BYTES;
+use crate::clock::{Clock, system_now_ms};
 use crate::record::{InvalidConnectionId, validate_connection_id};
 use crate::sdk_error::{SdkFailure, classify};
 
@@ -221,6 +225,17 @@ impl GatewayError {
     }
 }
 
+impl crate::retry::Retryable for GatewayError {
+    fn retry_class(&self) -> crate::retry::RetryClass {
+        use crate::retry::RetryClass;
+        match self {
+            Self::Throttled { .. } => RetryClass::Throttled,
+            Self::Transient { .. } | Self::Unreachable { .. } => RetryClass::Transient,
+            _ => RetryClass::Final,
+        }
+    }
+}
+
 /// What GetConnection tells about a live connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -238,6 +253,30 @@ pub struct ConnectionInfo {
 pub struct Gateway {
     client: Client,
     endpoint: ManagementEndpoint,
+    /// Learns AWS's time from every answer's `Date`.
+    clock: Clock,
+}
+
+/// Feeds every answer's `Date` header to the gateway's [`Clock`].
+#[derive(Debug)]
+struct DateReader(Clock);
+
+impl Intercept for DateReader {
+    fn name(&self) -> &'static str {
+        "wsadmin-date-reader"
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(date) = context.response().headers().get("date") {
+            self.0.observe_http_date(date, system_now_ms());
+        }
+        Ok(())
+    }
 }
 
 impl Gateway {
@@ -247,8 +286,10 @@ impl Gateway {
         sdk: &aws_config::SdkConfig,
         endpoint: ManagementEndpoint,
     ) -> Result<Self, GatewayError> {
+        let clock = Clock::system();
         let mut conf = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(endpoint.url())
+            .interceptor(DateReader(clock.clone()))
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
@@ -271,11 +312,17 @@ impl Gateway {
         Ok(Self {
             client: Client::from_conf(conf.build()),
             endpoint,
+            clock,
         })
     }
 
     pub fn endpoint(&self) -> &ManagementEndpoint {
         &self.endpoint
+    }
+
+    /// "Now" on AWS's clock, as this endpoint's answers tell it.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// PostToConnection: sends `data` (text or bytes) as one message.

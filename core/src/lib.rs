@@ -1,6 +1,7 @@
 //! wsadmin-core: everything `wsadmin`, its dashboard, the handlers and the
 //! deploy tool share about a live API Gateway WebSocket deployment.
 //!
+//! - [`clock`]: the one clock, on AWS's time as its answers tell it.
 //! - [`duration`]: durations as operators type and read them.
 //! - [`filter`]: which connections a command selects (age, idleness, meta).
 //! - [`local`]: how a running `wsstack local` describes itself to the tools.
@@ -15,13 +16,18 @@
 //! - [`target`]: a resolved deployment (store + gateway) that commands and
 //!   the dashboard operate.
 //! - [`text`]: outside text made safe for a terminal.
-//! - [`fanout`]: one payload to a stream of targets, bounded and retried.
+//! - [`stale`]: whether the record of a connection that answered 410 may
+//!   be deleted: the one decision.
+//! - [`sweep`]: the engine of every bulk operation (concurrency, pacing,
+//!   retries, back-pressure, breaker, cancellation, bounded reports).
+//! - [`fanout`]: broadcast, as a sweep.
 //! - [`stack`]: the one description of the stack (routes, stage, table)
 //!   that the local stack and the AWS deploy both build from.
 //!
 //! This crate knows AWS SDK types; it knows nothing of terminals, clap or
 //! the Lambda runtime.
 
+pub mod clock;
 pub mod duration;
 pub mod fanout;
 pub mod filter;
@@ -32,18 +38,20 @@ pub mod rate;
 pub mod record;
 pub mod retry;
 pub mod stack;
+pub mod stale;
 pub mod store;
+pub mod sweep;
 pub mod target;
 pub mod text;
 
 mod sdk_error;
 
-pub use fanout::{Fanout, FanoutConfig, FanoutReport, Outcome, Progress};
 pub use gateway::{ConnectionInfo, Gateway, GatewayError, ManagementEndpoint};
 pub use record::{ConnectionRecord, TableConfig};
 pub use retry::RetryPolicy;
 pub use stack::{RouteSpec, StackError, StackSpec};
 pub use store::{ConnectionStore, ScanOptions, StoreError};
+pub use sweep::{Finished, Outcome, Subject, Sweep, SweepConfig, SweepReport};
 pub use target::Target;
 
 /// API Gateway's limit on one message posted to a connection: 128 KiB.

@@ -1,22 +1,22 @@
-//! Pruning the registry: records whose connection is gone are deleted, and
-//! (when asked) live connections idle for too long are closed.
+//! Pruning and closing, as sweeps: records whose connection is gone are
+//! deleted, and (when asked) live connections idle for too long are closed.
 //!
-//! The decision is [`plan`], a pure function of what GetConnection answered;
-//! [`run`] probes, plans and acts with bounded concurrency. A record is only
-//! ever deleted after the Management API said 410 for its id (or after this
-//! run closed the connection itself), and every delete is conditional, so
-//! prune never removes a live connection's record, is idempotent, and may run
-//! beside itself and live traffic.
+//! A record is deleted only by the stale rule ([`crate::stale`]: a 410 on a
+//! record past its `$connect` window) or after this run closed the
+//! connection itself, and every delete is conditional, so prune never
+//! removes a live connection's record, is idempotent, and may run beside
+//! itself and live traffic. [`probe`] is GetConnection for one id, retried.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::fmt::Display;
+use std::time::Duration;
 
-use futures::stream::{Stream, StreamExt};
-use serde::Serialize;
+use futures::stream::Stream;
 
 use crate::filter::idle;
 use crate::gateway::{ConnectionInfo, Gateway, GatewayError};
 use crate::retry::RetryPolicy;
 use crate::store::ConnectionStore;
+use crate::sweep::{Ctx, Finished, Outcome, Subject, Sweep, SweepReport};
 
 /// What GetConnection said about one id, after retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,284 +26,122 @@ pub enum Probe {
     Failed(GatewayError),
 }
 
-/// What to do with one record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "action")]
-pub enum Action {
-    /// A live connection, not idle long enough: nothing to do.
-    Keep,
-    /// The connection is gone: its record is stale.
-    DeleteRecord,
-    /// Live but idle longer than asked: close it, then drop its record.
-    #[serde(rename_all = "camelCase")]
-    Disconnect { idle_ms: u64 },
-    /// The probe failed: nothing is known, so nothing is touched.
-    #[serde(rename_all = "camelCase")]
-    Skip { kind: &'static str, reason: String },
-}
-
-/// The pure decision. `now_ms` is epoch milliseconds.
-pub fn plan(probe: &Probe, idle_over: Option<Duration>, now_ms: i64) -> Action {
-    match probe {
-        Probe::Gone => Action::DeleteRecord,
-        Probe::Failed(e) => Action::Skip {
-            kind: e.kind(),
-            reason: e.to_string(),
-        },
-        Probe::Live(info) => match (idle_over, idle(info, now_ms)) {
-            (Some(limit), Some(idle)) if idle > limit => Action::Disconnect {
-                idle_ms: idle.as_millis().min(u128::from(u64::MAX)) as u64,
-            },
-            _ => Action::Keep,
-        },
-    }
-}
-
-/// Epoch milliseconds now.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// GetConnection, retrying throttled and transient failures.
+/// GetConnection, retrying throttled and transient failures. A 410 is
+/// reported as it is: whether it means gone is [`crate::stale`]'s call.
 pub async fn probe(gateway: &Gateway, id: &str, retry: &RetryPolicy) -> Probe {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        match gateway.get(id).await {
-            Ok(info) => return Probe::Live(info),
-            Err(GatewayError::Gone { .. }) => return Probe::Gone,
-            Err(e) if e.is_retryable() && retry.may_retry(attempts) => {
-                tokio::time::sleep(retry.delay(attempts, fastrand::f64())).await;
-            }
-            Err(e) => return Probe::Failed(e),
-        }
+    match retry.run(|_| gateway.get(id)).await {
+        Ok(info) => Probe::Live(info),
+        Err(GatewayError::Gone { .. }) => Probe::Gone,
+        Err(e) => Probe::Failed(e),
     }
 }
 
-/// How a disconnect ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Closed {
-    /// False when the connection was already gone (410).
-    pub was_live: bool,
-    /// Whether this call deleted the record (false: none, or already deleted).
-    pub record_removed: bool,
+/// Whether a live connection is idle past `limit` (and by how long): the
+/// pure decision of `--idle-over`. `now_ms` is epoch milliseconds.
+pub fn idle_past(info: &ConnectionInfo, limit: Option<Duration>, now_ms: i64) -> Option<Duration> {
+    match (limit, idle(info, now_ms)) {
+        (Some(limit), Some(idle)) if idle > limit => Some(idle),
+        _ => None,
+    }
 }
 
-/// DeleteConnection, then the record's conditional delete: after either a
-/// close or a 410 the record can only be stale. Retries like [`probe`].
-pub async fn disconnect(
-    store: &ConnectionStore,
-    gateway: &Gateway,
-    id: &str,
-    retry: &RetryPolicy,
-) -> Result<Closed, CloseError> {
-    let mut attempts = 0;
-    let was_live = loop {
-        attempts += 1;
-        match gateway.delete(id).await {
-            Ok(()) => break true,
-            Err(GatewayError::Gone { .. }) => break false,
-            Err(e) if e.is_retryable() && retry.may_retry(attempts) => {
-                tokio::time::sleep(retry.delay(attempts, fastrand::f64())).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let record_removed = store.delete(id).await?;
-    Ok(Closed {
-        was_live,
-        record_removed,
-    })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PruneOptions {
     /// Also close live connections idle longer than this.
     pub idle_over: Option<Duration>,
-    /// Probe and plan, change nothing.
+    /// Probe and judge, change nothing.
     pub dry_run: bool,
-    /// Probes (and their deletes) in flight at most.
-    pub concurrency: usize,
-    pub retry: RetryPolicy,
 }
 
-impl Default for PruneOptions {
-    fn default() -> Self {
-        Self {
-            idle_over: None,
-            dry_run: false,
-            concurrency: 32,
-            retry: RetryPolicy::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PruneFailure {
-    pub connection_id: String,
-    /// [`GatewayError::kind`] or [`crate::StoreError::kind`].
-    pub kind: &'static str,
-    pub reason: String,
-}
-
-/// Why closing one connection (or deleting its record) failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CloseError {
-    #[error(transparent)]
-    Gateway(#[from] GatewayError),
-    #[error(transparent)]
-    Store(#[from] crate::StoreError),
-}
-
-impl CloseError {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CloseError::Gateway(e) => e.kind(),
-            CloseError::Store(e) => e.kind(),
-        }
-    }
-}
-
-/// The whole run. In a dry run, `stale` and `idle` list what would be done
-/// and the counts of deletes and disconnects stay zero.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PruneReport {
-    pub dry_run: bool,
-    pub scanned: u64,
-    pub live: u64,
-    /// Ids whose connection is gone (records deleted, or to delete).
-    pub stale: Vec<String>,
-    /// Ids of live connections idle over the limit (closed, or to close).
-    pub idle: Vec<String>,
-    pub records_deleted: u64,
-    /// Stale records someone else (a `$disconnect`, another prune) deleted
-    /// between the probe and the delete.
-    pub already_removed: u64,
-    pub disconnected: u64,
-    /// Ids that could not be probed or acted on: left as they were.
-    pub failed: Vec<PruneFailure>,
-    /// Scan failures: ids behind them were never seen.
-    pub source_errors: Vec<String>,
-    pub elapsed_ms: u64,
-}
-
-impl PruneReport {
-    pub fn is_complete(&self) -> bool {
-        self.failed.is_empty() && self.source_errors.is_empty()
-    }
-}
-
-/// Reported once per finished id, in completion order.
-#[derive(Debug)]
-pub struct PruneProgress<'a> {
-    pub connection_id: &'a str,
-    pub action: &'a Action,
-    pub done: u64,
-}
-
-/// Probes every id of `ids`, plans, and (unless a dry run) acts.
-pub async fn run<S, E>(
+/// Probes every subject; settles the records of gone connections and (with
+/// `idle_over`) closes idle ones.
+pub async fn prune<T, E>(
+    sweep: &Sweep,
     store: &ConnectionStore,
     gateway: &Gateway,
-    ids: S,
+    subjects: impl Stream<Item = Result<T, E>>,
     opts: PruneOptions,
-    mut on_progress: impl FnMut(PruneProgress<'_>),
-) -> PruneReport
+    on_done: impl FnMut(&Finished, &SweepReport),
+) -> SweepReport
 where
-    S: Stream<Item = Result<String, E>>,
-    E: std::fmt::Display,
+    T: Into<Subject>,
+    E: Display,
 {
-    let started = Instant::now();
-    let mut report = PruneReport {
-        dry_run: opts.dry_run,
-        ..PruneReport::default()
-    };
-    let finished = ids
-        .map(|id| async move {
-            let id = id.map_err(|e| e.to_string())?;
-            let action = plan(
-                &probe(gateway, &id, &opts.retry).await,
-                opts.idle_over,
-                now_ms(),
-            );
-            let effect = if opts.dry_run {
-                Ok(Effect::None)
-            } else {
-                act(store, gateway, &id, &action, &opts.retry).await
-            };
-            Ok::<_, String>((id, action, effect))
-        })
-        .buffer_unordered(opts.concurrency.max(1));
-    let mut finished = std::pin::pin!(finished);
-    while let Some(item) = finished.next().await {
-        let (id, action, effect) = match item {
-            Ok(done) => done,
-            Err(source_error) => {
-                report.source_errors.push(source_error);
-                continue;
-            }
-        };
-        report.scanned += 1;
-        match &action {
-            Action::Keep => report.live += 1,
-            Action::DeleteRecord => report.stale.push(id.clone()),
-            Action::Disconnect { .. } => {
-                report.live += 1;
-                report.idle.push(id.clone());
-            }
-            Action::Skip { kind, reason } => report.failed.push(PruneFailure {
-                connection_id: id.clone(),
-                kind,
-                reason: reason.clone(),
-            }),
-        }
-        match effect {
-            Ok(Effect::None) => {}
-            Ok(Effect::RecordDeleted(true)) => report.records_deleted += 1,
-            Ok(Effect::RecordDeleted(false)) => report.already_removed += 1,
-            Ok(Effect::Disconnected) => report.disconnected += 1,
-            Err(e) => report.failed.push(PruneFailure {
-                connection_id: id.clone(),
-                kind: e.kind(),
-                reason: e.to_string(),
-            }),
-        }
-        on_progress(PruneProgress {
-            connection_id: &id,
-            action: &action,
-            done: report.scanned,
-        });
-    }
-    report.elapsed_ms = started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
-    report
+    sweep
+        .run(
+            subjects,
+            |subject: T, ctx| async move {
+                let subject: Subject = subject.into();
+                let outcome = match ctx.call(|| gateway.get(&subject.id)).await {
+                    Ok(info) => match idle_past(&info, opts.idle_over, ctx.now_ms()) {
+                        None => Outcome::Live(Box::new(info)),
+                        Some(_) if opts.dry_run => Outcome::WouldDisconnect,
+                        Some(_) => close(&ctx, store, gateway, &subject).await,
+                    },
+                    Err(e) if e.is_gone() => settle(&ctx, store, &subject, !opts.dry_run).await,
+                    Err(e) => Outcome::from_call(e),
+                };
+                Finished::new(subject.id, outcome)
+            },
+            on_done,
+        )
+        .await
 }
 
-enum Effect {
-    None,
-    /// Whether this run's conditional delete removed it.
-    RecordDeleted(bool),
-    Disconnected,
-}
-
-async fn act(
+/// Closes every subject's connection (DeleteConnection, then its record).
+/// A dry run makes no request and reports what it would close.
+pub async fn disconnect<T, E>(
+    sweep: &Sweep,
     store: &ConnectionStore,
     gateway: &Gateway,
-    id: &str,
-    action: &Action,
-    retry: &RetryPolicy,
-) -> Result<Effect, CloseError> {
-    match action {
-        Action::Keep | Action::Skip { .. } => Ok(Effect::None),
-        Action::DeleteRecord => Ok(Effect::RecordDeleted(store.delete(id).await?)),
-        Action::Disconnect { .. } => disconnect(store, gateway, id, retry)
-            .await
-            .map(|_| Effect::Disconnected),
+    subjects: impl Stream<Item = Result<T, E>>,
+    dry_run: bool,
+    on_done: impl FnMut(&Finished, &SweepReport),
+) -> SweepReport
+where
+    T: Into<Subject>,
+    E: Display,
+{
+    sweep
+        .run(
+            subjects,
+            |subject: T, ctx| async move {
+                let subject: Subject = subject.into();
+                let outcome = if dry_run {
+                    Outcome::WouldDisconnect
+                } else {
+                    close(&ctx, store, gateway, &subject).await
+                };
+                Finished::new(subject.id, outcome)
+            },
+            on_done,
+        )
+        .await
+}
+
+/// DeleteConnection, then the record: after this run closed it, the record
+/// can only be stale (`$disconnect` is best effort). A 410 instead goes by
+/// the stale rule: the connection may still be in `$connect`.
+async fn close(
+    ctx: &Ctx,
+    store: &ConnectionStore,
+    gateway: &Gateway,
+    subject: &Subject,
+) -> Outcome {
+    match ctx.call(|| gateway.delete(&subject.id)).await {
+        Ok(()) => match store.delete(&subject.id).await {
+            Ok(record_removed) => Outcome::Disconnected { record_removed },
+            Err(e) => Outcome::cleanup_failed(&e),
+        },
+        Err(e) if e.is_gone() => settle(ctx, store, subject, true).await,
+        Err(e) => Outcome::from_call(e),
+    }
+}
+
+async fn settle(ctx: &Ctx, store: &ConnectionStore, subject: &Subject, act: bool) -> Outcome {
+    match ctx.settle(store, subject, act).await {
+        Ok(fate) => Outcome::Gone(fate),
+        Err(e) => Outcome::cleanup_failed(&e),
     }
 }
 
@@ -311,42 +149,23 @@ async fn act(
 mod tests {
     use super::*;
 
-    fn live(last_active_at: i64) -> Probe {
-        Probe::Live(ConnectionInfo {
+    fn live(last_active_at: i64) -> ConnectionInfo {
+        ConnectionInfo {
             connected_at: Some(0),
             last_active_at: Some(last_active_at),
             source_ip: None,
             user_agent: None,
-        })
-    }
-
-    #[test]
-    fn only_gone_connections_lose_their_record() {
-        assert_eq!(plan(&Probe::Gone, None, 0), Action::DeleteRecord);
-        assert_eq!(plan(&live(0), None, 10_000_000), Action::Keep);
-        let throttled = Probe::Failed(GatewayError::Throttled {
-            endpoint: "e".into(),
-            message: "slow down".into(),
-        });
-        assert!(matches!(
-            plan(&throttled, Some(Duration::ZERO), 0),
-            Action::Skip { .. }
-        ));
+        }
     }
 
     #[test]
     fn idle_connections_are_closed_only_past_the_limit() {
         let limit = Some(Duration::from_secs(60));
-        assert_eq!(plan(&live(1_000), limit, 61_000), Action::Keep);
+        assert_eq!(idle_past(&live(1_000), limit, 61_000), None);
         assert_eq!(
-            plan(&live(1_000), limit, 61_001),
-            Action::Disconnect { idle_ms: 60_001 }
+            idle_past(&live(1_000), limit, 61_001),
+            Some(Duration::from_millis(60_001))
         );
-    }
-
-    #[test]
-    fn actions_serialize_for_reports() {
-        let json = serde_json::to_string(&Action::Disconnect { idle_ms: 5 }).expect("json");
-        assert_eq!(json, r#"{"action":"disconnect","idleMs":5}"#);
+        assert_eq!(idle_past(&live(0), None, 10_000_000), None);
     }
 }

@@ -146,9 +146,70 @@ impl RateControl {
     }
 }
 
+/// Weight of the newest first attempt in [`Spread`]'s average.
+const SPREAD_WEIGHT: f64 = 0.03;
+/// At or above this share of first attempts answered 429, 429s are the
+/// account's throttle (about four in a row from a quiet start).
+const SPREAD_ACCOUNT: f64 = 0.1;
+
+/// Tells the account throttle from one client's full buffer. Both answer
+/// 429; the account throttle hits targets' *first* attempts all over the
+/// run, while clients that do not read keep answering 429 to their own
+/// retries as everyone else succeeds. So only first attempts feed this
+/// moving average: when a good share of them are throttled, a 429 is the
+/// account's (the run slows down); otherwise it is that target's own
+/// back-pressure (it backs off alone). Pure.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Spread {
+    share: f64,
+}
+
+impl Spread {
+    /// A target's first attempt was answered; `throttled` if 429.
+    pub fn first_attempt(&mut self, throttled: bool) {
+        let x = if throttled { 1.0 } else { 0.0 };
+        self.share += SPREAD_WEIGHT * (x - self.share);
+    }
+
+    /// Whether 429s now are the account's throttle.
+    pub fn account_throttled(&self) -> bool {
+        self.share >= SPREAD_ACCOUNT
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_few_stuck_clients_are_not_the_account_throttle() {
+        let mut s = Spread::default();
+        // 900 reading clients and 5 that never read, spread over the run,
+        // then only the 5's retries (which are not first attempts).
+        for i in 0..905 {
+            s.first_attempt(i % 181 == 0);
+            assert!(!s.account_throttled(), "at {i}");
+        }
+    }
+
+    #[test]
+    fn throttled_first_attempts_everywhere_are() {
+        let mut s = Spread::default();
+        for _ in 0..100 {
+            s.first_attempt(false);
+        }
+        let mut n = 0;
+        while !s.account_throttled() {
+            s.first_attempt(true);
+            n += 1;
+        }
+        assert!(n <= 4, "{n}");
+        // Mostly throttled, some through: still the account.
+        for i in 0..200 {
+            s.first_attempt(i % 3 != 0);
+        }
+        assert!(s.account_throttled());
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

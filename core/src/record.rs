@@ -27,6 +27,9 @@ pub const ATTR_DOMAIN_NAME: &str = "domainName";
 pub const ATTR_STAGE: &str = "stage";
 pub const ATTR_EXPIRES_AT: &str = "expiresAt";
 pub const ATTR_META: &str = "meta";
+/// Set by wsadmin on a record without `connectedAt` the first time its
+/// connection answered 410 (see [`crate::stale`]).
+pub const ATTR_GONE_SEEN_AT: &str = "goneSeenAt";
 
 /// Where the registry lives: configuration, never constants, since other
 /// stacks name their table and key differently.
@@ -76,6 +79,11 @@ pub struct ConnectionRecord {
     pub expires_at: Option<i64>,
     /// The `$connect` query-string parameters (`?user=ana&room=7`).
     pub meta: BTreeMap<String, String>,
+    /// Epoch milliseconds (on AWS's clock) when a sweep first found this
+    /// record's connection answering 410; only records without
+    /// `connected_at` get it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gone_seen_at: Option<i64>,
 }
 
 /// An item that cannot be a connection record at all.
@@ -125,6 +133,7 @@ impl ConnectionRecord {
             stage: None,
             expires_at: None,
             meta: BTreeMap::new(),
+            gone_seen_at: None,
         }
     }
 
@@ -154,6 +163,7 @@ impl ConnectionRecord {
         };
         put_n(ATTR_CONNECTED_AT, self.connected_at);
         put_n(ATTR_EXPIRES_AT, self.expires_at);
+        put_n(ATTR_GONE_SEEN_AT, self.gone_seen_at);
         for (name, v) in [
             (ATTR_SOURCE_IP, &self.source_ip),
             (ATTR_USER_AGENT, &self.user_agent),
@@ -214,6 +224,7 @@ impl ConnectionRecord {
             stage: s(ATTR_STAGE),
             expires_at: n(ATTR_EXPIRES_AT),
             meta,
+            gone_seen_at: n(ATTR_GONE_SEEN_AT),
         })
     }
 }

@@ -19,10 +19,16 @@ use aws_sdk_dynamodb::types::{
 use futures::stream::{self, Stream, TryStreamExt};
 
 use crate::record::{
-    ATTR_EXPIRES_AT, ConnectionRecord, InvalidConnectionId, Item, MissingKey, TableConfig,
-    validate_connection_id,
+    ATTR_CONNECTED_AT, ATTR_EXPIRES_AT, ATTR_GONE_SEEN_AT, ConnectionRecord, InvalidConnectionId,
+    Item, MissingKey, TableConfig, validate_connection_id,
 };
+use crate::retry::{RetryClass, RetryPolicy, Retryable};
 use crate::sdk_error::{SdkFailure, classify};
+
+/// No TCP connection to DynamoDB within this long: unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// One attempt of one call (a 1 MB scan page included) within this long.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// DynamoDB's limit on Scan TotalSegments.
 pub const MAX_SEGMENTS: u32 = 1_000_000;
@@ -39,9 +45,9 @@ pub enum StoreError {
     )]
     NoCredentials,
     #[error(
-        "cannot reach DynamoDB in {region}: {message} (is the endpoint right? AWS_ENDPOINT_URL_DYNAMODB overrides it)"
+        "cannot reach DynamoDB at {endpoint}: {message} (is it running, and is the endpoint right? AWS_ENDPOINT_URL_DYNAMODB overrides it)"
     )]
-    Unreachable { region: String, message: String },
+    Unreachable { endpoint: String, message: String },
     #[error("DynamoDB {op} on table \"{table}\" failed: {message}")]
     Failed {
         op: &'static str,
@@ -78,19 +84,37 @@ impl StoreError {
 
     /// Throttling and unreachable endpoints may pass; the rest will not.
     pub fn is_transient(&self) -> bool {
+        self.retry_class() != RetryClass::Final
+    }
+
+    /// Whether the failure is about the table or its endpoint rather than
+    /// one record.
+    pub fn is_about_the_target(&self) -> bool {
+        matches!(
+            self,
+            StoreError::TableNotFound { .. }
+                | StoreError::NoCredentials
+                | StoreError::Unreachable { .. }
+        )
+    }
+}
+
+impl Retryable for StoreError {
+    fn retry_class(&self) -> RetryClass {
         match self {
-            StoreError::Unreachable { .. } => true,
-            StoreError::Failed { code, .. } => matches!(
-                code.as_deref(),
+            StoreError::Unreachable { .. } => RetryClass::Transient,
+            StoreError::Failed { code, .. } => match code.as_deref() {
                 Some(
                     "ProvisionedThroughputExceededException"
-                        | "ThrottlingException"
-                        | "RequestLimitExceeded"
-                        | "InternalServerError"
-                        | "ServiceUnavailable"
-                )
-            ),
-            _ => false,
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded",
+                ) => RetryClass::Throttled,
+                Some("InternalServerError" | "ServiceUnavailable" | "InternalFailure") => {
+                    RetryClass::Transient
+                }
+                _ => RetryClass::Final,
+            },
+            _ => RetryClass::Final,
         }
     }
 }
@@ -135,17 +159,65 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
 pub struct ConnectionStore {
     client: Client,
     table: TableConfig,
+    /// Where DynamoDB is, for error messages.
+    endpoint: String,
+    /// Every call retries throttling and transient failures with this (the
+    /// SDK's own retries are off).
+    retry: RetryPolicy,
 }
 
 impl ConnectionStore {
+    /// A store on a client built by the caller (its own retries and
+    /// timeouts apply, on top of ours).
     pub fn new(client: Client, table: TableConfig) -> Self {
-        Self { client, table }
+        let endpoint = client
+            .config()
+            .region()
+            .map(|r| format!("https://dynamodb.{r}.amazonaws.com"))
+            .unwrap_or_else(|| "DynamoDB (no region)".to_owned());
+        Self {
+            client,
+            table,
+            endpoint,
+            retry: RetryPolicy::default(),
+        }
     }
 
     /// A store on a client built from shared SDK configuration (which honours
-    /// `AWS_ENDPOINT_URL_DYNAMODB` for a local DynamoDB).
+    /// `AWS_ENDPOINT_URL_DYNAMODB` for a local DynamoDB), with connect and
+    /// read timeouts on every call, and our retry policy in place of the
+    /// SDK's.
     pub fn from_conf(sdk: &aws_config::SdkConfig, table: TableConfig) -> Self {
-        Self::new(Client::new(sdk), table)
+        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        let mut store = Self::new(Client::from_conf(conf), table);
+        let configured = sdk
+            .endpoint_url()
+            .map(str::to_owned)
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok())
+            .filter(|e| !e.trim().is_empty());
+        if let Some(endpoint) = configured {
+            store.endpoint = endpoint;
+        }
+        store
+    }
+
+    /// Replaces the retry policy of every call.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Where DynamoDB is (as error messages name it).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 
     pub fn table(&self) -> &TableConfig {
@@ -176,19 +248,30 @@ impl ConnectionStore {
             + Sync
             + 'static,
     {
-        map_error(&self.table.name, &self.region(), op, classify(err))
+        map_error(
+            &self.table.name,
+            &self.region(),
+            &self.endpoint,
+            op,
+            classify(err),
+        )
     }
 
     /// Writes (or overwrites) one record.
     pub async fn put(&self, record: &ConnectionRecord) -> Result<(), StoreError> {
         validate_connection_id(&record.connection_id)?;
-        self.client
-            .put_item()
-            .table_name(&self.table.name)
-            .set_item(Some(record.to_item(&self.table)))
-            .send()
-            .await
-            .map_err(|e| self.error("PutItem", e))?;
+        let item = record.to_item(&self.table);
+        self.retry
+            .run(|_| async {
+                self.client
+                    .put_item()
+                    .table_name(&self.table.name)
+                    .set_item(Some(item.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| self.error("PutItem", e))
+            })
+            .await?;
         Ok(())
     }
 
@@ -212,13 +295,18 @@ impl ConnectionStore {
             }
             let mut attempt = 0u32;
             while !pending.is_empty() {
+                let requests = std::mem::take(&mut pending);
                 let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table.name, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(|e| self.error("BatchWriteItem", e))?;
+                    .retry
+                    .run(|_| async {
+                        self.client
+                            .batch_write_item()
+                            .request_items(&self.table.name, requests.clone())
+                            .send()
+                            .await
+                            .map_err(|e| self.error("BatchWriteItem", e))
+                    })
+                    .await?;
                 pending = out
                     .unprocessed_items
                     .and_then(|mut m| m.remove(&self.table.name))
@@ -246,40 +334,117 @@ impl ConnectionStore {
     pub async fn get(&self, connection_id: &str) -> Result<Option<ConnectionRecord>, StoreError> {
         validate_connection_id(connection_id)?;
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table.name)
-            .key(&self.table.key, AttributeValue::S(connection_id.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| self.error("GetItem", e))?;
+            .retry
+            .run(|_| async {
+                self.client
+                    .get_item()
+                    .table_name(&self.table.name)
+                    .key(&self.table.key, AttributeValue::S(connection_id.to_owned()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| self.error("GetItem", e))
+            })
+            .await?;
         out.item.map(|item| self.record(&item)).transpose()
     }
 
     /// Deletes a record only if it exists. Returns whether it existed; a
-    /// missing record is no error and nothing is written.
+    /// missing record is no error and nothing is written. For a connection
+    /// this run closed itself, or whose `$disconnect` ran: a record after a
+    /// mere 410 goes through [`ConnectionStore::delete_stale`].
     pub async fn delete(&self, connection_id: &str) -> Result<bool, StoreError> {
+        self.delete_if(connection_id, "attribute_exists(#k)", None)
+            .await
+    }
+
+    /// Deletes a record only if it exists and is stale by
+    /// [`crate::stale`]'s rule: `connectedAt` or `goneSeenAt` before
+    /// `cutoff_ms`. Returns whether it was deleted (false: missing, or not
+    /// stale after all).
+    pub async fn delete_stale(
+        &self,
+        connection_id: &str,
+        cutoff_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.delete_if(
+            connection_id,
+            "attribute_exists(#k) AND (#c < :cutoff OR #g < :cutoff)",
+            Some(cutoff_ms),
+        )
+        .await
+    }
+
+    async fn delete_if(
+        &self,
+        connection_id: &str,
+        condition: &str,
+        cutoff_ms: Option<i64>,
+    ) -> Result<bool, StoreError> {
         validate_connection_id(connection_id)?;
-        let res = self
-            .client
-            .delete_item()
-            .table_name(&self.table.name)
-            .key(&self.table.key, AttributeValue::S(connection_id.to_owned()))
-            .condition_expression("attribute_exists(#k)")
-            .expression_attribute_names("#k", &self.table.key)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(self.error("DeleteItem", e)),
-        }
+        self.retry
+            .run(|_| async {
+                let mut req = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table.name)
+                    .key(&self.table.key, AttributeValue::S(connection_id.to_owned()))
+                    .condition_expression(condition)
+                    .expression_attribute_names("#k", &self.table.key);
+                if let Some(cutoff) = cutoff_ms {
+                    req = req
+                        .expression_attribute_names("#c", ATTR_CONNECTED_AT)
+                        .expression_attribute_names("#g", ATTR_GONE_SEEN_AT)
+                        .expression_attribute_values(
+                            ":cutoff",
+                            AttributeValue::N(cutoff.to_string()),
+                        );
+                }
+                match req.send().await {
+                    Ok(_) => Ok(true),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(self.error("DeleteItem", e)),
+                }
+            })
+            .await
+    }
+
+    /// Marks the record of a connection that answered 410 for the first
+    /// time (`goneSeenAt`), unless it is missing or already marked. Returns
+    /// whether this call marked it.
+    pub async fn mark_gone(&self, connection_id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        validate_connection_id(connection_id)?;
+        self.retry
+            .run(|_| async {
+                let res = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table.name)
+                    .key(&self.table.key, AttributeValue::S(connection_id.to_owned()))
+                    .update_expression("SET #g = :at")
+                    .condition_expression("attribute_exists(#k) AND attribute_not_exists(#g)")
+                    .expression_attribute_names("#k", &self.table.key)
+                    .expression_attribute_names("#g", ATTR_GONE_SEEN_AT)
+                    .expression_attribute_values(":at", AttributeValue::N(at_ms.to_string()))
+                    .send()
+                    .await;
+                match res {
+                    Ok(_) => Ok(true),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(self.error("UpdateItem", e)),
+                }
+            })
+            .await
     }
 
     fn record(&self, item: &Item) -> Result<ConnectionRecord, StoreError> {
@@ -340,16 +505,21 @@ impl ConnectionStore {
                 let mut start: Option<Item> = None;
                 loop {
                     let out = store
-                        .client
-                        .scan()
-                        .table_name(&store.table.name)
-                        .select(Select::Count)
-                        .segment(segment as i32)
-                        .total_segments(segments as i32)
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .await
-                        .map_err(|e| store.error("Scan", e))?;
+                        .retry
+                        .run(|_| async {
+                            store
+                                .client
+                                .scan()
+                                .table_name(&store.table.name)
+                                .select(Select::Count)
+                                .segment(segment as i32)
+                                .total_segments(segments as i32)
+                                .set_exclusive_start_key(start.clone())
+                                .send()
+                                .await
+                                .map_err(|e| store.error("Scan", e))
+                        })
+                        .await?;
                     total += out.count.max(0) as u64;
                     match out.last_evaluated_key {
                         Some(k) if !k.is_empty() => start = Some(k),
@@ -452,6 +622,7 @@ impl ConnectionStore {
                 other => Err(map_error(
                     &self.table.name,
                     &self.region(),
+                    &self.endpoint,
                     "UpdateTimeToLive",
                     other,
                 )),
@@ -469,12 +640,18 @@ impl ConnectionStore {
     }
 }
 
-fn map_error(table: &str, region: &str, op: &'static str, failure: SdkFailure) -> StoreError {
+fn map_error(
+    table: &str,
+    region: &str,
+    endpoint: &str,
+    op: &'static str,
+    failure: SdkFailure,
+) -> StoreError {
     match failure {
         SdkFailure::Service { code, message, .. }
             if code.as_deref() == Some("ResourceNotFoundException") =>
         {
-            let _ = message;
+            let _ = (message, endpoint);
             StoreError::TableNotFound {
                 table: table.to_owned(),
                 region: region.to_owned(),
@@ -488,11 +665,11 @@ fn map_error(table: &str, region: &str, op: &'static str, failure: SdkFailure) -
         },
         SdkFailure::NoCredentials => StoreError::NoCredentials,
         SdkFailure::Unreachable(message) => StoreError::Unreachable {
-            region: region.to_owned(),
+            endpoint: endpoint.to_owned(),
             message,
         },
         SdkFailure::Timeout(message) => StoreError::Unreachable {
-            region: region.to_owned(),
+            endpoint: endpoint.to_owned(),
             message: format!("timed out ({message})"),
         },
         SdkFailure::Other(message) => StoreError::Failed {
@@ -522,18 +699,25 @@ fn segment_pages(
                 Some(Cursor::Start) => None,
                 Some(Cursor::After(key)) => Some(key),
             };
-            let mut req = store
-                .client
-                .scan()
-                .table_name(&store.table.name)
-                .set_exclusive_start_key(start)
-                .set_limit(opts.page_size.map(|n| n.min(i32::MAX as u32) as i32));
-            if opts.segments > 1 {
-                req = req
-                    .segment(segment as i32)
-                    .total_segments(opts.segments as i32);
-            }
-            let out = req.send().await.map_err(|e| store.error("Scan", e))?;
+            // A failed page is retried with the one policy; only when
+            // that gives up does its segment end.
+            let out = store
+                .retry
+                .run(|_| async {
+                    let mut req = store
+                        .client
+                        .scan()
+                        .table_name(&store.table.name)
+                        .set_exclusive_start_key(start.clone())
+                        .set_limit(opts.page_size.map(|n| n.min(i32::MAX as u32) as i32));
+                    if opts.segments > 1 {
+                        req = req
+                            .segment(segment as i32)
+                            .total_segments(opts.segments as i32);
+                    }
+                    req.send().await.map_err(|e| store.error("Scan", e))
+                })
+                .await?;
             let records = out
                 .items
                 .unwrap_or_default()

@@ -184,9 +184,10 @@ async fn an_unreachable_dynamodb_is_a_clear_error() {
     assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
-        text.starts_with("cannot reach DynamoDB in us-east-1: "),
-        "{text}"
+        text.starts_with(&format!("cannot reach DynamoDB at {endpoint}: ")),
+        "names the endpoint: {text}"
     );
+    assert!(text.contains("is it running"), "{text}");
     assert!(err.is_transient());
 }
 

@@ -22,7 +22,7 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use aws_lambda_events::encodings::Body;
 use wsadmin_core::gateway::EndpointError;
 use wsadmin_core::{
-    ConnectionStore, FanoutConfig, Gateway, ManagementEndpoint, ScanOptions, TableConfig,
+    ConnectionStore, Gateway, ManagementEndpoint, ScanOptions, SweepConfig, TableConfig,
 };
 
 pub use aws_lambda_events::apigw::ApiGatewayProxyResponse as Response;
@@ -96,7 +96,8 @@ pub struct Handlers {
     store: ConnectionStore,
     sdk: SdkConfig,
     management_endpoint: Option<ManagementEndpoint>,
-    fanout: FanoutConfig,
+    /// The broadcast's sweep: concurrency, retries, the stale rule's grace.
+    sweep: SweepConfig,
     scan: ScanOptions,
     /// Management API clients by endpoint, so warm invocations reuse them.
     gateways: Mutex<HashMap<ManagementEndpoint, Gateway>>,
@@ -112,7 +113,7 @@ impl Handlers {
             store: ConnectionStore::from_conf(&sdk, table),
             sdk,
             management_endpoint,
-            fanout: FanoutConfig::default(),
+            sweep: SweepConfig::default(),
             scan: ScanOptions::default(),
             gateways: Mutex::new(HashMap::new()),
         }
@@ -142,7 +143,7 @@ impl Handlers {
                 .ok()
                 .filter(|n| (1..=10_000).contains(n))
                 .ok_or(ConfigError::Concurrency(raw))?;
-            handlers.fanout.concurrency = n;
+            handlers.sweep.concurrency = n;
         }
         Ok(handlers)
     }
@@ -154,8 +155,8 @@ impl Handlers {
         Self::from_vars(sdk, |k| std::env::var(k).ok())
     }
 
-    pub fn with_fanout(mut self, fanout: FanoutConfig) -> Self {
-        self.fanout = fanout;
+    pub fn with_sweep(mut self, sweep: SweepConfig) -> Self {
+        self.sweep = sweep;
         self
     }
 

@@ -3,7 +3,8 @@
 use aws_lambda_events::apigw::ApiGatewayProxyResponse as Response;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest as Event;
 use bytes::Bytes;
-use wsadmin_core::ConnectionRecord;
+use wsadmin_core::fanout::broadcast;
+use wsadmin_core::{ConnectionRecord, Sweep, SweepReport};
 
 use crate::message::parse_message;
 use crate::{Handlers, respond};
@@ -100,24 +101,60 @@ impl Handlers {
                 return respond(500, e);
             }
         };
-        let fanout = wsadmin_core::Fanout::new(gateway, self.fanout).with_store(self.store.clone());
-        let targets = self.store.scan_ids(self.scan);
-        let report = match fanout.run(targets, payload, |_| {}).await {
+        let sweep = Sweep::new(self.sweep).with_clock(gateway.clock().clone());
+        let subjects = self.store.scan(self.scan);
+        let run = broadcast(
+            &sweep,
+            &gateway,
+            Some(&self.store),
+            subjects,
+            payload,
+            |_, _| {},
+        );
+        let report = match run.await {
             Ok(r) => r,
             Err(e) => return respond(400, e.to_string()),
         };
-        let body = serde_json::to_string(&report).unwrap_or_default();
+        // A short summary: API Gateway drops the body of a route without a
+        // route response anyway, and Lambda caps responses at 6 MB.
+        let body = summary(&report);
         if report.is_complete() {
             tracing::info!(
                 targeted = report.targeted,
                 delivered = report.delivered,
                 gone = report.gone,
+                connecting = report.connecting,
                 "broadcast done"
             );
             respond(200, body)
         } else {
-            tracing::error!(failed = report.failed.len(), source_errors = ?report.source_errors, "broadcast incomplete");
+            tracing::error!(
+                failed = report.failed,
+                cleanup_failed = report.cleanup_failed,
+                source_errors = report.source_errors.total,
+                first = ?report.failures.first.first(),
+                "broadcast incomplete"
+            );
             respond(500, body)
         }
     }
+}
+
+/// One line on the broadcast, whatever its size.
+fn summary(r: &SweepReport) -> String {
+    let mut line = format!(
+        "delivered {} of {}; gone {}; connecting {}; failed {}",
+        r.delivered,
+        r.targeted,
+        r.gone,
+        r.connecting,
+        r.failed + r.cleanup_failed
+    );
+    if r.source_errors.total > 0 {
+        line.push_str(&format!("; {} scan errors", r.source_errors.total));
+    }
+    if let Some(f) = r.failures.first.first().or(r.source_errors.first.first()) {
+        line.push_str(&format!("; first failure: {}", f.reason));
+    }
+    line
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_lambda_events::encodings::Body;
 use futures::StreamExt;
 use wsadmin_core::store::ScanOptions;
-use wsadmin_core::{ConnectionRecord, FanoutConfig, ManagementEndpoint, RetryPolicy, TableConfig};
+use wsadmin_core::{ConnectionRecord, ManagementEndpoint, RetryPolicy, SweepConfig, TableConfig};
 use wsadmin_handlers::{ConfigError, Event, Handlers, Response, Route, parse_event};
 use wsadmin_testkit::dynalite::Dynalite;
 use wsadmin_testkit::standin::StandIn;
@@ -178,10 +178,10 @@ async fn message_broadcasts_data_to_every_connection() {
     s.handlers.connect(fixture("connect-ip-only")).await;
     let res = s.handlers.handle(Route::Message, fixture("message")).await;
     assert_eq!(res.status_code, 200, "{}", body(&res));
-    let report: serde_json::Value = serde_json::from_str(body(&res)).expect("report");
-    assert_eq!(
-        (report["targeted"].as_u64(), report["delivered"].as_u64()),
-        (Some(2), Some(2))
+    assert!(
+        body(&res).starts_with("delivered 2 of 2; gone 0; connecting 0; failed 0"),
+        "a one-line summary: {}",
+        body(&res)
     );
     for id in ["SyNUdcQAoAMCJsg=", "SyNVxeJ0IAMCJsg="] {
         assert_eq!(
@@ -255,18 +255,39 @@ async fn message_prunes_gone_targets_and_keeps_the_sender() {
     .await;
     let s = stack(Some(&server.endpoint())).await;
     s.handlers.connect(fixture("connect")).await;
-    s.handlers
-        .store()
-        .put(&ConnectionRecord::new("staleAAAA="))
-        .await
-        .expect("put");
+    let store = s.handlers.store();
+    let now = wsadmin_core::clock::system_now_ms();
+    for record in [
+        ConnectionRecord::new("staleOld=").connected_at(now - 3_600_000),
+        // Answering 410 while its $connect may still run: not gone yet.
+        ConnectionRecord::new("staleYoung=").connected_at(now - 1_000),
+        // Another stack's record: the first 410 only marks it.
+        ConnectionRecord::new("staleForeign="),
+    ] {
+        store.put(&record).await.expect("put");
+    }
     let res = s.handlers.message(fixture("message")).await;
     assert_eq!(res.status_code, 200, "{}", body(&res));
+    assert!(
+        body(&res).contains("gone 1; connecting 1"),
+        "{}",
+        body(&res)
+    );
     assert_eq!(
-        s.handlers.store().get("staleAAAA=").await.expect("get"),
+        store.get("staleOld=").await.expect("get"),
         None,
         "the stale id is deleted"
     );
+    assert!(
+        store.get("staleYoung=").await.expect("get").is_some(),
+        "a connecting client keeps its record"
+    );
+    let foreign = store
+        .get("staleForeign=")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert!(foreign.gone_seen_at.is_some(), "marked for a later run");
     assert!(
         s.handlers
             .store()
@@ -313,15 +334,16 @@ async fn message_to_an_unreachable_endpoint_answers_500_with_the_reason() {
         max_attempts: 2,
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(10),
+        ..RetryPolicy::default()
     };
     let handlers = Handlers::new(
         s.db.sdk_config(),
         TableConfig::default(),
         Some(ManagementEndpoint::parse(&endpoint).expect("endpoint")),
     )
-    .with_fanout(FanoutConfig {
+    .with_sweep(SweepConfig {
         retry,
-        ..FanoutConfig::default()
+        ..SweepConfig::default()
     });
     let res = handlers.message(fixture("message")).await;
     assert_eq!(res.status_code, 500);

@@ -2,31 +2,37 @@
 //! matching), through the core fan-out engine: the scan feeds posting as it
 //! pages, requests are bounded, paced and retried, gone records pruned.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use futures::{TryStreamExt, future};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
+use wsadmin_core::fanout::broadcast;
 use wsadmin_core::store::ScanOptions;
-use wsadmin_core::{Fanout, FanoutConfig, FanoutReport};
+use wsadmin_core::{Outcome, SweepReport};
 
-use crate::cmd::is_fatal;
 use crate::deployment::Deployment;
 use crate::exit::{Status, usage};
 use crate::flags::{BroadcastArgs, OutputFormat};
-use crate::output::{Output, Style, escape, now_ms, write_json, write_json_pretty};
+use crate::output::{Output, Style, now_ms, write_json, write_json_pretty};
 use crate::payload;
+use crate::report;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Report {
+struct Fields {
     dry_run: bool,
     payload_bytes: usize,
-    #[serde(flatten)]
-    fanout: FanoutReport,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DryRun {
+    dry_run: bool,
+    payload_bytes: usize,
+    targeted: u64,
 }
 
 pub async fn run(
@@ -48,24 +54,22 @@ pub async fn run(
     let filter = args.filter.filter(None);
     let now = now_ms();
     let store = &dep.target.store;
-    let ids = store
+    let records = store
         .scan(ScanOptions::segments(args.segments))
-        .try_filter(move |r| future::ready(filter.matches_record(r, now)))
-        .map_ok(|r| r.connection_id);
+        .try_filter(move |r| future::ready(filter.matches_record(r, now)));
 
     if args.dry_run {
-        let targeted = ids.try_fold(0u64, |n, _| future::ready(Ok(n + 1))).await?;
-        let report = Report {
+        let targeted = records
+            .try_fold(0u64, |n, _| future::ready(Ok(n + 1)))
+            .await?;
+        let plan = DryRun {
             dry_run: true,
             payload_bytes: data.len(),
-            fanout: FanoutReport {
-                targeted,
-                ..FanoutReport::default()
-            },
+            targeted,
         };
         match out.format {
-            OutputFormat::Json => write_json_pretty(w, &report)?,
-            OutputFormat::Ndjson => write_json(w, &report)?,
+            OutputFormat::Json => write_json_pretty(w, &plan)?,
+            OutputFormat::Ndjson => write_json(w, &plan)?,
             _ => writeln!(
                 w,
                 "dry run: would broadcast {} bytes to {targeted} connections",
@@ -82,64 +86,42 @@ pub async fn run(
         args.filter.older_than.is_none() && args.filter.wheres.is_empty(),
     )
     .await;
-    let mut fanout = Fanout::new(
-        dep.target.gateway.clone(),
-        FanoutConfig {
-            concurrency: args.concurrency as usize,
-            prune_gone: !args.no_prune,
-            ..FanoutConfig::default()
+    let sweep = report::engine(dep, args.concurrency, &args.sweep);
+    let cleanup = (!args.no_prune).then_some(store);
+    let payload_bytes = data.len();
+    let mut write_error = None;
+    let report = broadcast(
+        &sweep,
+        &dep.target.gateway,
+        cleanup,
+        records,
+        data,
+        |done, so_far| {
+            if let Some(bar) = &bar {
+                bar.set_position(so_far.targeted);
+            }
+            if write_error.is_none()
+                && let Err(e) = report::stream(out, w, done, |d| {
+                    matches!(d.outcome, Outcome::Failed { .. })
+                })
+            {
+                write_error = Some(e);
+            }
         },
     )
-    .with_rate(args.rate);
-    if !args.no_prune {
-        fanout = fanout.with_store(store.clone());
-    }
-    let payload_bytes = data.len();
-    let report = fanout
-        .run(ids, data, |p| {
-            if let Some(bar) = &bar {
-                bar.set_position(p.done);
-            }
-        })
-        .await?;
+    .await?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-
-    if report.targeted == 0
-        && let Some(e) = report.source_errors.first()
-    {
-        bail!("{e}");
+    if let Some(e) = write_error {
+        return Err(e.into());
     }
-    if report.delivered == 0
-        && report.gone == 0
-        && let Some(first) = report.failed.first()
-        && report.failed.iter().all(|f| is_fatal(f.kind))
-    {
-        bail!("{}", first.reason);
-    }
-    let complete = report.is_complete();
-    let report = Report {
+    let fields = Fields {
         dry_run: false,
         payload_bytes,
-        fanout: report,
     };
-    match out.format {
-        OutputFormat::Json => write_json_pretty(w, &report)?,
-        OutputFormat::Ndjson => write_json(w, &report)?,
-        OutputFormat::Ids => {
-            for f in &report.fanout.failed {
-                writeln!(w, "{}", escape(&f.connection_id))?;
-            }
-        }
-        OutputFormat::Table if out.quiet => {}
-        OutputFormat::Table => summary(out, w, &report)?,
-    }
-    w.flush()?;
-    Ok(if complete {
-        Status::Ok
-    } else {
-        Status::Partial
+    report::finish(out, w, &report, fields, |w| {
+        summary(out, w, payload_bytes, &report)
     })
 }
 
@@ -170,8 +152,7 @@ async fn progress_bar(dep: &Deployment, out: &Output, whole_table: bool) -> Opti
     Some(bar)
 }
 
-fn summary(out: &Output, w: &mut dyn Write, report: &Report) -> Result<()> {
-    let r = &report.fanout;
+fn summary(out: &Output, w: &mut dyn Write, bytes: usize, r: &SweepReport) -> Result<()> {
     let secs = r.elapsed_ms as f64 / 1000.0;
     let rate = if secs > 0.0 {
         r.targeted as f64 / secs
@@ -180,43 +161,18 @@ fn summary(out: &Output, w: &mut dyn Write, report: &Report) -> Result<()> {
     };
     writeln!(
         w,
-        "broadcast {} bytes to {} connections in {secs:.1}s ({rate:.0}/s)",
-        report.payload_bytes, r.targeted
+        "broadcast {bytes} bytes to {} connections in {secs:.1}s ({rate:.0}/s)",
+        r.targeted
     )?;
     writeln!(
         w,
-        "  delivered  {}",
+        "  delivered    {}",
         out.paint(Style::Green, &r.delivered.to_string())
     )?;
-    let gone = format!("{} ({} records removed)", r.gone, r.records_removed);
-    writeln!(w, "  gone       {}", gone)?;
-    let failed = r.failed.len().to_string();
-    let failed_style = if r.failed.is_empty() {
-        Style::Dim
-    } else {
-        Style::Red
-    };
-    writeln!(w, "  failed     {}", out.paint(failed_style, &failed))?;
-    let mut by_kind: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
-    for f in &r.failed {
-        by_kind.entry(f.kind).or_insert((0, &f.reason)).0 += 1;
-    }
-    for (kind, (n, reason)) in by_kind {
-        writeln!(w, "    {kind} x{n}: {}", escape(reason))?;
-    }
-    if r.retries > 0 || r.throttled > 0 {
-        writeln!(w, "  retries    {} ({} throttled)", r.retries, r.throttled)?;
-    }
-    for e in &r.cleanup_errors {
-        writeln!(
-            w,
-            "  record of {} not removed: {}",
-            escape(&e.connection_id),
-            escape(&e.reason)
-        )?;
-    }
-    for e in &r.source_errors {
-        writeln!(w, "  scan error: {}", escape(e))?;
-    }
-    Ok(())
+    writeln!(
+        w,
+        "  gone         {} ({} records removed)",
+        r.gone, r.records_removed
+    )?;
+    report::summary_tail(out, w, r)
 }

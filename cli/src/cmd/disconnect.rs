@@ -5,30 +5,24 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Result, bail};
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::stream;
 use serde::Serialize;
-use wsadmin_core::RetryPolicy;
 use wsadmin_core::prune::{self, PruneOptions};
+use wsadmin_core::stale::RecordFate;
 use wsadmin_core::store::ScanOptions;
+use wsadmin_core::{Finished, Outcome};
 
-use crate::cmd::{check_ids, is_fatal};
+use crate::cmd::check_ids;
 use crate::deployment::Deployment;
 use crate::exit::{Status, usage};
-use crate::flags::{DisconnectArgs, OutputFormat};
-use crate::output::{Output, Style, Table, escape, write_json, write_json_pretty};
+use crate::flags::DisconnectArgs;
+use crate::output::{Output, Style, Table};
+use crate::report;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Disconnected {
-    connection_id: String,
-    /// disconnected | gone | failed
-    result: &'static str,
-    record_removed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    /// The failure's kind (`unreachable`, `forbidden`, …), when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kind: Option<&'static str>,
+struct Fields {
+    dry_run: bool,
 }
 
 pub async fn run(
@@ -38,113 +32,152 @@ pub async fn run(
     w: &mut dyn Write,
 ) -> Result<Status> {
     let target = &dep.target;
+    let sweep = report::engine(dep, args.concurrency, &args.sweep);
+    let mut write_error = None;
     if let Some(idle_over) = args.idle_over {
         let opts = PruneOptions {
             idle_over: Some(idle_over),
-            concurrency: args.concurrency as usize,
-            ..PruneOptions::default()
+            dry_run: false,
         };
-        let ids = target.store.scan_ids(ScanOptions::default());
-        let report = prune::run(&target.store, &target.gateway, ids, opts, |_| {}).await;
-        return crate::cmd::prune::finish(out, w, &report, "disconnect");
-    }
-    let ids: Vec<String> = if args.all {
-        let ids: Vec<String> = target
-            .store
-            .scan_ids(ScanOptions::default())
-            .try_collect()
-            .await?;
-        if !args.yes {
-            confirm(ids.len())?;
-        }
-        ids
-    } else {
-        check_ids(&args.ids)?;
-        args.ids
-    };
-    let retry = RetryPolicy::default();
-    let results: Vec<Disconnected> = stream::iter(ids)
-        .map(|id| async move {
-            match prune::disconnect(&target.store, &target.gateway, &id, &retry).await {
-                Ok(closed) => Disconnected {
-                    connection_id: id,
-                    result: if closed.was_live {
-                        "disconnected"
-                    } else {
-                        "gone"
-                    },
-                    record_removed: closed.record_removed,
-                    error: None,
-                    kind: None,
-                },
-                Err(e) => Disconnected {
-                    connection_id: id,
-                    result: "failed",
-                    record_removed: false,
-                    error: Some(e.to_string()),
-                    kind: Some(e.kind()),
-                },
-            }
-        })
-        .buffered(args.concurrency as usize)
-        .collect()
-        .await;
-    let failed: Vec<&Disconnected> = results.iter().filter(|r| r.result == "failed").collect();
-    if failed.len() == results.len()
-        && let Some(first) = failed.first()
-        && failed.iter().all(|f| f.kind.is_some_and(is_fatal))
-    {
-        bail!("{}", first.error.as_deref().unwrap_or("disconnect failed"));
-    }
-    match out.format {
-        OutputFormat::Json => write_json_pretty(w, &results)?,
-        OutputFormat::Ndjson => {
-            for r in &results {
-                write_json(w, r)?;
-            }
-        }
-        OutputFormat::Ids => {
-            for r in results.iter().filter(|r| r.result != "failed") {
-                writeln!(w, "{}", escape(&r.connection_id))?;
-            }
-        }
-        OutputFormat::Table => {
-            let mut t = Table::new(vec!["ID", "RESULT", "RECORD", "DETAIL"]);
-            for r in &results {
-                let style = match r.result {
-                    "disconnected" => Style::Green,
-                    "gone" => Style::Yellow,
-                    _ => Style::Red,
-                };
-                t.row(vec![
-                    (r.connection_id.clone(), None),
-                    (r.result.to_owned(), Some(style)),
-                    (
-                        (if r.record_removed { "removed" } else { "-" }).to_owned(),
-                        None,
-                    ),
-                    (r.error.clone().unwrap_or_default(), None),
-                ]);
-            }
-            if t.is_empty() {
-                if !out.quiet {
-                    let _ = writeln!(std::io::stderr(), "no connections");
+        let records = target.store.scan(ScanOptions::default());
+        let report = prune::prune(
+            &sweep,
+            &target.store,
+            &target.gateway,
+            records,
+            opts,
+            |done, _| {
+                if write_error.is_none()
+                    && let Err(e) = crate::cmd::prune::per_target(out, w, done, false)
+                {
+                    write_error = Some(e);
                 }
-            } else {
-                t.write(out, w)?;
-            }
+            },
+        )
+        .await;
+        if let Some(e) = write_error {
+            return Err(e.into());
         }
+        return report::finish(out, w, &report, Fields { dry_run: false }, |w| {
+            crate::cmd::prune::table(out, w, &report, "disconnect", false)
+        });
     }
-    w.flush()?;
-    Ok(if failed.is_empty() {
-        Status::Ok
-    } else {
-        Status::Partial
+    if args.all {
+        if !args.yes {
+            let n = target.store.count(4).await?;
+            confirm(n)?;
+        }
+        let records = target.store.scan(ScanOptions::default());
+        let report = prune::disconnect(
+            &sweep,
+            &target.store,
+            &target.gateway,
+            records,
+            false,
+            |done, _| {
+                if write_error.is_none()
+                    && let Err(e) = report::stream(out, w, done, closed)
+                {
+                    write_error = Some(e);
+                }
+            },
+        )
+        .await;
+        if let Some(e) = write_error {
+            return Err(e.into());
+        }
+        return report::finish(out, w, &report, Fields { dry_run: false }, |w| {
+            crate::cmd::prune::table(out, w, &report, "disconnect", false)
+        });
+    }
+    check_ids(&args.ids)?;
+    // A few ids, named on the command line: a row for each, in their order.
+    let mut rows: Vec<Finished> = Vec::new();
+    let ids = stream::iter(
+        args.ids
+            .iter()
+            .cloned()
+            .map(Ok::<_, std::convert::Infallible>),
+    );
+    let report = prune::disconnect(
+        &sweep,
+        &target.store,
+        &target.gateway,
+        ids,
+        false,
+        |done, _| {
+            if write_error.is_none()
+                && let Err(e) = report::stream(out, w, done, closed)
+            {
+                write_error = Some(e);
+            }
+            rows.push(Finished::new(done.id.clone(), done.outcome.clone()));
+        },
+    )
+    .await;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    rows.sort_by_key(|r| args.ids.iter().position(|id| id == &r.id));
+    report::finish(out, w, &report, Fields { dry_run: false }, |w| {
+        let mut t = Table::new(vec!["ID", "RESULT", "RECORD", "DETAIL"]);
+        for r in &rows {
+            let (result, style, record, detail) = describe(&r.outcome);
+            t.row(vec![
+                (r.id.clone(), None),
+                (result.to_owned(), Some(style)),
+                (record.to_owned(), None),
+                (detail, None),
+            ]);
+        }
+        t.write(out, w)?;
+        report::summary_tail(out, w, &report)
     })
 }
 
+/// Whether a target's connection is closed (or was already gone).
+fn closed(done: &Finished) -> bool {
+    matches!(
+        done.outcome,
+        Outcome::Disconnected { .. }
+            | Outcome::Gone(RecordFate::Removed | RecordFate::AlreadyRemoved)
+    )
+}
+
+/// RESULT, its colour, RECORD and DETAIL of a row.
+fn describe(outcome: &Outcome) -> (&'static str, Style, &'static str, String) {
+    match outcome {
+        Outcome::Disconnected { record_removed } => (
+            "disconnected",
+            Style::Green,
+            if *record_removed { "removed" } else { "-" },
+            String::new(),
+        ),
+        Outcome::Gone(RecordFate::Removed) => ("gone", Style::Yellow, "removed", String::new()),
+        Outcome::Gone(RecordFate::Connecting) => (
+            "connecting",
+            Style::Yellow,
+            "kept",
+            "410 while its $connect may still run: try again in a moment".to_owned(),
+        ),
+        Outcome::Gone(RecordFate::Marked) => (
+            "gone",
+            Style::Yellow,
+            "marked",
+            "no connectedAt: a later prune deletes it".to_owned(),
+        ),
+        Outcome::Gone(_) => ("gone", Style::Yellow, "-", String::new()),
+        other => (
+            "failed",
+            Style::Red,
+            "-",
+            other.failure().map(|f| f.1.to_owned()).unwrap_or_default(),
+        ),
+    }
+}
+
 /// Asks on a terminal; refuses anywhere else.
-fn confirm(n: usize) -> Result<()> {
+fn confirm(n: u64) -> Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return Err(usage(
             "refusing to disconnect every connection without --yes (standard input is not a terminal)",

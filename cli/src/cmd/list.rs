@@ -7,11 +7,12 @@ use std::io::Write;
 use anyhow::Result;
 use futures::{TryStreamExt, future};
 use serde::Serialize;
-use wsadmin_core::ConnectionRecord;
-use wsadmin_core::filter::idle;
-use wsadmin_core::prune::{Probe, probe};
+use wsadmin_core::filter::{Filter, idle};
+use wsadmin_core::prune::Probe;
+use wsadmin_core::stale::RecordFate;
 use wsadmin_core::store::ScanOptions;
-use wsadmin_core::{ConnectionInfo, RetryPolicy};
+use wsadmin_core::sweep::CallError;
+use wsadmin_core::{ConnectionInfo, ConnectionRecord, Finished, Outcome, Sweep, SweepConfig};
 
 use crate::deployment::Deployment;
 use crate::exit::Status;
@@ -20,7 +21,7 @@ use crate::output::{
     Output, Style, Table, age_text, escape, now_ms, write_json, write_json_pretty,
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Row {
     #[serde(flatten)]
@@ -80,8 +81,6 @@ pub async fn run(
     let now = now_ms();
     let filter = args.filter.filter(args.idle_over);
     let live = args.live || filter.needs_live();
-    let gateway = dep.target.gateway.clone();
-    let retry = RetryPolicy::default();
     let records = dep
         .target
         .store
@@ -90,61 +89,111 @@ pub async fn run(
             let filter = filter.clone();
             move |r| future::ready(filter.matches_record(r, now))
         });
-    let rows = records
-        .map_ok(move |record| {
-            let gateway = gateway.clone();
-            async move {
-                let probe = if live {
-                    Some(probe(&gateway, &record.connection_id, &retry).await)
-                } else {
-                    None
-                };
-                Ok(Row::new(record, probe, now))
-            }
-        })
-        .try_buffered(args.concurrency as usize)
-        .try_filter(move |row| future::ready(filter.matches_live(row.info().as_ref(), now)));
-    let mut rows = std::pin::pin!(rows);
-
-    let streaming = args.sort.is_none() && out.format != OutputFormat::Table;
     let limit = args.limit.unwrap_or(usize::MAX);
-    let mut unknown = 0usize;
-    if streaming {
-        let mut n = 0usize;
-        if out.format == OutputFormat::Json {
-            write!(w, "[")?;
-        }
-        while n < limit {
-            let Some(row) = rows.try_next().await? else {
+    let mut sink = Sink {
+        out,
+        w,
+        // A table needs its column widths, --sort all rows: collect.
+        collect: args.sort.is_some() || out.format == OutputFormat::Table,
+        limit: if args.sort.is_some() {
+            usize::MAX
+        } else {
+            limit
+        },
+        rows: Vec::new(),
+        written: 0,
+        unknown: 0,
+        error: None,
+    };
+    if out.format == OutputFormat::Json && !sink.collect {
+        write!(sink.w, "[")?;
+    }
+    if live {
+        // GetConnection for each: a sweep (bounded, paced, retried), which
+        // stops early once --limit rows are out.
+        // Stops on Ctrl-C too (a child of the process's token).
+        let enough = crate::interrupt::token().child_token();
+        let sweep = Sweep::new(SweepConfig {
+            concurrency: args.concurrency as usize,
+            rate: args.rate,
+            ..SweepConfig::default()
+        })
+        .with_clock(dep.target.gateway.clock().clone())
+        .with_cancel(enough.clone());
+        let gateway = &dep.target.gateway;
+        sweep
+            .run(
+                records,
+                |record: ConnectionRecord, ctx| async move {
+                    let (outcome, probe) =
+                        match ctx.call(|| gateway.get(&record.connection_id)).await {
+                            Ok(info) => (Outcome::Live(Box::new(info.clone())), Probe::Live(info)),
+                            Err(e) if e.is_gone() => {
+                                (Outcome::Gone(RecordFate::WouldRemove), Probe::Gone)
+                            }
+                            Err(CallError::Stopped) => (Outcome::NotAttempted, Probe::Gone),
+                            Err(CallError::Failed {
+                                error,
+                                backpressure,
+                            }) => {
+                                let failed = CallError::Failed {
+                                    error: error.clone(),
+                                    backpressure,
+                                };
+                                (Outcome::from_call(failed), Probe::Failed(error))
+                            }
+                        };
+                    Finished {
+                        id: record.connection_id.clone(),
+                        outcome,
+                        data: Row::new(record, Some(probe), now),
+                    }
+                },
+                |done, _| {
+                    if done.outcome == Outcome::NotAttempted {
+                        return;
+                    }
+                    if !sink.take(&done.data, &filter, now) {
+                        enough.cancel();
+                    }
+                },
+            )
+            .await;
+    } else {
+        let mut records = std::pin::pin!(records);
+        while let Some(record) = records.try_next().await? {
+            if !sink.take(&Row::new(record, None, now), &filter, now) {
                 break;
-            };
-            unknown += usize::from(row.state == Some("unknown"));
-            write_row(out, w, &row, n == 0)?;
-            n += 1;
+            }
         }
+    }
+    if let Some(e) = sink.error.take() {
+        return Err(e.into());
+    }
+    let Sink {
+        mut rows,
+        written,
+        mut unknown,
+        collect,
+        ..
+    } = sink;
+    if !collect {
         if out.format == OutputFormat::Json {
-            writeln!(w, "{}]", if n == 0 { "" } else { "\n" })?;
+            writeln!(w, "{}]", if written == 0 { "" } else { "\n" })?;
         }
     } else {
-        let mut all: Vec<Row> = Vec::new();
-        while args.sort.is_some() || all.len() < limit {
-            let Some(row) = rows.try_next().await? else {
-                break;
-            };
-            all.push(row);
-        }
         if let Some(key) = args.sort {
-            sort(&mut all, key);
-            all.truncate(limit);
+            sort(&mut rows, key);
+            rows.truncate(limit);
         }
-        unknown = all.iter().filter(|r| r.state == Some("unknown")).count();
+        unknown = rows.iter().filter(|r| r.state == Some("unknown")).count();
         match out.format {
-            OutputFormat::Table => table(out, w, &all, live, now)?,
+            OutputFormat::Table => table(out, w, &rows, live, now)?,
             OutputFormat::Json => {
-                write_json_pretty(w, &all)?;
+                write_json_pretty(w, &rows)?;
             }
             _ => {
-                for (i, row) in all.iter().enumerate() {
+                for (i, row) in rows.iter().enumerate() {
                     write_row(out, w, row, i == 0)?;
                 }
             }
@@ -156,6 +205,40 @@ pub async fn run(
     } else {
         Status::Ok
     })
+}
+
+/// Where rows go: written as they come, or kept for a table or a sort.
+struct Sink<'a> {
+    out: &'a Output,
+    w: &'a mut dyn Write,
+    collect: bool,
+    limit: usize,
+    rows: Vec<Row>,
+    written: usize,
+    unknown: usize,
+    error: Option<std::io::Error>,
+}
+
+impl Sink<'_> {
+    /// Takes a row if the filter keeps it; false once no more are wanted.
+    fn take(&mut self, row: &Row, filter: &Filter, now: i64) -> bool {
+        if self.error.is_some() || self.written + self.rows.len() >= self.limit {
+            return false;
+        }
+        if !filter.matches_live(row.info().as_ref(), now) {
+            return true;
+        }
+        self.unknown += usize::from(row.state == Some("unknown"));
+        if self.collect {
+            self.rows.push(row.clone());
+        } else if let Err(e) = write_row(self.out, self.w, row, self.written == 0) {
+            self.error = Some(e);
+            return false;
+        } else {
+            self.written += 1;
+        }
+        self.written + self.rows.len() < self.limit
+    }
 }
 
 fn write_row(out: &Output, w: &mut dyn Write, row: &Row, first: bool) -> std::io::Result<()> {

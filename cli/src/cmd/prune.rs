@@ -1,19 +1,29 @@
 //! `wsadmin prune`: the cron job. Probes every registered connection and
-//! deletes the records of the gone ones (conditionally); with --idle-over it
-//! also closes live connections idle too long. The plan is core's
-//! `prune::plan`; this module only runs it and reports.
+//! settles the records of the gone ones by the stale rule (a record whose
+//! `$connect` may still be running is kept); with --idle-over it also
+//! closes live connections idle too long. The decisions are core's; this
+//! module runs the sweep and reports.
 
 use std::io::Write;
 
-use anyhow::{Result, bail};
-use wsadmin_core::prune::{self, PruneOptions, PruneReport};
+use anyhow::Result;
+use serde::Serialize;
+use wsadmin_core::prune::{self, PruneOptions};
+use wsadmin_core::stale::RecordFate;
 use wsadmin_core::store::ScanOptions;
+use wsadmin_core::{Finished, Outcome, SweepReport};
 
-use crate::cmd::is_fatal;
 use crate::deployment::Deployment;
 use crate::exit::Status;
 use crate::flags::{OutputFormat, PruneArgs};
-use crate::output::{Output, Style, escape, write_json, write_json_pretty};
+use crate::output::{Output, Style, escape};
+use crate::report;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Fields {
+    dry_run: bool,
+}
 
 pub async fn run(
     dep: &Deployment,
@@ -24,97 +34,103 @@ pub async fn run(
     let opts = PruneOptions {
         idle_over: args.idle_over,
         dry_run: args.dry_run,
-        concurrency: args.concurrency as usize,
-        ..PruneOptions::default()
     };
     let target = &dep.target;
-    let ids = target.store.scan_ids(ScanOptions::segments(args.segments));
-    let report = prune::run(&target.store, &target.gateway, ids, opts, |_| {}).await;
-    finish(out, w, &report, "prune")
-}
-
-/// Fails outright when nothing could be done for a reason that is the
-/// target's, not a connection's; else writes the report.
-pub fn finish(out: &Output, w: &mut dyn Write, report: &PruneReport, what: &str) -> Result<Status> {
-    if report.scanned == 0
-        && let Some(e) = report.source_errors.first()
-    {
-        bail!("{e}");
-    }
-    if report.live == 0
-        && report.stale.is_empty()
-        && let Some(first) = report.failed.first()
-        && report.failed.iter().all(|f| is_fatal(f.kind))
-    {
-        bail!("{}", first.reason);
-    }
-    match out.format {
-        OutputFormat::Json => write_json_pretty(w, report)?,
-        OutputFormat::Ndjson => write_json(w, report)?,
-        OutputFormat::Ids => {
-            for id in report.stale.iter().chain(&report.idle) {
-                writeln!(w, "{}", escape(id))?;
+    let sweep = report::engine(dep, args.concurrency, &args.sweep);
+    let records = target.store.scan(ScanOptions::segments(args.segments));
+    let mut write_error = None;
+    let report = prune::prune(
+        &sweep,
+        &target.store,
+        &target.gateway,
+        records,
+        opts,
+        |done, _| {
+            if write_error.is_none()
+                && let Err(e) = per_target(out, w, done, args.dry_run)
+            {
+                write_error = Some(e);
             }
-        }
-        OutputFormat::Table if out.quiet => {}
-        OutputFormat::Table => table(out, w, report, what)?,
+        },
+    )
+    .await;
+    if let Some(e) = write_error {
+        return Err(e.into());
     }
-    w.flush()?;
-    Ok(if report.is_complete() {
-        Status::Ok
-    } else {
-        Status::Partial
+    let fields = Fields {
+        dry_run: args.dry_run,
+    };
+    report::finish(out, w, &report, fields, |w| {
+        table(out, w, &report, "prune", args.dry_run)
     })
 }
 
-fn table(out: &Output, w: &mut dyn Write, r: &PruneReport, what: &str) -> Result<()> {
+/// What a prune touched: a gone connection's record, or an idle connection.
+pub fn touched(done: &Finished) -> bool {
+    matches!(
+        done.outcome,
+        Outcome::Gone(RecordFate::Removed | RecordFate::AlreadyRemoved | RecordFate::WouldRemove)
+            | Outcome::Disconnected { .. }
+            | Outcome::WouldDisconnect
+    )
+}
+
+/// Streams a target: NDJSON, ids, or (a dry run's table) its planned action.
+pub fn per_target(
+    out: &Output,
+    w: &mut dyn Write,
+    done: &Finished,
+    dry_run: bool,
+) -> std::io::Result<()> {
+    if dry_run && out.format == OutputFormat::Table && !out.quiet {
+        match done.outcome {
+            Outcome::Gone(RecordFate::WouldRemove) => {
+                writeln!(w, "  would delete record  {}", escape(&done.id))?
+            }
+            Outcome::WouldDisconnect => writeln!(w, "  would disconnect     {}", escape(&done.id))?,
+            _ => {}
+        }
+    }
+    report::stream(out, w, done, touched)
+}
+
+/// The summary of a prune (or a bulk disconnect).
+pub fn table(
+    out: &Output,
+    w: &mut dyn Write,
+    r: &SweepReport,
+    what: &str,
+    dry_run: bool,
+) -> Result<()> {
     let secs = r.elapsed_ms as f64 / 1000.0;
     writeln!(
         w,
-        "{what}{}: {} records checked in {secs:.1}s: {} live, {} stale, {} idle, {} failed",
-        if r.dry_run { " (dry run)" } else { "" },
-        r.scanned,
-        r.live,
-        r.stale.len(),
-        r.idle.len(),
-        r.failed.len()
+        "{what}{}: {} records checked in {secs:.1}s: {} live, {} gone, {} idle, {} failed",
+        if dry_run { " (dry run)" } else { "" },
+        r.targeted,
+        r.live + r.disconnected + r.would_disconnect,
+        r.gone,
+        r.disconnected + r.would_disconnect,
+        r.failed + r.cleanup_failed
     )?;
-    if r.dry_run {
-        for id in &r.stale {
-            writeln!(w, "  would delete record  {}", escape(id))?;
-        }
-        for id in &r.idle {
-            writeln!(w, "  would disconnect     {}", escape(id))?;
-        }
-        if r.stale.is_empty() && r.idle.is_empty() {
+    if dry_run {
+        if r.gone == 0 && r.would_disconnect == 0 {
             writeln!(w, "  nothing to do")?;
         }
     } else {
         writeln!(
             w,
             "  deleted {} stale records{}",
-            out.paint(Style::Green, &r.records_deleted.to_string()),
+            out.paint(Style::Green, &r.records_removed.to_string()),
             if r.already_removed > 0 {
                 format!(" ({} already removed by someone else)", r.already_removed)
             } else {
                 String::new()
             }
         )?;
-        if !r.idle.is_empty() || r.disconnected > 0 {
+        if r.disconnected > 0 {
             writeln!(w, "  disconnected {} idle connections", r.disconnected)?;
         }
     }
-    for f in &r.failed {
-        writeln!(
-            w,
-            "  {} {}: {}",
-            out.paint(Style::Red, "failed"),
-            escape(&f.connection_id),
-            escape(&f.reason)
-        )?;
-    }
-    for e in &r.source_errors {
-        writeln!(w, "  scan error: {}", escape(e))?;
-    }
-    Ok(())
+    report::summary_tail(out, w, r)
 }

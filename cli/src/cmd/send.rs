@@ -6,7 +6,8 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use futures::stream;
 use serde::Serialize;
-use wsadmin_core::{Fanout, FanoutConfig, Outcome};
+use wsadmin_core::Outcome;
+use wsadmin_core::fanout::broadcast;
 
 use crate::cmd::{check_ids, is_fatal};
 use crate::deployment::Deployment;
@@ -19,9 +20,8 @@ use crate::payload;
 #[serde(rename_all = "camelCase")]
 struct SendResult {
     connection_id: String,
-    /// delivered | gone | failed
+    /// delivered | gone | connecting | failed
     result: &'static str,
-    attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     #[serde(skip)]
@@ -46,37 +46,35 @@ pub async fn run(
     }
     check_ids(&ids)?;
     let data = payload::read(&args.payload, stdin)?;
-    let fanout = Fanout::new(
-        dep.target.gateway.clone(),
-        FanoutConfig {
-            concurrency: 16,
-            prune_gone: false,
-            ..FanoutConfig::default()
-        },
-    );
+    let sweep = crate::report::engine(dep, 16, &args.sweep);
     let mut results = Vec::new();
-    fanout
-        .run(
-            stream::iter(ids.iter().cloned().map(Ok::<_, String>)),
-            data,
-            |p| {
-                let (result, attempts, error, kind) = match p.outcome {
-                    Outcome::Delivered { attempts } => ("delivered", *attempts, None, ""),
-                    Outcome::Gone { attempts, .. } => ("gone", *attempts, None, "gone"),
-                    Outcome::Failed { attempts, error } => {
-                        ("failed", *attempts, Some(error.to_string()), error.kind())
-                    }
-                };
-                results.push(SendResult {
-                    connection_id: p.connection_id.to_owned(),
-                    result,
-                    attempts,
-                    error,
-                    kind,
-                });
-            },
-        )
-        .await?;
+    let ids_stream = stream::iter(ids.iter().cloned().map(Ok::<_, String>));
+    broadcast(
+        &sweep,
+        &dep.target.gateway,
+        None,
+        ids_stream,
+        data,
+        |done, _| {
+            let (result, error, kind) = match &done.outcome {
+                Outcome::Delivered => ("delivered", None, ""),
+                Outcome::Gone(fate) if !fate.is_gone() => ("connecting", None, "connecting"),
+                Outcome::Gone(_) => ("gone", None, "gone"),
+                Outcome::NotAttempted => ("not_attempted", Some("interrupted".to_owned()), ""),
+                other => {
+                    let (kind, reason) = other.failure().unwrap_or(("other", ""));
+                    ("failed", Some(reason.to_owned()), kind)
+                }
+            };
+            results.push(SendResult {
+                connection_id: done.id.clone(),
+                result,
+                error,
+                kind,
+            });
+        },
+    )
+    .await?;
     // Report in the order the ids were given.
     results.sort_by_key(|r| ids.iter().position(|id| id == &r.connection_id));
     let delivered = results.iter().filter(|r| r.result == "delivered").count();
@@ -110,6 +108,9 @@ pub async fn run(
                 let detail = match (&r.error, r.result) {
                     (Some(e), _) => e.clone(),
                     (None, "gone") => "410: the connection no longer exists".to_owned(),
+                    (None, "connecting") => {
+                        "410 while its $connect may still run: try again in a moment".to_owned()
+                    }
                     _ => String::new(),
                 };
                 t.row(vec![

@@ -1,0 +1,192 @@
+//! Sweeps from the command line: the engine built from the flags (one
+//! place), each finished target streamed as it happens (`-o ndjson`), and
+//! the report written once, earning its exit status: 0 complete, 3 partial
+//! (a target not reached, a record not cleaned up, a scan page lost), 130
+//! interrupted, 1 when the target itself failed (every failure about the
+//! endpoint or table, or the circuit breaker opened).
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+use wsadmin_core::sweep::Stop;
+use wsadmin_core::{Finished, Sweep, SweepConfig, SweepReport};
+
+use crate::cmd::is_fatal;
+use crate::deployment::Deployment;
+use crate::exit::Status;
+use crate::flags::{OutputFormat, SweepArgs};
+use crate::interrupt;
+use crate::output::{Output, Style, escape, write_json, write_json_pretty};
+
+/// The engine for one command: its concurrency, the sweep flags, AWS's
+/// clock as the gateway learns it, and Ctrl-C/SIGTERM.
+pub fn engine(dep: &Deployment, concurrency: u32, flags: &SweepArgs) -> Sweep {
+    Sweep::new(SweepConfig {
+        concurrency: concurrency as usize,
+        rate: flags.rate,
+        grace: flags.grace,
+        ..SweepConfig::default()
+    })
+    .with_clock(dep.target.gateway.clock().clone())
+    .with_cancel(interrupt::token())
+}
+
+/// One finished target, as `-o ndjson` streams it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetLine<'a> {
+    connection_id: &'a str,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+/// Streams one finished target: a JSON line with `-o ndjson`, the id with
+/// `-o ids` when `id_if` says so; nothing otherwise.
+pub fn stream<X>(
+    out: &Output,
+    w: &mut dyn Write,
+    done: &Finished<X>,
+    id_if: impl Fn(&Finished<X>) -> bool,
+) -> std::io::Result<()> {
+    match out.format {
+        OutputFormat::Ndjson => {
+            let failure = done.outcome.failure();
+            write_json(
+                w,
+                &TargetLine {
+                    connection_id: &done.id,
+                    outcome: done.outcome.label(),
+                    kind: failure.map(|f| f.0),
+                    reason: failure.map(|f| f.1),
+                },
+            )
+        }
+        OutputFormat::Ids if id_if(done) => writeln!(w, "{}", escape(&done.id)),
+        _ => Ok(()),
+    }
+}
+
+/// The report with the command's own fields beside it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a, E: Serialize> {
+    #[serde(flatten)]
+    command: E,
+    #[serde(flatten)]
+    report: &'a SweepReport,
+}
+
+/// Writes the report (JSON, the last NDJSON line, or `summary` for a
+/// table) and says how the command ended.
+pub fn finish(
+    out: &Output,
+    w: &mut dyn Write,
+    report: &SweepReport,
+    fields: impl Serialize,
+    summary: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<Status> {
+    if report.targeted == 0
+        && let Some(e) = report.source_errors.first.first()
+    {
+        bail!("{}", e.reason);
+    }
+    let reached = report.targeted - report.failed - report.cleanup_failed - report.not_attempted;
+    if reached == 0
+        && let Some(first) = report.failures.first.first()
+        && report.failures.by_kind.keys().all(|k| is_fatal(k))
+    {
+        bail!("{}", first.reason);
+    }
+    let envelope = Envelope {
+        command: fields,
+        report,
+    };
+    match out.format {
+        OutputFormat::Json => write_json_pretty(w, &envelope)?,
+        OutputFormat::Ndjson => write_json(w, &envelope)?,
+        OutputFormat::Ids => {}
+        OutputFormat::Table if out.quiet => {}
+        OutputFormat::Table => summary(w)?,
+    }
+    w.flush()?;
+    match &report.stopped {
+        Some(Stop::CircuitBreaker(why)) => bail!(
+            "stopped early, the endpoint is failing for most requests ({} of {} targets done): {why}",
+            report.targeted - report.not_attempted,
+            report.targeted
+        ),
+        Some(Stop::Interrupted) => Ok(Status::Interrupted),
+        None if report.is_complete() => Ok(Status::Ok),
+        None => Ok(Status::Partial),
+    }
+}
+
+/// The lines every summary ends with: failures by kind with the first
+/// reason of each, retries and throttling, scan errors, an interruption.
+pub fn summary_tail(out: &Output, w: &mut dyn Write, r: &SweepReport) -> Result<()> {
+    if r.failures.total > 0 {
+        let failed = format!("{}", r.failures.total);
+        writeln!(w, "  failed       {}", out.paint(Style::Red, &failed))?;
+        for (kind, n) in &r.failures.by_kind {
+            let example = r.failures.first.iter().find(|f| f.kind == *kind);
+            match example {
+                Some(f) => writeln!(
+                    w,
+                    "    {kind} x{n}: {} ({})",
+                    escape(&f.reason),
+                    escape(&f.connection_id)
+                )?,
+                None => writeln!(w, "    {kind} x{n}")?,
+            }
+        }
+    }
+    if r.connecting > 0 {
+        writeln!(
+            w,
+            "  connecting   {} (answered 410 inside the grace: records kept)",
+            r.connecting
+        )?;
+    }
+    if r.marked > 0 {
+        writeln!(
+            w,
+            "  marked       {} (no connectedAt: deleted by a later run if still gone)",
+            r.marked
+        )?;
+    }
+    if r.retries > 0 || r.throttled > 0 || r.backpressure > 0 {
+        writeln!(
+            w,
+            "  retries      {} ({} throttled by the account, {} client back-pressure)",
+            r.retries, r.throttled, r.backpressure
+        )?;
+    }
+    if r.source_errors.total > 0 {
+        writeln!(
+            w,
+            "  scan errors  {} (connections behind them were not reached)",
+            r.source_errors.total
+        )?;
+        for e in &r.source_errors.first {
+            writeln!(w, "    {}", escape(&e.reason))?;
+        }
+    }
+    match &r.stopped {
+        Some(Stop::Interrupted) => writeln!(
+            w,
+            "  interrupted: {} targets not attempted",
+            r.not_attempted
+        )?,
+        Some(Stop::CircuitBreaker(_)) => writeln!(
+            w,
+            "  stopped early: {} targets not attempted",
+            r.not_attempted
+        )?,
+        None => {}
+    }
+    Ok(())
+}
