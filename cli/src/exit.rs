@@ -14,6 +14,9 @@ pub enum Status {
     Failed,
     /// Stopped by Ctrl-C or SIGTERM after its partial report (exit 130).
     Interrupted,
+    /// The dashboard stopped by a signal: 128 + its number, as a shell
+    /// reports a process a signal ended (143 for SIGTERM, 129 for SIGHUP).
+    Signal(u8),
 }
 
 impl Status {
@@ -23,6 +26,7 @@ impl Status {
             Status::Failed => ExitCode::from(1),
             Status::Partial => ExitCode::from(3),
             Status::Interrupted => ExitCode::from(130),
+            Status::Signal(code) => ExitCode::from(code),
         }
     }
 }

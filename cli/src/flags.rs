@@ -379,4 +379,8 @@ pub struct TuiArgs {
     /// How often the registry is refreshed.
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
     pub interval: Duration,
+    /// A connection answering 410 loses its record (prune, broadcast) only
+    /// when its record is older than this.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_grace)]
+    pub grace: Duration,
 }

@@ -73,12 +73,16 @@ async fn run(cli: Cli) -> Result<Status> {
         let dep = deployment::select(&cli.target)?.connect().await?;
         let opts = wsadmin_tui::Options {
             interval: args.interval.max(std::time::Duration::from_millis(200)),
+            grace: args.grace,
             ..wsadmin_tui::Options::default()
         };
-        wsadmin_tui::run(dep.target, opts)
+        let exit = wsadmin_tui::run(dep.target, opts)
             .await
             .context("the dashboard stopped on a terminal error")?;
-        return Ok(Status::Ok);
+        return Ok(match exit {
+            wsadmin_tui::Exit::Quit => Status::Ok,
+            wsadmin_tui::Exit::Signal(_) => Status::Signal(exit.code()),
+        });
     }
     interrupt::install();
     let out = Output::new(&cli.global);

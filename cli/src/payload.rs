@@ -29,15 +29,7 @@ pub fn read(args: &PayloadArgs, stdin: bool) -> Result<Bytes> {
     let bytes = match (&args.data, &args.file) {
         (Some(text), _) => Bytes::from(text.clone().into_bytes()),
         (_, Some(path)) if path == Path::new("-") => read_stdin()?,
-        (_, Some(path)) => {
-            let data = std::fs::read(path).with_context(|| {
-                format!(
-                    "cannot read message file {} (check the path and its permissions)",
-                    path.display()
-                )
-            })?;
-            Bytes::from(data)
-        }
+        (_, Some(path)) => read_file(path)?,
         (None, None) => read_stdin()?,
     };
     if bytes.is_empty() {
@@ -47,6 +39,39 @@ pub fn read(args: &PayloadArgs, stdin: bool) -> Result<Bytes> {
     }
     GatewayError::check_payload(bytes.len()).map_err(usage)?;
     Ok(bytes)
+}
+
+/// Reads at most one byte past the limit, whatever the file is (a
+/// regular file is refused by its size before a byte is read; `/dev/zero`
+/// or a FIFO by the bytes read).
+fn read_file(path: &Path) -> Result<Bytes> {
+    let cannot = || {
+        format!(
+            "cannot read message file {} (check the path and its permissions)",
+            path.display()
+        )
+    };
+    let file = std::fs::File::open(path).with_context(cannot)?;
+    let meta = file.metadata().with_context(cannot)?;
+    if meta.is_dir() {
+        return Err(usage(format!(
+            "message file {} is a directory",
+            path.display()
+        )));
+    }
+    let limit = wsadmin_core::MAX_PAYLOAD_BYTES as u64;
+    if meta.is_file() && meta.len() > limit {
+        return Err(usage(format!(
+            "message file {} is {} bytes, over API Gateway's limit of {limit} bytes (128 KB)",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let mut data = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut data)
+        .with_context(cannot)?;
+    Ok(Bytes::from(data))
 }
 
 fn read_stdin() -> Result<Bytes> {

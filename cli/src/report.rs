@@ -89,18 +89,7 @@ pub fn finish(
     fields: impl Serialize,
     summary: impl FnOnce(&mut dyn Write) -> Result<()>,
 ) -> Result<Status> {
-    if report.targeted == 0
-        && let Some(e) = report.source_errors.first.first()
-    {
-        bail!("{}", e.reason);
-    }
-    let reached = report.targeted - report.failed - report.cleanup_failed - report.not_attempted;
-    if reached == 0
-        && let Some(first) = report.failures.first.first()
-        && report.failures.by_kind.keys().all(|k| is_fatal(k))
-    {
-        bail!("{}", first.reason);
-    }
+    check(report)?;
     let envelope = Envelope {
         command: fields,
         report,
@@ -113,6 +102,30 @@ pub fn finish(
         OutputFormat::Table => summary(w)?,
     }
     w.flush()?;
+    status(report)
+}
+
+/// Before anything is written: a run that reached nothing because of the
+/// target itself (the scan failed, or every failure is about the endpoint,
+/// credentials or table) is an error, not a report.
+pub fn check(report: &SweepReport) -> Result<()> {
+    if report.targeted == 0
+        && let Some(e) = report.source_errors.first.first()
+    {
+        bail!("{}", e.reason);
+    }
+    let reached = report.targeted - report.failed - report.cleanup_failed - report.not_attempted;
+    if reached == 0
+        && let Some(first) = report.failures.first.first()
+        && report.failures.by_kind.keys().all(|k| is_fatal(k))
+    {
+        bail!("{}", first.reason);
+    }
+    Ok(())
+}
+
+/// After the report is written: the exit status it earns.
+pub fn status(report: &SweepReport) -> Result<Status> {
     match &report.stopped {
         Some(Stop::CircuitBreaker(why)) => bail!(
             "stopped early, the endpoint is failing for most requests ({} of {} targets done): {why}",

@@ -270,11 +270,15 @@ async fn broadcast_reaches_everyone_prunes_gone_records_and_reports() {
     out.code(0);
     assert_eq!(v["targeted"], 23);
     assert_eq!(v["delivered"], 20);
-    assert_eq!(v["gone"], 3);
-    assert_eq!(v["recordsRemoved"], 3, "gone records pruned");
-    assert_eq!(v["failed"], serde_json::json!([]));
+    assert_eq!(v["gone"], 2);
+    assert_eq!(v["recordsRemoved"], 2, "gone records pruned");
+    assert_eq!(
+        v["marked"], 1,
+        "a record without connectedAt is only marked on its first 410"
+    );
+    assert_eq!(v["failed"], 0);
     assert!(eventually(5, || clients.iter().all(|c| c.messages() == ["hi all"])).await);
-    assert_eq!(h.ids().await.len(), 20);
+    assert_eq!(h.ids().await.len(), 21);
 
     // Filters, and the summary a person reads.
     let out = h
@@ -292,7 +296,7 @@ async fn broadcast_reaches_everyone_prunes_gone_records_and_reports() {
         text.starts_with("broadcast 10 bytes to 1 connections"),
         "{text}"
     );
-    assert!(text.contains("delivered  1"), "{text}");
+    assert!(text.contains("delivered    1"), "{text}");
     assert!(
         stderr(&out).is_empty(),
         "no progress bar when not a terminal"
@@ -363,7 +367,16 @@ async fn disconnect_closes_connections_and_removes_records() {
     let out = h.local(&["disconnect", "--all", "--yes"]).await.success();
     assert!(stdout(&out).contains("disconnected"));
     assert!(eventually(5, || clients.iter().all(|c| c.closed())).await);
-    assert!(h.ids().await.is_empty(), "{:?}", h.ids().await);
+    // Only the record without connectedAt stays: its first 410 marks it.
+    assert_eq!(h.ids().await, ["CCCCCCCCCCCCCCC="]);
+    let c = h
+        .stack
+        .store()
+        .get("CCCCCCCCCCCCCCC=")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert!(c.gone_seen_at.is_some());
     h.stop().await;
 }
 
@@ -384,9 +397,19 @@ async fn prune_deletes_only_stale_records_and_closes_idle_ones() {
     assert_eq!(h.ids().await.len(), 6, "a dry run changes nothing");
 
     let v = json(&h.local(&["prune", "-o", "json"]).await.success());
-    assert_eq!(v["scanned"], 6);
+    assert_eq!(v["targeted"], 6);
     assert_eq!(v["live"], 3);
-    assert_eq!(v["recordsDeleted"], 3);
+    assert_eq!(v["recordsRemoved"], 2);
+    assert_eq!(v["marked"], 1, "no connectedAt: marked on its first 410");
+    assert_eq!(h.ids().await.len(), 4);
+    // A second 410 at least the grace later deletes it.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let v = json(
+        &h.local(&["prune", "--grace", "1s", "-o", "json"])
+            .await
+            .success(),
+    );
+    assert_eq!(v["recordsRemoved"], 1, "{v}");
     let mut remaining = h.ids().await;
     remaining.sort();
     let mut want = live.clone();
@@ -395,7 +418,7 @@ async fn prune_deletes_only_stale_records_and_closes_idle_ones() {
 
     let v = json(&h.local(&["prune", "-o", "json"]).await.success());
     assert_eq!(
-        (v["recordsDeleted"].as_u64(), v["live"].as_u64()),
+        (v["recordsRemoved"].as_u64(), v["live"].as_u64()),
         (Some(0), Some(3))
     );
 

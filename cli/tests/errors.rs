@@ -64,7 +64,7 @@ async fn bad_inputs_against_the_local_stack() {
         h.local(&["send", &id, "--file", big.to_str().expect("utf8")])
             .await,
         2,
-        "payload is 131073 bytes, over API Gateway's limit",
+        "is 131073 bytes, over API Gateway's limit",
     );
     fails_with(
         h.local(&["broadcast", "--file", big.to_str().expect("utf8")])
@@ -72,6 +72,26 @@ async fn bad_inputs_against_the_local_stack() {
         2,
         "131073 bytes",
     );
+    // An endless file is refused after one byte past the limit, not read
+    // whole; a directory is named as one.
+    fails_with(
+        h.local(&["broadcast", "--file", "/dev/zero"]).await,
+        2,
+        "over API Gateway's limit of 131072 bytes",
+    );
+    fails_with(
+        h.local(&["broadcast", "--file", h.dir.path().to_str().expect("utf8")])
+            .await,
+        2,
+        "is a directory",
+    );
+    // A bad grace or rate is a usage error, before anything is read.
+    fails_with(
+        h.local(&["prune", "--grace", "0s"]).await,
+        2,
+        "invalid grace",
+    );
+    fails_with(h.local(&["prune", "--rate", "0"]).await, 2, "invalid rate");
     // Unreadable --file.
     fails_with(
         h.local(&["send", &id, "--file", "/nonexistent/msg.txt"])

@@ -47,5 +47,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let result = wsadmin_tui::run(target, wsadmin_tui::Options::default()).await;
     drop(sockets);
     stack.stop().await?;
-    Ok(result?)
+    result?;
+    Ok(())
 }

@@ -13,10 +13,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::Rect;
-use wsadmin_core::{ConnectionInfo, ConnectionRecord, FanoutReport, Target};
+use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport, Target};
 
 use crate::command::Command;
-use crate::event::{Event, Probe, PrunePlan, PruneReport, Task};
+use crate::event::{Event, Probe, PrunePlan, PruneReport, Signal, Task};
 use crate::row::ConnectionRow;
 use crate::sanitize::sanitize;
 use crate::ui;
@@ -137,6 +137,31 @@ pub enum Mode {
     ConfirmPrune {
         plan: PrunePlan,
     },
+    /// Quitting would abandon a running broadcast or prune: `y` quits, `n`
+    /// goes `back` to what was open.
+    ConfirmQuit {
+        back: Box<Mode>,
+    },
+}
+
+/// Why the dashboard ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The operator quit (`q`, Esc, Ctrl-C, or `y` when asked).
+    Quit,
+    Signal(Signal),
+}
+
+impl Exit {
+    /// The process's exit status by the shell's convention: 0 for a quit,
+    /// 128 + the signal's number for a signal (130 for SIGINT, 143 for
+    /// SIGTERM, 129 for SIGHUP).
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Quit => 0,
+            Self::Signal(signal) => 128 + signal.number(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,7 +254,8 @@ pub struct App {
     pub pruning: bool,
     /// The latest failure, shown in the header until a refresh succeeds.
     pub error: Option<String>,
-    pub should_quit: bool,
+    /// Set once the dashboard is to end; the loop leaves when it sees it.
+    pub exit: Option<Exit>,
 }
 
 impl App {
@@ -261,8 +287,19 @@ impl App {
             broadcast: None,
             pruning: false,
             error: None,
-            should_quit: false,
+            exit: None,
         }
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.exit.is_some()
+    }
+
+    /// Whether quitting now would abandon work half done: a broadcast or a
+    /// prune's deletes (the prune dry run only reads, it is not asked
+    /// about).
+    pub fn quitting_abandons_work(&self) -> bool {
+        self.broadcast.is_some() || self.pruning
     }
 
     /// Every registered record, in scan order.
@@ -314,6 +351,10 @@ impl App {
             Event::Tick { now_ms } => {
                 self.now_ms = now_ms;
                 (!self.refreshing && now_ms >= self.next_refresh_ms).then(|| self.start_refresh())
+            }
+            Event::Signal(signal) => {
+                self.exit = Some(Exit::Signal(signal));
+                None
             }
             Event::Refreshed { records, at_ms } => {
                 self.on_refreshed(records, at_ms);
@@ -374,7 +415,13 @@ impl App {
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && key.code == KeyCode::Char('c') {
-            self.should_quit = true;
+            // A second Ctrl-C while asking insists.
+            if let Mode::ConfirmQuit { .. } = self.mode {
+                self.exit = Some(Exit::Quit);
+            } else {
+                let back = std::mem::take(&mut self.mode);
+                self.request_quit(back);
+            }
             return None;
         }
         if self.show_help {
@@ -467,12 +514,17 @@ impl App {
             },
             Mode::PrunePlanning { checked, total } => {
                 if key.code == KeyCode::Esc || key.code == KeyCode::Char('q') {
-                    self.push_log(
-                        Level::Info,
-                        "prune dry run goes on in the background; its plan will be logged".into(),
-                    );
+                    self.hide_dry_run();
                 } else {
                     self.mode = Mode::PrunePlanning { checked, total };
+                }
+                None
+            }
+            Mode::ConfirmQuit { back } => {
+                match key.code {
+                    KeyCode::Char('y') => self.exit = Some(Exit::Quit),
+                    KeyCode::Char('n') | KeyCode::Esc => self.mode = *back,
+                    _ => self.mode = Mode::ConfirmQuit { back },
                 }
                 None
             }
@@ -500,7 +552,7 @@ impl App {
     fn on_normal_key(&mut self, key: KeyEvent) -> Option<Command> {
         let page = self.page_size();
         match key.code {
-            KeyCode::Char('q') => self.should_quit = true,
+            KeyCode::Char('q') => self.request_quit(Mode::Normal),
             KeyCode::Esc => {
                 if self.details.is_some() {
                     self.details = None;
@@ -508,7 +560,7 @@ impl App {
                     self.filter.clear();
                     self.rebuild_view();
                 } else {
-                    self.should_quit = true;
+                    self.request_quit(Mode::Normal);
                 }
             }
             KeyCode::Up | KeyCode::Char('k') => self.select(self.selected.saturating_sub(1)),
@@ -573,6 +625,35 @@ impl App {
             _ => {}
         }
         None
+    }
+
+    /// Quits at once, unless that would abandon a running broadcast or
+    /// prune: then asks, and `n` returns to `back`. The dry run's progress
+    /// is not returned to: its events go on and its plan is logged, as when
+    /// it is hidden.
+    fn request_quit(&mut self, back: Mode) {
+        if !self.quitting_abandons_work() {
+            self.exit = Some(Exit::Quit);
+            return;
+        }
+        let back = match back {
+            Mode::PrunePlanning { .. } => {
+                self.hide_dry_run();
+                Mode::Normal
+            }
+            back => back,
+        };
+        self.show_help = false;
+        self.mode = Mode::ConfirmQuit {
+            back: Box::new(back),
+        };
+    }
+
+    fn hide_dry_run(&mut self) {
+        self.push_log(
+            Level::Info,
+            "prune dry run goes on in the background; its plan will be logged".into(),
+        );
     }
 
     fn start_refresh(&mut self) -> Command {
@@ -695,7 +776,7 @@ impl App {
         }
     }
 
-    fn on_broadcast_done(&mut self, r: &FanoutReport) {
+    fn on_broadcast_done(&mut self, r: &SweepReport) {
         self.broadcast = None;
         let level = if r.is_complete() {
             Level::Info
@@ -709,20 +790,32 @@ impl App {
                 fmt_count(r.delivered),
                 fmt_count(r.gone),
                 fmt_count(r.records_removed),
-                fmt_count(r.failed.len() as u64),
+                fmt_count(r.failed + r.cleanup_failed),
                 wsadmin_core::duration::format_duration(std::time::Duration::from_millis(
                     r.elapsed_ms
                 )),
             ),
         );
-        if let Some(f) = r.failed.first() {
+        if r.connecting > 0 {
+            self.push_log(
+                Level::Info,
+                format!(
+                    "{} still connecting (410 inside the grace): records kept",
+                    fmt_count(r.connecting)
+                ),
+            );
+        }
+        if let Some(f) = r.failures.first.first() {
             self.push_log(
                 Level::Warn,
                 format!("first failure: {}", sanitize(&f.reason)),
             );
         }
-        for e in r.source_errors.iter().take(1) {
-            self.push_log(Level::Error, format!("scan failed: {}", sanitize(e)));
+        for e in r.source_errors.first.iter().take(1) {
+            self.push_log(
+                Level::Error,
+                format!("scan failed: {}", sanitize(&e.reason)),
+            );
         }
     }
 

@@ -1,10 +1,10 @@
 //! Everything that can happen to the dashboard, as one closed enum: the
-//! operator's keys, the clock, the terminal's size, and the results of
-//! background work. [`App::update`](crate::app::App::update) is the only
-//! consumer.
+//! operator's keys, the clock, the terminal's size, a signal asking the
+//! process to stop, and the results of background work.
+//! [`App::update`](crate::app::App::update) is the only consumer.
 
 use crossterm::event::KeyEvent;
-use wsadmin_core::{ConnectionInfo, ConnectionRecord, FanoutReport};
+use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport};
 
 use crate::row::ConnectionRow;
 
@@ -20,6 +20,9 @@ pub enum Event {
     Tick {
         now_ms: i64,
     },
+    /// The process was asked to stop: the dashboard ends at once, whatever
+    /// runs or is open.
+    Signal(Signal),
     /// A whole scan of the registry finished.
     Refreshed {
         records: Vec<ConnectionRow>,
@@ -41,7 +44,7 @@ pub enum Event {
         done: u64,
         total: u64,
     },
-    BroadcastDone(FanoutReport),
+    BroadcastDone(SweepReport),
     /// DeleteConnection closed `id` (`was_gone`: it was already closed).
     Disconnected {
         id: String,
@@ -59,6 +62,29 @@ pub enum Event {
         task: Task,
         message: String,
     },
+}
+
+/// A signal that stops the dashboard. In raw mode Ctrl-C is a key, so these
+/// come from outside: `kill`, a service manager, a terminal that closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT
+    Interrupt,
+    /// SIGTERM
+    Terminate,
+    /// SIGHUP
+    Hangup,
+}
+
+impl Signal {
+    /// Its number, the same on Linux and macOS.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::Hangup => 1,
+            Self::Interrupt => 2,
+            Self::Terminate => 15,
+        }
+    }
 }
 
 /// What GetConnection said about one connection.

@@ -11,7 +11,9 @@
 //! - [`sanitize`]: client-supplied text made safe for the terminal.
 //!
 //! [`run`] is the loop that ties them: draw, wait for the next event (a key,
-//! a tick, a background result), update, start what the update asks for.
+//! a tick, a signal, a background result), update, start what the update
+//! asks for. It ends when the app says so (a quit, or SIGINT, SIGTERM or
+//! SIGHUP arriving as an event) and restores the terminal on the way out.
 //! This is the only crate that knows ratatui and crossterm.
 
 pub mod app;
@@ -23,17 +25,20 @@ pub mod terminal;
 pub mod ui;
 pub mod worker;
 
+use std::io;
 use std::time::Duration;
 
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures::StreamExt;
+#[cfg(unix)]
+use tokio::signal::unix::{self, SignalKind};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use wsadmin_core::Target;
 
-pub use app::App;
+pub use app::{App, Exit};
 pub use command::Command;
-pub use event::Event;
+pub use event::{Event, Signal};
 
 use crate::app::TargetInfo;
 use crate::terminal::TerminalGuard;
@@ -46,6 +51,9 @@ pub struct Options {
     /// How often the clock ticks: ages and "refreshed N s ago" move, and
     /// due refreshes start, at this pace.
     pub tick: Duration,
+    /// A connection answering 410 loses its record only past this
+    /// (`--grace`; see `wsadmin_core::stale`).
+    pub grace: Duration,
 }
 
 impl Default for Options {
@@ -53,16 +61,23 @@ impl Default for Options {
         Self {
             interval: Duration::from_secs(2),
             tick: Duration::from_millis(250),
+            grace: wsadmin_core::stale::DEFAULT_GRACE,
         }
     }
 }
 
-/// Runs the dashboard on the terminal until the operator quits.
-pub async fn run(target: Target, opts: Options) -> std::io::Result<()> {
+/// Runs the dashboard on the terminal until the operator quits or a signal
+/// (SIGINT, SIGTERM, SIGHUP) stops it; returns which, for the exit status
+/// ([`Exit::code`]). Either way the terminal is restored before this
+/// returns, and background work still running is abandoned.
+pub async fn run(target: Target, opts: Options) -> io::Result<Exit> {
     let interval_ms = i64::try_from(opts.interval.as_millis()).unwrap_or(i64::MAX);
     let mut app = App::new(TargetInfo::of(&target), interval_ms);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut worker = Worker::new(target, tx);
+    let mut worker = Worker::new(target, tx).with_grace(opts.grace);
+    // Before the terminal changes: from here on these signals are events,
+    // so none can kill the process with the terminal still raw.
+    let mut signals = StopSignals::listen()?;
 
     let mut guard = TerminalGuard::enter()?;
     let size = guard.terminal().size()?;
@@ -73,34 +88,94 @@ pub async fn run(target: Target, opts: Options) -> std::io::Result<()> {
     let mut keys = EventStream::new();
     let mut ticks = tokio::time::interval(opts.tick.max(Duration::from_millis(10)));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    // In raw mode Ctrl-C is a key; this catches a SIGINT sent by `kill`.
-    let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
 
-    while !app.should_quit {
+    let exit = loop {
+        if let Some(exit) = app.exit {
+            break exit;
+        }
         guard
             .terminal()
             .draw(|frame| frame.render_widget(&app, frame.area()))?;
         let event = tokio::select! {
+            // A signal goes first, however busy the rest is.
+            biased;
+            signal = signals.recv() => Event::Signal(signal),
             key = keys.next() => match key {
                 Some(Ok(TermEvent::Key(key))) => Event::Key(key),
                 Some(Ok(TermEvent::Resize(width, height))) => Event::Resize { width, height },
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(e),
-                None => break,
+                // The terminal's input is gone: nobody is left to quit.
+                None => break Exit::Quit,
             },
             Some(event) = rx.recv() => event,
             _ = ticks.tick() => Event::Tick { now_ms: now_ms() },
-            _ = &mut interrupted => break,
         };
         if let Some(command) = app.update(event) {
             worker.start(command);
         }
         // Whatever else already waits costs no extra frame.
-        while let Ok(event) = rx.try_recv() {
+        while !app.should_quit()
+            && let Ok(event) = rx.try_recv()
+        {
             if let Some(command) = app.update(event) {
                 worker.start(command);
             }
         }
+    };
+    // The terminal first, then the background tasks are aborted: the
+    // operator's shell is back whatever they were doing.
+    drop(guard);
+    drop(worker);
+    Ok(exit)
+}
+
+/// SIGINT, SIGTERM and SIGHUP as values the loop selects on, so a signal
+/// ends the dashboard through its normal exit and the terminal is restored
+/// by [`TerminalGuard`], never from inside a signal handler. (In raw mode
+/// Ctrl-C is a key; a SIGINT comes from `kill`.)
+#[cfg(unix)]
+struct StopSignals {
+    interrupt: unix::Signal,
+    terminate: unix::Signal,
+    hangup: unix::Signal,
+}
+
+#[cfg(unix)]
+impl StopSignals {
+    fn listen() -> io::Result<Self> {
+        Ok(Self {
+            interrupt: unix::signal(SignalKind::interrupt())?,
+            terminate: unix::signal(SignalKind::terminate())?,
+            hangup: unix::signal(SignalKind::hangup())?,
+        })
     }
-    Ok(())
+
+    async fn recv(&mut self) -> Signal {
+        tokio::select! {
+            Some(()) = self.interrupt.recv() => Signal::Interrupt,
+            Some(()) = self.terminate.recv() => Signal::Terminate,
+            Some(()) = self.hangup.recv() => Signal::Hangup,
+            // Only if the runtime is shutting down: nothing more will come.
+            else => std::future::pending().await,
+        }
+    }
+}
+
+/// Elsewhere only the interrupt exists.
+#[cfg(not(unix))]
+struct StopSignals;
+
+#[cfg(not(unix))]
+impl StopSignals {
+    fn listen() -> io::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn recv(&mut self) -> Signal {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => Signal::Interrupt,
+            Err(_) => std::future::pending().await,
+        }
+    }
 }

@@ -1,9 +1,13 @@
 //! The real terminal: raw mode and the alternate screen on the way in, and
-//! the way out restored whatever happens (quit, Ctrl-C, an error, a panic).
+//! the way out restored whatever happens (quit, Ctrl-C, SIGINT, SIGTERM,
+//! SIGHUP, an error, a panic).
 //!
 //! Restoring happens in [`TerminalGuard`]'s `Drop` and in a panic hook that
 //! runs before the panic message is printed, so the message lands on a sane
 //! screen. Both go through [`restore`], which only acts once per entry.
+//! Signals never restore from a handler: the run loop receives them as
+//! events and returns, dropping the guard. (SIGKILL cannot be caught; `reset`
+//! is the remedy.)
 
 use std::io::{self, Stdout, stdout};
 use std::sync::Once;

@@ -16,7 +16,9 @@ use ratatui::widgets::{
     StatefulWidget, Table, TableState, Widget, Wrap,
 };
 
-use crate::app::{App, Level, LiveState, Mode, fmt_age, fmt_clock, fmt_count, visible_offset};
+use crate::app::{
+    App, BroadcastRun, Level, LiveState, Mode, fmt_age, fmt_clock, fmt_count, visible_offset,
+};
 use crate::row::ConnectionRow;
 use crate::sanitize::sanitize;
 
@@ -510,6 +512,7 @@ fn render_footer(app: &App, area: Rect, buf: &mut Buffer) {
         }
         Mode::ConfirmPrune { .. } => &[("esc", " close")],
         Mode::PrunePlanning { .. } => &[("esc", " hide (keeps running)")],
+        Mode::ConfirmQuit { .. } => &[("y", " quit "), ("n", "/"), ("esc", " stay")],
     };
     let spans: Vec<Span> = keys.iter().flat_map(|(k, h)| [key(k), hint(h)]).collect();
     Paragraph::new(Line::from(spans)).render(area, buf);
@@ -605,6 +608,10 @@ fn render_overlay(app: &App, area: Rect, buf: &mut Buffer) {
             ])
             .render(inner, buf);
         }
+        Mode::ConfirmQuit { .. } => {
+            let inner = popup(area, 60, 6, " quit? ".into(), buf);
+            para(quit_lines(app)).render(inner, buf);
+        }
         Mode::PrunePlanning { checked, total } => {
             let inner = popup(area, 60, 5, " prune: dry run ".into(), buf);
             let [text, gauge] =
@@ -688,6 +695,34 @@ fn render_overlay(app: &App, area: Rect, buf: &mut Buffer) {
     }
 }
 
+/// What quitting now would abandon, read from the app as it is: the work may
+/// have ended since the question was asked.
+fn quit_lines(app: &App) -> Vec<Line<'static>> {
+    let progress =
+        |b: BroadcastRun| format!("{} of {} done", fmt_count(b.done), fmt_count(b.total));
+    let (running, question) = match (app.broadcast, app.pruning) {
+        (Some(b), false) => (
+            format!("A broadcast is running ({}).", progress(b)),
+            "Quit and abandon it? The rest will not be sent.",
+        ),
+        (None, true) => (
+            "A prune is running.".to_owned(),
+            "Quit and abandon it? Records not deleted yet stay.",
+        ),
+        (Some(b), true) => (
+            format!("A broadcast ({}) and a prune are running.", progress(b)),
+            "Quit and abandon them?",
+        ),
+        (None, false) => ("Nothing is running any more.".to_owned(), "Quit?"),
+    };
+    vec![
+        Line::from(running).bold(),
+        Line::from(question),
+        Line::from(""),
+        Line::from(vec![key("y"), hint(" quit  "), key("n"), hint(" stay")]),
+    ]
+}
+
 fn input_lines(input: &str, keys: &'static str) -> Vec<Line<'static>> {
     vec![
         Line::from(vec![
@@ -715,7 +750,7 @@ fn help_lines() -> Vec<Line<'static>> {
         ("r", "refresh now"),
         ("?", "this help"),
         ("Esc", "close a dialog, the details, the filter; quit"),
-        ("q  Ctrl-C", "quit"),
+        ("q  Ctrl-C", "quit (asks while a broadcast or prune runs)"),
     ];
     rows.iter()
         .map(|(k, what)| {

@@ -6,14 +6,16 @@
 //! Owns no state the screen shows: every result travels as an event.
 
 use std::convert::Infallible;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::stream::{self, TryStreamExt};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
+use wsadmin_core::fanout;
 use wsadmin_core::prune::{self, PruneOptions};
-use wsadmin_core::{Fanout, FanoutConfig, GatewayError, RetryPolicy, ScanOptions, Target};
+use wsadmin_core::stale::RecordFate;
+use wsadmin_core::{GatewayError, Outcome, ScanOptions, Sweep, SweepConfig, SweepReport, Target};
 
 use crate::command::Command;
 use crate::event::{Event, Probe, PrunePlan, PruneReport, Task};
@@ -26,6 +28,8 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Worker {
     target: Target,
+    /// The engine of bulk actions (its grace decides what prune deletes).
+    sweep: SweepConfig,
     events: UnboundedSender<Event>,
     tasks: JoinSet<()>,
 }
@@ -34,9 +38,16 @@ impl Worker {
     pub fn new(target: Target, events: UnboundedSender<Event>) -> Self {
         Self {
             target,
+            sweep: SweepConfig::default(),
             events,
             tasks: JoinSet::new(),
         }
+    }
+
+    /// A record answering 410 is deleted only past `grace`.
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.sweep.grace = grace;
+        self
     }
 
     /// Starts `command` in the background; its events arrive on the channel.
@@ -45,8 +56,9 @@ impl Worker {
         while self.tasks.try_join_next().is_some() {}
         let target = self.target.clone();
         let tx = self.events.clone();
+        let sweep = Sweep::new(self.sweep).with_clock(target.gateway.clock().clone());
         self.tasks.spawn(async move {
-            let event = run(&target, command, &tx).await;
+            let event = run(&target, &sweep, command, &tx).await;
             // The loop may be gone (quitting): nobody to tell.
             let _ = tx.send(event);
         });
@@ -58,16 +70,20 @@ impl Worker {
     }
 }
 
-/// Epoch milliseconds: the one clock of the dashboard.
+/// Epoch milliseconds: the one clock of the dashboard (core's).
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    wsadmin_core::clock::system_now_ms()
 }
 
 /// Carries out one command; returns its final event (progress goes on `tx`).
-async fn run(target: &Target, command: Command, tx: &UnboundedSender<Event>) -> Event {
+/// Bulk actions run on `sweep`; their tasks are aborted when the dashboard
+/// quits, which drops their sweeps.
+async fn run(
+    target: &Target,
+    sweep: &Sweep,
+    command: Command,
+    tx: &UnboundedSender<Event>,
+) -> Event {
     let store = &target.store;
     let gateway = &target.gateway;
     match command {
@@ -102,24 +118,39 @@ async fn run(target: &Target, command: Command, tx: &UnboundedSender<Event>) -> 
             Ok(()) => Event::Sent { id },
             Err(e) => failed(Task::Send { id }, &e),
         },
-        Command::Broadcast { text, expected } => broadcast(target, text, expected, tx).await,
+        Command::Broadcast { text, expected } => broadcast(target, sweep, text, expected, tx).await,
         // DeleteConnection, then the record's conditional delete: closed
         // or already gone, the record can only be stale, and `$disconnect`
         // is best effort.
         Command::Disconnect { id } => {
-            match prune::disconnect(store, gateway, &id, &RetryPolicy::default()).await {
-                Ok(closed) => Event::Disconnected {
+            let one = stream::iter([Ok::<_, Infallible>(id.clone())]);
+            let mut outcome = Outcome::NotAttempted;
+            prune::disconnect(sweep, store, gateway, one, false, |done, _| {
+                outcome = done.outcome.clone();
+            })
+            .await;
+            match outcome {
+                Outcome::Disconnected { .. } => Event::Disconnected {
                     id,
-                    was_gone: !closed.was_live,
+                    was_gone: false,
                 },
-                Err(e) => Event::Failed {
+                Outcome::Gone(fate) if fate.is_gone() => Event::Disconnected { id, was_gone: true },
+                Outcome::Gone(_) => Event::Failed {
                     task: Task::Disconnect { id },
-                    message: e.to_string(),
+                    message:
+                        "it answered 410 while its $connect may still run: try again in a moment"
+                            .to_owned(),
+                },
+                other => Event::Failed {
+                    task: Task::Disconnect { id },
+                    message: other
+                        .failure()
+                        .map_or_else(|| "not done".to_owned(), |f| f.1.to_owned()),
                 },
             }
         }
-        Command::PlanPrune => plan_prune(target, tx).await,
-        Command::Prune { ids } => prune(target, ids).await,
+        Command::PlanPrune => plan_prune(target, sweep, tx).await,
+        Command::Prune { ids } => prune(target, sweep, ids).await,
     }
 }
 
@@ -149,100 +180,102 @@ impl Throttle {
 
 async fn broadcast(
     target: &Target,
+    sweep: &Sweep,
     text: String,
     expected: u64,
     tx: &UnboundedSender<Event>,
 ) -> Event {
-    let fanout = Fanout::new(
-        target.gateway.clone(),
-        FanoutConfig {
-            ..FanoutConfig::default()
-        },
-    )
-    .with_store(target.store.clone());
-    let targets = target.store.scan_ids(ScanOptions::default());
+    let records = target.store.scan(ScanOptions::default());
     let mut throttle = Throttle(None);
-    let result = fanout
-        .run(targets, Bytes::from(text), |p| {
+    let result = fanout::broadcast(
+        sweep,
+        &target.gateway,
+        Some(&target.store),
+        records,
+        Bytes::from(text),
+        |_, so_far| {
             if throttle.ready() {
                 let _ = tx.send(Event::BroadcastProgress {
-                    done: p.done,
-                    total: expected.max(p.done),
+                    done: so_far.targeted,
+                    total: expected.max(so_far.targeted),
                 });
             }
-        })
-        .await;
+        },
+    )
+    .await;
     match result {
         Ok(report) => Event::BroadcastDone(report),
         Err(e) => failed(Task::Broadcast, &e),
     }
 }
 
-/// The dry run ([`prune::run`] with `dry_run`): every registered id asked
-/// of the Management API; the plan is the ids that answered 410. Ids whose
-/// probe still failed after retries are unknown and left alone. The ids are
-/// read first so the gauge knows its total.
-async fn plan_prune(target: &Target, tx: &UnboundedSender<Event>) -> Event {
-    let ids: Vec<String> = match target
-        .store
-        .scan_ids(ScanOptions::default())
-        .try_collect()
-        .await
-    {
-        Ok(ids) => ids,
+/// The dry run ([`prune::prune`] with `dry_run`): every registered record
+/// asked of the Management API; the plan is the records the stale rule
+/// would delete (a 410 past the grace). Records still in their `$connect`
+/// window, and records whose probe failed, are left alone.
+async fn plan_prune(target: &Target, sweep: &Sweep, tx: &UnboundedSender<Event>) -> Event {
+    let total = match target.store.count(4).await {
+        Ok(n) => n,
         Err(e) => return failed(Task::PlanPrune, &e),
     };
-    let total = ids.len() as u64;
     let _ = tx.send(Event::PruneProgress { checked: 0, total });
     let mut throttle = Throttle(None);
-    let report = prune::run(
+    let mut stale = Vec::new();
+    let report = prune::prune(
+        sweep,
         &target.store,
         &target.gateway,
-        stream::iter(ids.into_iter().map(Ok::<_, Infallible>)),
+        target.store.scan(ScanOptions::default()),
         PruneOptions {
             dry_run: true,
             ..PruneOptions::default()
         },
-        |p| {
+        |done, so_far| {
+            if done.outcome == Outcome::Gone(RecordFate::WouldRemove) {
+                stale.push(done.id.clone());
+            }
             if throttle.ready() {
                 let _ = tx.send(Event::PruneProgress {
-                    checked: p.done,
-                    total,
+                    checked: so_far.targeted,
+                    total: total.max(so_far.targeted),
                 });
             }
         },
     )
     .await;
-    let mut stale = report.stale;
+    if report.targeted == 0
+        && let Some(e) = report.source_errors.first.first()
+    {
+        return failed(Task::PlanPrune, &e.reason);
+    }
     stale.sort();
     Event::PrunePlanned(PrunePlan {
         stale,
-        checked: report.scanned,
-        unknown: report.failed.len() as u64,
-        first_error: report.failed.first().map(|f| f.reason.clone()),
+        checked: report.targeted,
+        unknown: report.failed,
+        first_error: report.failures.first.first().map(|f| f.reason.clone()),
     })
 }
 
-/// Deletes the planned records: [`prune::run`] over just those ids, so each
-/// is probed again and only a record whose connection still answers 410 is
-/// deleted (conditionally).
-async fn prune(target: &Target, ids: Vec<String>) -> Event {
-    let report = prune::run(
+/// Deletes the planned records: [`prune::prune`] over just those ids, so
+/// each is probed again and only a record whose connection still answers
+/// 410, past the grace, is deleted (conditionally).
+async fn prune(target: &Target, sweep: &Sweep, ids: Vec<String>) -> Event {
+    let report: SweepReport = prune::prune(
+        sweep,
         &target.store,
         &target.gateway,
         stream::iter(ids.into_iter().map(Ok::<_, Infallible>)),
-        PruneOptions {
-            dry_run: false,
-            ..PruneOptions::default()
-        },
-        |_| {},
+        PruneOptions::default(),
+        |_, _| {},
     )
     .await;
     Event::Pruned(PruneReport {
-        removed: report.records_deleted,
+        removed: report.records_removed,
         already_removed: report.already_removed,
         errors: report
-            .failed
+            .failures
+            .first
             .iter()
             .map(|f| format!("{}: {}", f.connection_id, f.reason))
             .collect(),

@@ -2,11 +2,11 @@
 //! state and at the commands it asks for. No terminal, no clock, no I/O.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use wsadmin_core::{ConnectionInfo, ConnectionRecord, FanoutReport};
+use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport};
 use wsadmin_tui::app::{LiveState, Mode, SortKey, TargetInfo};
-use wsadmin_tui::event::{Event, Probe, PrunePlan, PruneReport, Task};
+use wsadmin_tui::event::{Event, Probe, PrunePlan, PruneReport, Signal, Task};
 use wsadmin_tui::row::ConnectionRow;
-use wsadmin_tui::{App, Command};
+use wsadmin_tui::{App, Command, Exit};
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -200,7 +200,7 @@ fn enter_inspects_in_the_background() {
 
     press(&mut app, KeyCode::Esc);
     assert_eq!(app.details, None, "Esc closes the details first");
-    assert!(!app.should_quit);
+    assert!(!app.should_quit());
 
     press(&mut app, KeyCode::Enter);
     app.update(Event::Probed {
@@ -236,7 +236,7 @@ fn m_messages_the_selected_connection() {
         })
     );
     assert_eq!(app.mode, Mode::Normal);
-    assert!(!app.should_quit, "q was typed, not pressed");
+    assert!(!app.should_quit(), "q was typed, not pressed");
     app.update(Event::Sent {
         id: "id001=".into(),
     });
@@ -269,10 +269,10 @@ fn b_broadcasts_after_a_confirmation_with_the_count() {
 
     app.update(Event::BroadcastProgress { done: 3, total: 4 });
     assert_eq!(app.broadcast.map(|b| b.done), Some(3));
-    let done = app.update(Event::BroadcastDone(FanoutReport {
+    let done = app.update(Event::BroadcastDone(SweepReport {
         targeted: 4,
         delivered: 4,
-        ..FanoutReport::default()
+        ..SweepReport::default()
     }));
     assert_eq!(
         done,
@@ -301,7 +301,7 @@ fn d_disconnects_after_a_confirmation() {
     assert_eq!(ch(&mut app, 'x'), None, "other keys wait for an answer");
     assert_eq!(press(&mut app, KeyCode::Esc), None);
     assert_eq!(app.mode, Mode::Normal);
-    assert!(!app.should_quit);
+    assert!(!app.should_quit());
 
     ch(&mut app, 'd');
     assert_eq!(
@@ -448,14 +448,14 @@ fn question_mark_toggles_help_which_swallows_keys() {
     assert!(!app.show_help);
     ch(&mut app, '?');
     press(&mut app, KeyCode::Esc);
-    assert!(!app.show_help && !app.should_quit);
+    assert!(!app.show_help && !app.should_quit());
 }
 
 #[test]
 fn q_quits() {
     let mut app = app_with(1);
     ch(&mut app, 'q');
-    assert!(app.should_quit);
+    assert!(app.should_quit());
 }
 
 #[test]
@@ -465,9 +465,9 @@ fn esc_quits_once_nothing_is_open() {
     typed(&mut app, "id");
     press(&mut app, KeyCode::Enter);
     press(&mut app, KeyCode::Esc);
-    assert_eq!((app.filter.as_str(), app.should_quit), ("", false));
+    assert_eq!((app.filter.as_str(), app.should_quit()), ("", false));
     press(&mut app, KeyCode::Esc);
-    assert!(app.should_quit);
+    assert!(app.should_quit());
 }
 
 #[test]
@@ -478,7 +478,192 @@ fn ctrl_c_quits_from_any_mode() {
         KeyCode::Char('c'),
         KeyModifiers::CONTROL,
     )));
-    assert!(app.should_quit);
+    assert!(app.should_quit());
+}
+
+fn ctrl_c(app: &mut App) -> Option<Command> {
+    app.update(Event::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )))
+}
+
+/// Types and confirms a broadcast of `text`: it is running afterwards.
+fn start_broadcast(app: &mut App, text: &str) {
+    ch(app, 'b');
+    typed(app, text);
+    press(app, KeyCode::Enter);
+    assert!(matches!(ch(app, 'y'), Some(Command::Broadcast { .. })));
+}
+
+/// Plans a prune of the oldest record and confirms it: it is running
+/// afterwards.
+fn start_prune(app: &mut App) {
+    assert_eq!(ch(app, 'p'), Some(Command::PlanPrune));
+    let stale = app.records().last().expect("a record").id.to_string();
+    app.update(Event::PrunePlanned(PrunePlan {
+        stale: vec![stale],
+        checked: app.records().len() as u64,
+        ..PrunePlan::default()
+    }));
+    assert!(matches!(ch(app, 'y'), Some(Command::Prune { .. })));
+    assert!(app.pruning);
+}
+
+fn asking_to_quit(app: &App) -> bool {
+    matches!(app.mode, Mode::ConfirmQuit { .. })
+}
+
+#[test]
+fn q_during_a_broadcast_asks_n_stays_y_quits() {
+    let mut app = app_with(4);
+    start_broadcast(&mut app, "bye");
+    assert_eq!(ch(&mut app, 'q'), None);
+    assert!(
+        !app.should_quit(),
+        "a running broadcast is not abandoned at once"
+    );
+    assert_eq!(
+        app.mode,
+        Mode::ConfirmQuit {
+            back: Box::new(Mode::Normal)
+        }
+    );
+    assert_eq!(ch(&mut app, 'j'), None, "other keys wait for an answer");
+    assert_eq!(ch(&mut app, 'q'), None);
+    assert!(asking_to_quit(&app) && !app.should_quit());
+    ch(&mut app, 'n');
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(!app.should_quit());
+    assert!(app.broadcast.is_some(), "the broadcast goes on");
+
+    ch(&mut app, 'q');
+    press(&mut app, KeyCode::Esc);
+    assert_eq!((app.mode.clone(), app.should_quit()), (Mode::Normal, false));
+
+    ch(&mut app, 'q');
+    assert_eq!(ch(&mut app, 'y'), None);
+    assert_eq!(app.exit, Some(Exit::Quit));
+    assert_eq!(Exit::Quit.code(), 0);
+}
+
+#[test]
+fn esc_and_ctrl_c_ask_during_a_prune_and_no_returns_to_what_was_open() {
+    let mut app = app_with(3);
+    start_prune(&mut app);
+    press(&mut app, KeyCode::Esc);
+    assert!(
+        asking_to_quit(&app),
+        "Esc with nothing open would quit: it asks"
+    );
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.mode, Mode::Normal);
+
+    ch(&mut app, 'm');
+    typed(&mut app, "half a sen");
+    ctrl_c(&mut app);
+    assert!(asking_to_quit(&app) && !app.should_quit());
+    ch(&mut app, 'n');
+    assert_eq!(
+        app.mode,
+        Mode::Message {
+            id: "id000=".into(),
+            input: "half a sen".into()
+        },
+        "the message being typed is still there"
+    );
+
+    ctrl_c(&mut app);
+    assert!(asking_to_quit(&app));
+    ctrl_c(&mut app);
+    assert_eq!(app.exit, Some(Exit::Quit), "a second Ctrl-C insists");
+}
+
+#[test]
+fn quitting_asks_only_while_work_would_be_abandoned() {
+    let mut app = app_with(3);
+    start_broadcast(&mut app, "x");
+    start_prune(&mut app);
+    app.update(Event::BroadcastDone(SweepReport::default()));
+    ch(&mut app, 'q');
+    assert!(asking_to_quit(&app), "the prune still runs");
+    ch(&mut app, 'n');
+    app.update(Event::Pruned(PruneReport::default()));
+    ch(&mut app, 'q');
+    assert_eq!(app.exit, Some(Exit::Quit), "nothing runs: q quits at once");
+
+    // A failed broadcast is over too.
+    let mut app = app_with(3);
+    start_broadcast(&mut app, "x");
+    app.update(Event::Failed {
+        task: Task::Broadcast,
+        message: "throttled".into(),
+    });
+    ctrl_c(&mut app);
+    assert_eq!(app.exit, Some(Exit::Quit));
+
+    // The prune dry run only reads: it is not asked about.
+    let mut app = app_with(3);
+    ch(&mut app, 'p');
+    ctrl_c(&mut app);
+    assert_eq!(app.exit, Some(Exit::Quit));
+}
+
+#[test]
+fn asking_during_a_dry_run_hides_it_and_its_plan_is_logged() {
+    let mut app = app_with(3);
+    start_broadcast(&mut app, "x");
+    ch(&mut app, 'p');
+    ctrl_c(&mut app);
+    assert!(asking_to_quit(&app));
+    ch(&mut app, 'n');
+    assert_eq!(app.mode, Mode::Normal);
+    app.update(Event::PrunePlanned(PrunePlan {
+        stale: vec!["id002=".into()],
+        checked: 3,
+        ..PrunePlan::default()
+    }));
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(
+        app.log
+            .back()
+            .unwrap()
+            .text
+            .contains("1 of 3 records are stale")
+    );
+}
+
+#[test]
+fn help_gives_way_to_the_question() {
+    let mut app = app_with(3);
+    start_broadcast(&mut app, "x");
+    ch(&mut app, '?');
+    ctrl_c(&mut app);
+    assert!(asking_to_quit(&app) && !app.show_help);
+}
+
+#[test]
+fn a_signal_ends_the_dashboard_at_once_whatever_runs_or_is_open() {
+    for (signal, code) in [
+        (Signal::Interrupt, 130),
+        (Signal::Terminate, 143),
+        (Signal::Hangup, 129),
+    ] {
+        let mut app = app_with(3);
+        start_broadcast(&mut app, "x");
+        start_prune(&mut app);
+        ch(&mut app, 'q');
+        assert!(asking_to_quit(&app));
+        assert_eq!(app.update(Event::Signal(signal)), None);
+        assert_eq!(app.exit, Some(Exit::Signal(signal)), "{signal:?}");
+        assert_eq!(Exit::Signal(signal).code(), code);
+
+        let mut app = app_with(3);
+        ch(&mut app, 'b');
+        typed(&mut app, "half");
+        app.update(Event::Signal(signal));
+        assert_eq!(app.exit, Some(Exit::Signal(signal)), "{signal:?}");
+    }
 }
 
 #[test]

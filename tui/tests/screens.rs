@@ -6,7 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use insta::assert_snapshot;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use wsadmin_core::{ConnectionInfo, ConnectionRecord, FanoutReport};
+use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport};
 use wsadmin_tui::App;
 use wsadmin_tui::app::TargetInfo;
 use wsadmin_tui::event::{Event, Probe, PrunePlan, Task};
@@ -146,13 +146,13 @@ fn broadcast_progress() {
     app.update(key(KeyCode::Char('y')));
     app.update(Event::BroadcastProgress { done: 7, total: 21 });
     assert_snapshot!(screen(&mut app, 100, 24).backend());
-    app.update(Event::BroadcastDone(FanoutReport {
+    app.update(Event::BroadcastDone(SweepReport {
         targeted: 21,
         delivered: 20,
         gone: 1,
         records_removed: 1,
         elapsed_ms: 230,
-        ..FanoutReport::default()
+        ..SweepReport::default()
     }));
     assert_snapshot!("broadcast_done", screen(&mut app, 100, 24).backend());
 }
@@ -173,6 +173,29 @@ fn prune_plan() {
         first_error: Some("throttled".into()),
     }));
     assert_snapshot!(screen(&mut app, 100, 24).backend());
+}
+
+#[test]
+fn quit_confirmation() {
+    let mut app = populated();
+    app.update(key(KeyCode::Char('b')));
+    chars(&mut app, "hi");
+    app.update(key(KeyCode::Enter));
+    app.update(key(KeyCode::Char('y')));
+    app.update(Event::BroadcastProgress { done: 7, total: 21 });
+    app.update(key(KeyCode::Char('q')));
+    assert_snapshot!(screen(&mut app, 100, 24).backend());
+    // The broadcast ends while the question is open: it says so.
+    app.update(Event::BroadcastDone(SweepReport {
+        targeted: 21,
+        delivered: 21,
+        elapsed_ms: 230,
+        ..SweepReport::default()
+    }));
+    assert_snapshot!(
+        "quit_confirmation_after_the_broadcast",
+        screen(&mut app, 100, 24).backend()
+    );
 }
 
 #[test]

@@ -199,6 +199,20 @@ async fn the_prune_plan_lists_exactly_the_stale_records_and_prune_deletes_them()
     close(stale2).await;
     assert_eq!(h.ids().await.len(), 3, "the records stay behind");
 
+    // Inside the default grace a 410 may be a client still in `$connect`:
+    // the plan deletes nothing yet.
+    w.start(Command::PlanPrune);
+    let plan = loop {
+        if let Event::PrunePlanned(plan) = next(&mut rx).await {
+            break plan;
+        }
+    };
+    assert!(plan.stale.is_empty(), "{plan:?}");
+
+    // Past a short grace they are stale.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (tx, mut rx) = unbounded_channel();
+    let mut w = Worker::new(h.target(), tx).with_grace(Duration::from_secs(1));
     w.start(Command::PlanPrune);
     let plan = loop {
         match next(&mut rx).await {

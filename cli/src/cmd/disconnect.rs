@@ -15,8 +15,8 @@ use wsadmin_core::{Finished, Outcome};
 use crate::cmd::check_ids;
 use crate::deployment::Deployment;
 use crate::exit::{Status, usage};
-use crate::flags::DisconnectArgs;
-use crate::output::{Output, Style, Table};
+use crate::flags::{DisconnectArgs, OutputFormat};
+use crate::output::{Output, Style, Table, escape, write_json, write_json_pretty};
 use crate::report;
 
 #[derive(Debug, Serialize)]
@@ -91,8 +91,8 @@ pub async fn run(
         });
     }
     check_ids(&args.ids)?;
-    // A few ids, named on the command line: a row for each, in their order.
-    let mut rows: Vec<Finished> = Vec::new();
+    // A few ids, named on the command line: a result for each, in order.
+    let mut rows: Vec<Disconnected> = Vec::new();
     let ids = stream::iter(
         args.ids
             .iter()
@@ -106,33 +106,98 @@ pub async fn run(
         ids,
         false,
         |done, _| {
-            if write_error.is_none()
-                && let Err(e) = report::stream(out, w, done, closed)
-            {
-                write_error = Some(e);
-            }
-            rows.push(Finished::new(done.id.clone(), done.outcome.clone()));
+            rows.push(Disconnected::new(done));
         },
     )
     .await;
-    if let Some(e) = write_error {
-        return Err(e.into());
-    }
-    rows.sort_by_key(|r| args.ids.iter().position(|id| id == &r.id));
-    report::finish(out, w, &report, Fields { dry_run: false }, |w| {
-        let mut t = Table::new(vec!["ID", "RESULT", "RECORD", "DETAIL"]);
-        for r in &rows {
-            let (result, style, record, detail) = describe(&r.outcome);
-            t.row(vec![
-                (r.id.clone(), None),
-                (result.to_owned(), Some(style)),
-                (record.to_owned(), None),
-                (detail, None),
-            ]);
+    report::check(&report)?;
+    rows.sort_by_key(|r| args.ids.iter().position(|id| id == &r.connection_id));
+    match out.format {
+        OutputFormat::Json => write_json_pretty(w, &rows)?,
+        OutputFormat::Ndjson => {
+            for r in &rows {
+                write_json(w, r)?;
+            }
         }
-        t.write(out, w)?;
-        report::summary_tail(out, w, &report)
-    })
+        OutputFormat::Ids => {
+            for r in rows.iter().filter(|r| r.closed) {
+                writeln!(w, "{}", escape(&r.connection_id))?;
+            }
+        }
+        OutputFormat::Table => {
+            let mut t = Table::new(vec!["ID", "RESULT", "RECORD", "DETAIL"]);
+            for r in &rows {
+                let style = match r.result {
+                    "disconnected" => Style::Green,
+                    "gone" | "connecting" => Style::Yellow,
+                    _ => Style::Red,
+                };
+                t.row(vec![
+                    (r.connection_id.clone(), None),
+                    (r.result.to_owned(), Some(style)),
+                    (r.record.to_owned(), None),
+                    (r.detail.clone().unwrap_or_default(), None),
+                ]);
+            }
+            t.write(out, w)?;
+        }
+    }
+    w.flush()?;
+    report::status(&report)
+}
+
+/// One id's result, as `disconnect ID…` reports it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Disconnected {
+    connection_id: String,
+    /// disconnected | gone | connecting | failed | not_attempted
+    result: &'static str,
+    record_removed: bool,
+    /// removed | kept | marked | -
+    record: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    /// The failure's kind (`unreachable`, `forbidden`, …), when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    #[serde(skip)]
+    closed: bool,
+}
+
+impl Disconnected {
+    fn new(done: &Finished) -> Self {
+        let (result, record, detail) = match &done.outcome {
+            Outcome::Disconnected { record_removed } => (
+                "disconnected",
+                if *record_removed { "removed" } else { "-" },
+                None,
+            ),
+            Outcome::Gone(RecordFate::Removed) => ("gone", "removed", None),
+            Outcome::Gone(RecordFate::Connecting) => (
+                "connecting",
+                "kept",
+                Some("410 while its $connect may still run: try again in a moment".to_owned()),
+            ),
+            Outcome::Gone(RecordFate::Marked) => (
+                "gone",
+                "marked",
+                Some("no connectedAt: a later prune deletes it".to_owned()),
+            ),
+            Outcome::Gone(_) => ("gone", "-", None),
+            Outcome::NotAttempted => ("not_attempted", "-", Some("interrupted".to_owned())),
+            other => ("failed", "-", other.failure().map(|f| f.1.to_owned())),
+        };
+        Self {
+            connection_id: done.id.clone(),
+            result,
+            record_removed: record == "removed",
+            record,
+            detail,
+            kind: done.outcome.failure().map(|f| f.0),
+            closed: closed(done),
+        }
+    }
 }
 
 /// Whether a target's connection is closed (or was already gone).
@@ -142,38 +207,6 @@ fn closed(done: &Finished) -> bool {
         Outcome::Disconnected { .. }
             | Outcome::Gone(RecordFate::Removed | RecordFate::AlreadyRemoved)
     )
-}
-
-/// RESULT, its colour, RECORD and DETAIL of a row.
-fn describe(outcome: &Outcome) -> (&'static str, Style, &'static str, String) {
-    match outcome {
-        Outcome::Disconnected { record_removed } => (
-            "disconnected",
-            Style::Green,
-            if *record_removed { "removed" } else { "-" },
-            String::new(),
-        ),
-        Outcome::Gone(RecordFate::Removed) => ("gone", Style::Yellow, "removed", String::new()),
-        Outcome::Gone(RecordFate::Connecting) => (
-            "connecting",
-            Style::Yellow,
-            "kept",
-            "410 while its $connect may still run: try again in a moment".to_owned(),
-        ),
-        Outcome::Gone(RecordFate::Marked) => (
-            "gone",
-            Style::Yellow,
-            "marked",
-            "no connectedAt: a later prune deletes it".to_owned(),
-        ),
-        Outcome::Gone(_) => ("gone", Style::Yellow, "-", String::new()),
-        other => (
-            "failed",
-            Style::Red,
-            "-",
-            other.failure().map(|f| f.1.to_owned()).unwrap_or_default(),
-        ),
-    }
 }
 
 /// Asks on a terminal; refuses anywhere else.
