@@ -44,6 +44,50 @@ struct TargetLine<'a> {
     reason: Option<&'a str>,
 }
 
+/// Where a sweep's finished targets are written while it runs. A write
+/// error (a closed pipe) is kept for after the run, which goes on.
+pub struct Sink<'a> {
+    out: &'a Output,
+    w: &'a mut dyn Write,
+    error: Option<std::io::Error>,
+}
+
+impl<'a> Sink<'a> {
+    pub fn new(out: &'a Output, w: &'a mut dyn Write) -> Self {
+        Self {
+            out,
+            w,
+            error: None,
+        }
+    }
+
+    /// [`stream`]s one target, unless writing already failed.
+    pub fn push<X>(&mut self, done: &Finished<X>, id_if: impl Fn(&Finished<X>) -> bool) {
+        if self.error.is_none()
+            && let Err(e) = stream(self.out, self.w, done, id_if)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// Writes a line of its own (a dry run's plan), unless writing failed.
+    pub fn line(&mut self, text: std::fmt::Arguments<'_>) {
+        if self.error.is_none()
+            && let Err(e) = self
+                .w
+                .write_fmt(text)
+                .and_then(|()| self.w.write_all(b"\n"))
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// The run is over: the first write error, if any.
+    pub fn close(self) -> std::io::Result<()> {
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
 /// Streams one finished target: a JSON line with `-o ndjson`, the id with
 /// `-o ids` when `id_if` says so; nothing otherwise.
 pub fn stream<X>(

@@ -33,6 +33,8 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// DynamoDB's limit on Scan TotalSegments.
 pub const MAX_SEGMENTS: u32 = 1_000_000;
 const BATCH_WRITE_MAX: usize = 25;
+/// Our code for a batch write DynamoDB left partly unprocessed.
+const UNPROCESSED: &str = "UnprocessedItems";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -107,7 +109,8 @@ impl Retryable for StoreError {
                 Some(
                     "ProvisionedThroughputExceededException"
                     | "ThrottlingException"
-                    | "RequestLimitExceeded",
+                    | "RequestLimitExceeded"
+                    | UNPROCESSED,
                 ) => RetryClass::Throttled,
                 Some("InternalServerError" | "ServiceUnavailable" | "InternalFailure") => {
                     RetryClass::Transient
@@ -293,40 +296,42 @@ impl ConnectionStore {
                     })?;
                 pending.push(WriteRequest::builder().put_request(put).build());
             }
-            let mut attempt = 0u32;
-            while !pending.is_empty() {
-                let requests = std::mem::take(&mut pending);
-                let out = self
-                    .retry
-                    .run(|_| async {
-                        self.client
-                            .batch_write_item()
-                            .request_items(&self.table.name, requests.clone())
-                            .send()
-                            .await
-                            .map_err(|e| self.error("BatchWriteItem", e))
-                    })
-                    .await?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(&self.table.name))
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > 10 {
-                        return Err(StoreError::Failed {
+            // DynamoDB may leave part of a batch unprocessed (throttling):
+            // that part is retried like any throttled call, by the policy.
+            let pending = std::sync::Mutex::new(pending);
+            let lock = || {
+                pending
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            };
+            self.retry
+                .run(|_| async {
+                    let batch = lock().clone();
+                    let out = self
+                        .client
+                        .batch_write_item()
+                        .request_items(&self.table.name, batch)
+                        .send()
+                        .await
+                        .map_err(|e| self.error("BatchWriteItem", e))?;
+                    let rest = out
+                        .unprocessed_items
+                        .and_then(|mut m| m.remove(&self.table.name))
+                        .unwrap_or_default();
+                    let left = rest.len();
+                    *lock() = rest;
+                    if left == 0 {
+                        Ok(())
+                    } else {
+                        Err(StoreError::Failed {
                             op: "BatchWriteItem",
                             table: self.table.name.clone(),
-                            code: None,
-                            message: format!(
-                                "{} items stayed unprocessed after 10 retries",
-                                pending.len()
-                            ),
-                        });
+                            code: Some(UNPROCESSED.to_owned()),
+                            message: format!("{left} items were left unprocessed (throttled)"),
+                        })
                     }
-                    tokio::time::sleep(Duration::from_millis(20 << attempt.min(6))).await;
-                }
-            }
+                })
+                .await?;
         }
         Ok(())
     }

@@ -89,7 +89,7 @@ pub async fn run(
     let sweep = report::engine(dep, args.concurrency, &args.sweep);
     let cleanup = (!args.no_prune).then_some(store);
     let payload_bytes = data.len();
-    let mut write_error = None;
+    let mut sink = report::Sink::new(out, w);
     let report = broadcast(
         &sweep,
         &dep.target.gateway,
@@ -100,22 +100,14 @@ pub async fn run(
             if let Some(bar) = &bar {
                 bar.set_position(so_far.targeted);
             }
-            if write_error.is_none()
-                && let Err(e) = report::stream(out, w, done, |d| {
-                    matches!(d.outcome, Outcome::Failed { .. })
-                })
-            {
-                write_error = Some(e);
-            }
+            sink.push(done, |d| matches!(d.outcome, Outcome::Failed { .. }));
         },
     )
     .await?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    if let Some(e) = write_error {
-        return Err(e.into());
-    }
+    sink.close()?;
     let fields = Fields {
         dry_run: false,
         payload_bytes,

@@ -33,31 +33,23 @@ pub async fn run(
 ) -> Result<Status> {
     let target = &dep.target;
     let sweep = report::engine(dep, args.concurrency, &args.sweep);
-    let mut write_error = None;
     if let Some(idle_over) = args.idle_over {
         let opts = PruneOptions {
             idle_over: Some(idle_over),
             dry_run: false,
         };
         let records = target.store.scan(ScanOptions::default());
+        let mut sink = report::Sink::new(out, w);
         let report = prune::prune(
             &sweep,
             &target.store,
             &target.gateway,
             records,
             opts,
-            |done, _| {
-                if write_error.is_none()
-                    && let Err(e) = crate::cmd::prune::per_target(out, w, done, false)
-                {
-                    write_error = Some(e);
-                }
-            },
+            |done, _| crate::cmd::prune::per_target(out, &mut sink, done, false),
         )
         .await;
-        if let Some(e) = write_error {
-            return Err(e.into());
-        }
+        sink.close()?;
         return report::finish(out, w, &report, Fields { dry_run: false }, |w| {
             crate::cmd::prune::table(out, w, &report, "disconnect", false)
         });
@@ -68,24 +60,17 @@ pub async fn run(
             confirm(n)?;
         }
         let records = target.store.scan(ScanOptions::default());
+        let mut sink = report::Sink::new(out, w);
         let report = prune::disconnect(
             &sweep,
             &target.store,
             &target.gateway,
             records,
             false,
-            |done, _| {
-                if write_error.is_none()
-                    && let Err(e) = report::stream(out, w, done, closed)
-                {
-                    write_error = Some(e);
-                }
-            },
+            |done, _| sink.push(done, closed),
         )
         .await;
-        if let Some(e) = write_error {
-            return Err(e.into());
-        }
+        sink.close()?;
         return report::finish(out, w, &report, Fields { dry_run: false }, |w| {
             crate::cmd::prune::table(out, w, &report, "disconnect", false)
         });

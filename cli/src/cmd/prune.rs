@@ -38,25 +38,17 @@ pub async fn run(
     let target = &dep.target;
     let sweep = report::engine(dep, args.concurrency, &args.sweep);
     let records = target.store.scan(ScanOptions::segments(args.segments));
-    let mut write_error = None;
+    let mut sink = report::Sink::new(out, w);
     let report = prune::prune(
         &sweep,
         &target.store,
         &target.gateway,
         records,
         opts,
-        |done, _| {
-            if write_error.is_none()
-                && let Err(e) = per_target(out, w, done, args.dry_run)
-            {
-                write_error = Some(e);
-            }
-        },
+        |done, _| per_target(out, &mut sink, done, args.dry_run),
     )
     .await;
-    if let Some(e) = write_error {
-        return Err(e.into());
-    }
+    sink.close()?;
     let fields = Fields {
         dry_run: args.dry_run,
     };
@@ -76,22 +68,19 @@ pub fn touched(done: &Finished) -> bool {
 }
 
 /// Streams a target: NDJSON, ids, or (a dry run's table) its planned action.
-pub fn per_target(
-    out: &Output,
-    w: &mut dyn Write,
-    done: &Finished,
-    dry_run: bool,
-) -> std::io::Result<()> {
+pub fn per_target(out: &Output, sink: &mut report::Sink<'_>, done: &Finished, dry_run: bool) {
     if dry_run && out.format == OutputFormat::Table && !out.quiet {
         match done.outcome {
             Outcome::Gone(RecordFate::WouldRemove) => {
-                writeln!(w, "  would delete record  {}", escape(&done.id))?
+                sink.line(format_args!("  would delete record  {}", escape(&done.id)))
             }
-            Outcome::WouldDisconnect => writeln!(w, "  would disconnect     {}", escape(&done.id))?,
+            Outcome::WouldDisconnect => {
+                sink.line(format_args!("  would disconnect     {}", escape(&done.id)))
+            }
             _ => {}
         }
     }
-    report::stream(out, w, done, touched)
+    sink.push(done, touched);
 }
 
 /// The summary of a prune (or a bulk disconnect).
