@@ -6,8 +6,10 @@
 //! endpoint or table, or the circuit breaker opened).
 
 use std::io::Write;
+use std::time::Duration;
 
 use anyhow::{Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use wsadmin_core::sweep::Stop;
 use wsadmin_core::{Finished, Sweep, SweepConfig, SweepReport};
@@ -30,6 +32,36 @@ pub fn engine(dep: &Deployment, concurrency: u32, flags: &SweepArgs) -> Sweep {
     })
     .with_clock(dep.target.gateway.clock().clone())
     .with_cancel(interrupt::token())
+}
+
+/// A bar with rate and ETA on a terminal (stderr), for a sweep over the
+/// whole table (its length a quick count) or a spinner for a filtered one;
+/// nothing off a terminal or with `-q`.
+pub async fn progress_bar(
+    dep: &Deployment,
+    out: &Output,
+    whole_table: bool,
+    verb: &str,
+) -> Option<ProgressBar> {
+    if !out.stderr_tty || out.quiet {
+        return None;
+    }
+    let total = if whole_table {
+        dep.target.store.count(4).await.ok()
+    } else {
+        None
+    };
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    let template = if total.is_some() {
+        format!("{{bar:30}} {{pos}}/{{len}} {verb} {{per_sec}} eta {{eta}}")
+    } else {
+        format!("{{spinner}} {{pos}} {verb} {{per_sec}}")
+    };
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(100));
+    Some(bar)
 }
 
 /// One finished target, as `-o ndjson` streams it.

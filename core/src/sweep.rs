@@ -460,6 +460,10 @@ impl Ctx {
                         return Err(Attempt::Stopped);
                     }
                     let booked_at = shared.wait_for_slot().await;
+                    // A paced wait may be long: a stop during it wins.
+                    if shared.stop.is_cancelled() {
+                        return Err(Attempt::Stopped);
+                    }
                     let result = fut.await;
                     let class = shared.observe(attempt, booked_at, result.as_ref().map(|_| ()));
                     result.map_err(|error| Attempt::Failed {

@@ -3,11 +3,9 @@
 //! pages, requests are bounded, paced and retried, gone records pruned.
 
 use std::io::Write;
-use std::time::Duration;
 
 use anyhow::Result;
 use futures::{TryStreamExt, future};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use wsadmin_core::fanout::broadcast;
 use wsadmin_core::store::ScanOptions;
@@ -80,12 +78,8 @@ pub async fn run(
         return Ok(Status::Ok);
     }
 
-    let bar = progress_bar(
-        dep,
-        out,
-        args.filter.older_than.is_none() && args.filter.wheres.is_empty(),
-    )
-    .await;
+    let whole_table = args.filter.older_than.is_none() && args.filter.wheres.is_empty();
+    let bar = report::progress_bar(dep, out, whole_table, "sent").await;
     let sweep = report::engine(dep, args.concurrency, &args.sweep);
     let cleanup = (!args.no_prune).then_some(store);
     let payload_bytes = data.len();
@@ -115,33 +109,6 @@ pub async fn run(
     report::finish(out, w, &report, fields, |w| {
         summary(out, w, payload_bytes, &report)
     })
-}
-
-/// A bar with rate and ETA on a terminal; nothing otherwise.
-async fn progress_bar(dep: &Deployment, out: &Output, whole_table: bool) -> Option<ProgressBar> {
-    if !out.stderr_tty || out.quiet {
-        return None;
-    }
-    // The length is known only for a whole-table broadcast (a quick count).
-    let total = if whole_table {
-        dep.target.store.count(4).await.ok()
-    } else {
-        None
-    };
-    let bar = match total {
-        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
-        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-    };
-    let template = if total.is_some() {
-        "{bar:30} {pos}/{len} {per_sec} eta {eta}"
-    } else {
-        "{spinner} {pos} sent {per_sec}"
-    };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(100));
-    Some(bar)
 }
 
 fn summary(out: &Output, w: &mut dyn Write, bytes: usize, r: &SweepReport) -> Result<()> {

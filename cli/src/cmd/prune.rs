@@ -38,6 +38,7 @@ pub async fn run(
     let target = &dep.target;
     let sweep = report::engine(dep, args.concurrency, &args.sweep);
     let records = target.store.scan(ScanOptions::segments(args.segments));
+    let bar = report::progress_bar(dep, out, true, "checked").await;
     let mut sink = report::Sink::new(out, w);
     let report = prune::prune(
         &sweep,
@@ -45,9 +46,17 @@ pub async fn run(
         &target.gateway,
         records,
         opts,
-        |done, _| per_target(out, &mut sink, done, args.dry_run),
+        |done, so_far| {
+            if let Some(bar) = &bar {
+                bar.set_position(so_far.targeted);
+            }
+            per_target(out, &mut sink, done, args.dry_run)
+        },
     )
     .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     sink.close()?;
     let fields = Fields {
         dry_run: args.dry_run,
