@@ -41,6 +41,13 @@ pub const LOCAL_SECRET_ACCESS_KEY: &str = "wsstack-local-secret";
 pub const LOCAL_REGION: &str = "us-east-1";
 pub const LOCAL_API_ID: &str = "wsstacklocal";
 
+/// AWS's default Lambda concurrency per account and region.
+pub const DEFAULT_LAMBDA_CONCURRENCY: usize = 1000;
+/// API Gateway's integration timeout: no `$connect` lasts longer.
+pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
+/// The range `--lambda-concurrency` accepts.
+pub const LAMBDA_CONCURRENCY_RANGE: std::ops::RangeInclusive<usize> = 1..=100_000;
+
 /// API Gateway's limits on WebSocket traffic.
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 pub const MAX_MESSAGE_BYTES: usize = wsadmin_core::MAX_PAYLOAD_BYTES;
@@ -72,6 +79,13 @@ pub struct EmulatorConfig {
     pub fault_rate: f64,
     /// Fraction of `$disconnect` invocations silently skipped.
     pub drop_disconnect_rate: f64,
+    /// How much longer `$connect` takes after its handler returned 2xx: the
+    /// record is written, the connection is not yet reachable (410) and the
+    /// handshake not yet complete. AWS's `$connect` window, made testable.
+    pub connect_delay: Duration,
+    /// Handler invocations (every route) that may run at once; beyond it an
+    /// invocation is throttled, as Lambda throttles (no queueing).
+    pub lambda_concurrency: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -88,6 +102,8 @@ impl Default for EmulatorConfig {
             throttle: None,
             fault_rate: 0.0,
             drop_disconnect_rate: 0.0,
+            connect_delay: Duration::ZERO,
+            lambda_concurrency: DEFAULT_LAMBDA_CONCURRENCY,
         }
     }
 }
@@ -104,6 +120,13 @@ pub enum EmulatorError {
     UnknownHandler { route: String, handler: String },
     #[error("{0} must be longer than zero")]
     ZeroDuration(&'static str),
+    #[error("--lambda-concurrency must be between 1 and 100000, not {0} (AWS's default is 1000)")]
+    LambdaConcurrency(usize),
+    #[error(
+        "--connect-delay must be at most 29s (API Gateway's integration timeout), not {}",
+        wsadmin_core::duration::format_duration(*.0)
+    )]
+    ConnectDelay(Duration),
     #[error("invalid stack: {0}")]
     Stack(String),
 }
@@ -147,15 +170,17 @@ impl Api {
         rate > 0.0 && fastrand::f64() < rate
     }
 
-    fn task_started(&self) -> TaskGuard<'_> {
+    /// Counts a connection (from its `$connect` on) until the guard drops,
+    /// so shutdown waits for it.
+    fn task_started(self: &Arc<Self>) -> TaskGuard {
         self.tasks.fetch_add(1, Ordering::SeqCst);
-        TaskGuard(self)
+        TaskGuard(self.clone())
     }
 }
 
-struct TaskGuard<'a>(&'a Api);
+struct TaskGuard(Arc<Api>);
 
-impl Drop for TaskGuard<'_> {
+impl Drop for TaskGuard {
     fn drop(&mut self) {
         if self.0.tasks.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.tasks_done.notify_waiters();
@@ -197,11 +222,17 @@ impl Emulator {
         if config.max_duration.is_zero() {
             return Err(EmulatorError::ZeroDuration("the maximum duration"));
         }
+        if config.connect_delay > INTEGRATION_TIMEOUT {
+            return Err(EmulatorError::ConnectDelay(config.connect_delay));
+        }
+        if !LAMBDA_CONCURRENCY_RANGE.contains(&config.lambda_concurrency) {
+            return Err(EmulatorError::LambdaConcurrency(config.lambda_concurrency));
+        }
         config
             .stack
             .validate()
             .map_err(|e| EmulatorError::Stack(e.to_string()))?;
-        let integration = Integration::new(&config.stack, handlers)?;
+        let integration = Integration::new(&config.stack, handlers, config.lambda_concurrency)?;
         let selection_path = config
             .stack
             .selection_path()
@@ -236,6 +267,11 @@ impl Emulator {
     /// Live connections right now.
     pub fn connection_count(&self) -> usize {
         self.api.registry.len()
+    }
+
+    /// Handler invocations running right now (at most the concurrency).
+    pub fn invocations_running(&self) -> usize {
+        self.api.integration.busy()
     }
 
     /// Serves until `shutdown` resolves; then closes every connection with

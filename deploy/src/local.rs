@@ -2,15 +2,34 @@
 //! or whatever `--dynamodb-endpoint` names), the real handlers in-process,
 //! and the emulator serving them on one loopback port. `wsstack local` and
 //! the end-to-end tests run exactly this.
+//!
+//! On AWS every Lambda instance has its own HTTP pool; here all handler
+//! invocations share one process, so they share ONE HTTP client whose
+//! connections per host are bounded ([`HANDLER_CONNECTIONS_PER_HOST`]): a
+//! flood of invocations waits for a connection instead of opening
+//! thousands and exhausting the process's descriptors.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use bytes::Bytes;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use wsadmin_core::{ConnectionStore, ManagementEndpoint, TableConfig};
 use wsadmin_handlers::Handlers;
@@ -56,6 +75,132 @@ pub fn sdk_config(config: &EmulatorConfig, dynamodb_endpoint: &str) -> SdkConfig
         .build()
 }
 
+/// Requests the in-process handlers may have in flight to one host (the
+/// emulator's Management API, the DynamoDB endpoint) at once; more wait for
+/// a connection. Idle connections kept per host are bounded the same, so
+/// the handlers hold at most about this many connections per host.
+pub const HANDLER_CONNECTIONS_PER_HOST: usize = 256;
+
+/// How long an idle pooled connection of the handlers stays open.
+const HANDLER_POOL_IDLE: Duration = Duration::from_secs(30);
+
+/// The one HTTP client every handler SDK client shares: one pool, at most
+/// `per_host` requests in flight per host, at most `per_host` idle
+/// connections kept per host.
+fn bounded_http_client(per_host: usize) -> SharedHttpClient {
+    let inner = aws_smithy_http_client::Builder::new()
+        .pool_idle_timeout(HANDLER_POOL_IDLE)
+        .pool_max_idle_per_host(per_host)
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https();
+    SharedHttpClient::new(BoundedClient {
+        inner,
+        gates: Arc::new(HostGates {
+            per_host,
+            hosts: Mutex::new(HashMap::new()),
+        }),
+    })
+}
+
+/// One semaphore per host (`scheme://authority`), created on first use.
+#[derive(Debug)]
+struct HostGates {
+    per_host: usize,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl HostGates {
+    fn gate(&self, uri: &str) -> Arc<Semaphore> {
+        let host = match uri.find("://") {
+            Some(i) => {
+                let rest = &uri[i + 3..];
+                let end = rest.find(['/', '?']).unwrap_or(rest.len());
+                &uri[..i + 3 + end]
+            }
+            None => "",
+        };
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        hosts
+            .entry(host.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .clone()
+    }
+}
+
+#[derive(Debug)]
+struct BoundedClient {
+    inner: SharedHttpClient,
+    gates: Arc<HostGates>,
+}
+
+impl HttpClient for BoundedClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(BoundedConnector {
+            inner: self.inner.http_connector(settings, components),
+            gates: self.gates.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct BoundedConnector {
+    inner: SharedHttpConnector,
+    gates: Arc<HostGates>,
+}
+
+impl HttpConnector for BoundedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let gate = self.gates.gate(request.uri());
+        let inner = self.inner.clone();
+        HttpConnectorFuture::new(async move {
+            // The semaphore is never closed, so this cannot fail; if it ever
+            // did, the request goes out unbounded rather than failing.
+            let permit = gate.acquire_owned().await.ok();
+            let mut response = inner.call(request).await?;
+            // The connection stays busy until the body is read: so does the
+            // permit.
+            let body = response.take_body();
+            *response.body_mut() = SdkBody::from_body_1_x(PermitBody {
+                inner: body,
+                _permit: permit,
+            });
+            Ok(response)
+        })
+    }
+}
+
+/// A response body that holds its connection's permit until it is dropped.
+struct PermitBody {
+    inner: SdkBody,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl http_body::Body for PermitBody {
+    type Data = Bytes;
+    type Error = aws_smithy_types::body::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::Body::size_hint(&self.inner)
+    }
+}
+
 /// A running local stack. Dropping it stops nothing: call [`LocalStack::stop`].
 #[derive(Debug)]
 pub struct LocalStack {
@@ -95,7 +240,11 @@ impl LocalStack {
             .local_addr()
             .map_err(|source| LocalError::Bind { addr, source })?;
         let endpoint = ManagementEndpoint::parse(&format!("http://{addr}/{}", config.stack.stage))?;
-        let handlers = Handlers::new(sdk, table, Some(endpoint));
+        let handler_sdk = sdk
+            .into_builder()
+            .http_client(bounded_http_client(HANDLER_CONNECTIONS_PER_HOST))
+            .build();
+        let handlers = Handlers::new(handler_sdk, table, Some(endpoint));
         let emulator = Emulator::new(config.clone(), Arc::new(handlers), addr.to_string())?;
         let (tx, rx) = oneshot::channel::<()>();
         let serving = tokio::spawn(emulator.clone().serve(listener, async {
@@ -148,6 +297,11 @@ impl LocalStack {
 
     pub fn connection_count(&self) -> usize {
         self.emulator.connection_count()
+    }
+
+    /// Handler invocations running right now (at most the Lambda concurrency).
+    pub fn invocations_running(&self) -> usize {
+        self.emulator.invocations_running()
     }
 
     /// Closes every client with 1001, runs their `$disconnect`, stops serving.

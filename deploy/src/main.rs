@@ -15,7 +15,8 @@ use wsadmin_core::stack::StackSpec;
 use wsadmin_deploy::demo::{self, DemoPace};
 use wsadmin_deploy::dynamo::LocalDynamo;
 use wsadmin_deploy::emulator::{
-    EmulatorConfig, LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY, Throttle,
+    DEFAULT_LAMBDA_CONCURRENCY, EmulatorConfig, LAMBDA_CONCURRENCY_RANGE, LOCAL_ACCESS_KEY_ID,
+    LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY, Throttle,
 };
 use wsadmin_deploy::local::LocalStack;
 
@@ -90,9 +91,35 @@ struct LocalArgs {
     /// Bytes queued for one client before posts to it answer 429.
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
     queue_limit: usize,
+    /// Make $connect this much longer, after its handler wrote the record:
+    /// meanwhile the Management API answers 410 for the connection and the
+    /// handshake waits, as during a slow $connect on AWS.
+    #[arg(long, default_value = "0s", value_name = "DUR", value_parser = parse_duration)]
+    connect_delay: Duration,
+    /// Handler invocations (all routes) that may run at once, like Lambda's
+    /// account concurrency; beyond it an invocation is throttled: the
+    /// handshake is refused (500), a message gets API Gateway's "Internal
+    /// server error" frame, a $disconnect is skipped (its record stays).
+    #[arg(long, default_value_t = DEFAULT_LAMBDA_CONCURRENCY, value_name = "N", value_parser = parse_concurrency)]
+    lambda_concurrency: usize,
     /// Start N simulated clients that connect, chat and leave.
     #[arg(long, default_value_t = 0, value_name = "N")]
     demo_clients: usize,
+}
+
+/// `--lambda-concurrency`: a whole number within AWS's range.
+fn parse_concurrency(text: &str) -> Result<usize, String> {
+    let (low, high) = (
+        LAMBDA_CONCURRENCY_RANGE.start(),
+        LAMBDA_CONCURRENCY_RANGE.end(),
+    );
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| LAMBDA_CONCURRENCY_RANGE.contains(n))
+        .ok_or_else(|| {
+            format!("expected a whole number of invocations from {low} to {high}, not {text:?}")
+        })
 }
 
 fn main() -> ExitCode {
@@ -152,6 +179,8 @@ async fn local(args: LocalArgs) -> Result<()> {
         }),
         fault_rate: args.fault_rate,
         drop_disconnect_rate: args.drop_disconnect_rate,
+        connect_delay: args.connect_delay,
+        lambda_concurrency: args.lambda_concurrency,
         ..EmulatorConfig::default()
     };
 

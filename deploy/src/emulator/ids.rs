@@ -1,6 +1,7 @@
 //! Connection and message ids shaped like API Gateway's: 16 characters of
 //! base64 ending in `=` (`L0SM9cOFvHcCIhw=`), from 88 random bits. The
-//! URL-safe alphabet keeps `/` and `+` out, so ids are safe in paths.
+//! URL-safe alphabet keeps `/` and `+` out, so ids are safe in paths. Also
+//! the reading of an id from a Management API path (pure: no registry).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE;
@@ -11,9 +12,79 @@ pub fn new_id() -> String {
     URL_SAFE.encode(bytes)
 }
 
+/// How much of a bad id an error message quotes.
+const QUOTE_CHARS: usize = 80;
+
+/// A connection id in a Management API path that cannot name a connection:
+/// API Gateway answers it 400 `BadRequestException` (the message keeps AWS's
+/// wording, since it reaches users through their SDK's error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Invalid connectionId: {quoted} ({reason})")]
+pub struct InvalidId {
+    /// The raw path segment, cut short and escaped for the message.
+    pub quoted: String,
+    pub reason: String,
+}
+
+/// The connection id in the raw (still percent-encoded) last segment of
+/// `/{stage}/@connections/{id}`. Escapes must be `%XX`; the decoded id must
+/// be UTF-8 and well-formed (`wsadmin_core::record::validate_connection_id`).
+pub fn from_path(raw: &str) -> Result<String, InvalidId> {
+    let invalid = |reason: &str| InvalidId {
+        quoted: format!("{:?}", raw.chars().take(QUOTE_CHARS).collect::<String>()),
+        reason: reason.to_owned(),
+    };
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            let Some(decoded) = hex else {
+                return Err(invalid(
+                    "malformed percent-escape: % must be followed by two hex digits",
+                ));
+            };
+            out.push(decoded);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    let id = String::from_utf8(out).map_err(|_| invalid("it is not UTF-8 once percent-decoded"))?;
+    wsadmin_core::record::validate_connection_id(&id).map_err(|e| invalid(e.reason))?;
+    Ok(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_ids_are_decoded_strictly() {
+        assert_eq!(
+            from_path("L0SM9cOFvHcCIhw%3D").as_deref(),
+            Ok("L0SM9cOFvHcCIhw=")
+        );
+        assert_eq!(from_path("abc=").as_deref(), Ok("abc="));
+        for bad in [
+            "%zz", "%", "abc%3", "%ff", "a%2Fb", "a%20b", "%25%25", "%00",
+        ] {
+            let e = from_path(bad).expect_err(bad);
+            assert!(e.to_string().starts_with("Invalid connectionId: "), "{e}");
+        }
+        let long = "a".repeat(300);
+        let e = from_path(&long).expect_err("overlong");
+        assert!(
+            e.to_string().len() < 200,
+            "the message quotes a bounded part: {e}"
+        );
+    }
 
     #[test]
     fn ids_look_like_api_gateways_and_do_not_repeat() {

@@ -1,7 +1,9 @@
 //! Invoking a route's handler the way Lambda does: the event goes through its
 //! JSON form into the handler, and the response comes back through its JSON
 //! form, so the wire contract between API Gateway and Lambda is exercised on
-//! every call.
+//! every call. Every invocation first takes an execution slot from the
+//! account's concurrency ([`Integration::slot`]); beyond the limit it is
+//! throttled at once, never queued, as Lambda throttles.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use std::sync::Arc;
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use aws_lambda_events::encodings::Body;
 use base64::Engine;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wsadmin_core::stack::StackSpec;
 use wsadmin_handlers::{Handlers, Route, parse_event};
 
@@ -31,14 +34,44 @@ pub struct Answer {
     pub subprotocol: Option<String>,
 }
 
+/// Why an invocation produced no answer. API Gateway shows both the same
+/// way: a refused `$connect` (500), or an "Internal server error" frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvokeError {
+    /// Lambda's 429 `TooManyRequestsException`: every execution slot of the
+    /// account is busy.
+    #[error(
+        "throttled: all {limit} Lambda execution slots are busy (TooManyRequestsException; raise --lambda-concurrency)"
+    )]
+    Throttled { limit: usize },
+    /// The function failed as a crashing Lambda would (the event or the
+    /// response did not cross the wire).
+    #[error("the function failed (see the error logged before)")]
+    Failed,
+}
+
+/// One Lambda execution slot, held for as long as an invocation runs.
+#[derive(Debug)]
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
+
 #[derive(Debug)]
 pub struct Integration {
     handlers: Arc<Handlers>,
     routes: HashMap<String, Binding>,
+    /// The account's Lambda concurrency: one permit per execution slot.
+    slots: Arc<Semaphore>,
+    limit: usize,
 }
 
 impl Integration {
-    pub fn new(stack: &StackSpec, handlers: Arc<Handlers>) -> Result<Self, EmulatorError> {
+    /// `concurrency` is the number of invocations that may run at once.
+    pub fn new(
+        stack: &StackSpec,
+        handlers: Arc<Handlers>,
+        concurrency: usize,
+    ) -> Result<Self, EmulatorError> {
         let mut routes = HashMap::new();
         for r in &stack.routes {
             let function = Route::from_function_name(&r.handler).ok_or_else(|| {
@@ -55,16 +88,43 @@ impl Integration {
                 },
             );
         }
-        Ok(Self { handlers, routes })
+        Ok(Self {
+            handlers,
+            routes,
+            slots: Arc::new(Semaphore::new(concurrency)),
+            limit: concurrency,
+        })
+    }
+
+    /// An execution slot, or [`InvokeError::Throttled`] at once when all
+    /// are busy.
+    pub fn slot(&self) -> Result<Slot, InvokeError> {
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .map(|permit| Slot { _permit: permit })
+            .map_err(|_| InvokeError::Throttled { limit: self.limit })
+    }
+
+    /// Execution slots in use right now.
+    pub fn busy(&self) -> usize {
+        self.limit - self.slots.available_permits()
     }
 
     pub fn route(&self, key: &str) -> Option<Binding> {
         self.routes.get(key).copied()
     }
 
-    /// Runs `function` on the event; a failure to carry the event over the
-    /// wire is logged and answered 500, as a crashing Lambda would be.
-    pub async fn invoke(&self, function: Route, event: &serde_json::Value) -> Answer {
+    /// Runs `function` on the event in the execution slot `_slot` (taken
+    /// with [`Integration::slot`]); a failure to carry the event or the
+    /// response over the wire is logged and is [`InvokeError::Failed`], as a
+    /// crashing Lambda would be.
+    pub async fn invoke(
+        &self,
+        _slot: &Slot,
+        function: Route,
+        event: &serde_json::Value,
+    ) -> Result<Answer, InvokeError> {
         let wire = event.to_string();
         let parsed = match parse_event(&wire) {
             Ok(e) => e,
@@ -73,11 +133,7 @@ impl Integration {
                     function = function.function_name(),
                     "invocation failed: {e}"
                 );
-                return Answer {
-                    status: 500,
-                    body: None,
-                    subprotocol: None,
-                };
+                return Err(InvokeError::Failed);
             }
         };
         // Boxed: the handlers' futures are large (the message route holds a
@@ -92,11 +148,7 @@ impl Integration {
                 function = function.function_name(),
                 "the handler's response does not serialise"
             );
-            return Answer {
-                status: 500,
-                body: None,
-                subprotocol: None,
-            };
+            return Err(InvokeError::Failed);
         };
         let body = match response.body {
             Some(Body::Text(t)) => Some(t),
@@ -108,10 +160,10 @@ impl Integration {
             .get("sec-websocket-protocol")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Answer {
+        Ok(Answer {
             status: response.status_code,
             body,
             subprotocol,
-        }
+        })
     }
 }

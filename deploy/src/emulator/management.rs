@@ -1,7 +1,11 @@
 //! The Management API: `POST|GET|DELETE /{stage}/@connections/{id}`,
 //! answered as AWS answers: status codes, `x-amzn-ErrorType`, JSON error
-//! bodies. Every call is checked in AWS's order: resource, signature,
-//! throttle, then the connection.
+//! bodies. Every call is checked in this order: resource (403), signature
+//! headers (403: an unsigned request is refused before its body is read or
+//! its id looked at), size (413), the signature over the body (403), the id
+//! (400), throttle (429), fault knob (500), connection (410), queue (429).
+//! The path is read raw, so no malformed escape is refused by a layer that
+//! does not answer in AWS's shape.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -9,12 +13,12 @@ use std::time::SystemTime;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use axum::body::to_bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::registry::CloseCause;
-use super::{Api, MAX_MESSAGE_BYTES};
+use super::{Api, MAX_MESSAGE_BYTES, ids};
 
 /// An error answer exactly as API Gateway sends it.
 pub fn aws_error(status: StatusCode, error_type: &'static str, message: &str) -> Response {
@@ -40,16 +44,33 @@ fn iso8601(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-pub(crate) async fn connections(
-    State(api): State<Arc<Api>>,
-    Path((stage, id)): Path<(String, String)>,
-    req: Request,
-) -> Response {
+/// The raw `{stage}` and `{id}` of `/{stage}/@connections/{id}`, still
+/// percent-encoded.
+fn split_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix('/')?;
+    let (stage, rest) = rest.split_once('/')?;
+    let id = rest.strip_prefix("@connections/")?;
+    (!id.is_empty() && !id.contains('/')).then_some((stage, id))
+}
+
+pub(crate) async fn connections(State(api): State<Arc<Api>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let Some((stage, raw_id)) = split_path(parts.uri.path()) else {
+        return forbidden().await;
+    };
     if stage != api.config.stack.stage
         || !matches!(parts.method, Method::POST | Method::GET | Method::DELETE)
     {
         return forbidden().await;
+    }
+    let refused = |e: super::sigv4::SigV4Error| {
+        aws_error(StatusCode::FORBIDDEN, "ForbiddenException", &e.to_string())
+    };
+    if let Err(e) = api
+        .verifier
+        .precheck(&parts.uri, &parts.headers, SystemTime::now())
+    {
+        return refused(e);
     }
     let too_large = || {
         aws_error(
@@ -76,8 +97,18 @@ pub(crate) async fn connections(
         &body,
         SystemTime::now(),
     ) {
-        return aws_error(StatusCode::FORBIDDEN, "ForbiddenException", &e.to_string());
+        return refused(e);
     }
+    let id = match ids::from_path(raw_id) {
+        Ok(id) => id,
+        Err(e) => {
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequestException",
+                &e.to_string(),
+            );
+        }
+    };
     if !api.allow_call() {
         return aws_error(
             StatusCode::TOO_MANY_REQUESTS,

@@ -186,18 +186,41 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<(), SigV4Error> {
-        let presented = Presented::from_request(uri, headers)?;
-        if presented.credential.access_key_id != self.access_key_id {
-            return Err(SigV4Error::UnknownAccessKey);
-        }
-        self.check_scope(&presented)?;
-        self.check_time(&presented, now)?;
+        let presented = self.presented(uri, headers, now)?;
         let expected = self.expected_signature(method, uri, headers, body, &presented)?;
         if bool::from(expected.as_bytes().ct_eq(presented.signature.as_bytes())) {
             Ok(())
         } else {
             Err(SigV4Error::Mismatch)
         }
+    }
+
+    /// Everything [`Verifier::verify`] checks before it needs the body: a
+    /// signature is present and well-formed, for the emulator's access key,
+    /// region and signing name, at a time within the clock window. Lets the
+    /// caller refuse an unsigned request before reading its body.
+    pub fn precheck(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        now: SystemTime,
+    ) -> Result<(), SigV4Error> {
+        self.presented(uri, headers, now).map(drop)
+    }
+
+    fn presented(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        now: SystemTime,
+    ) -> Result<Presented, SigV4Error> {
+        let presented = Presented::from_request(uri, headers)?;
+        if presented.credential.access_key_id != self.access_key_id {
+            return Err(SigV4Error::UnknownAccessKey);
+        }
+        self.check_scope(&presented)?;
+        self.check_time(&presented, now)?;
+        Ok(presented)
     }
 
     fn check_scope(&self, p: &Presented) -> Result<(), SigV4Error> {

@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::event::{self, Kind};
+use super::integration::{Answer, InvokeError};
 use super::registry::{CloseCause, Conn, ConnEnds};
 use super::{Api, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, ids, management, route};
 
@@ -160,11 +161,13 @@ pub(crate) async fn handshake(
         }
     };
 
+    // Counted from here: shutdown waits for a handshake in its `$connect`.
+    let task = api.task_started();
     let mut subprotocol = None;
+    let mut pending = None;
     if let Some(binding) = api.integration.route("$connect") {
-        let ctx = context(&api, &conn);
         let ev = event::build(
-            &ctx,
+            &context(&api, &conn),
             &Kind::Connect {
                 headers: &headers,
                 query: &query,
@@ -172,7 +175,17 @@ pub(crate) async fn handshake(
             &ids::new_id(),
             Api::now_ms(),
         );
-        let answer = api.integration.invoke(binding.function, &ev).await;
+        let answer = match connect(&api, &conn, binding.function, ev).await {
+            Ok((answer, owed)) => {
+                pending = owed;
+                answer
+            }
+            Err(e) => {
+                // API Gateway answers a failed `$connect` integration 500.
+                tracing::warn!(connection_id = %conn.id, "$connect failed, handshake refused: {e}");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        };
         if !(200..300).contains(&answer.status) {
             tracing::info!(connection_id = %conn.id, status = answer.status, "$connect refused the handshake");
             let status = u16::try_from(answer.status)
@@ -183,14 +196,33 @@ pub(crate) async fn handshake(
         }
         subprotocol = answer.subprotocol;
     }
+    if api.closing.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Some(guard) = pending {
+            guard.fire(&Ending::theirs(1001, "Going away".into())).await;
+        }
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     if !api.registry.insert(conn.clone()) {
+        if let Some(guard) = pending {
+            guard
+                .fire(&Ending::theirs(1011, "Internal server error".into()))
+                .await;
+        }
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    // Shutdown began while this one was joining: close it right away.
+    if api.closing.load(std::sync::atomic::Ordering::SeqCst) {
+        conn.close(CloseCause::Shutdown);
     }
 
     let on_upgrade = hyper::upgrade::on(req);
     let task_api = api.clone();
+    // The connection task owns the `$disconnect` from here on.
+    if let Some(guard) = pending {
+        guard.defuse();
+    }
     tokio::spawn(async move {
-        let _guard = task_api.task_started();
+        let _task = task;
         match on_upgrade.await {
             Ok(upgraded) => {
                 // A small initial read buffer: idle connections stay cheap
@@ -322,6 +354,84 @@ async fn run(api: &Arc<Api>, conn: Arc<Conn>, ws: Socket, ends: ConnEnds) {
     disconnect(api, &conn, &ending).await;
 }
 
+/// Runs `$connect`, then the connect delay, in a task of its own: like a
+/// Lambda, it runs to the end whatever the client does, and its execution
+/// slot stays taken through the delay (a slow `$connect` is a Lambda still
+/// running). A `$connect` that accepted comes back with the `$disconnect` the
+/// connection now owes; if the client left meanwhile, that is dropped
+/// unclaimed and runs by itself.
+async fn connect(
+    api: &Arc<Api>,
+    conn: &Arc<Conn>,
+    function: wsadmin_handlers::Route,
+    event: serde_json::Value,
+) -> Result<(Answer, Option<PendingDisconnect>), InvokeError> {
+    let (tx, rx) = oneshot::channel();
+    let (api, conn) = (api.clone(), conn.clone());
+    tokio::spawn(async move {
+        let _task = api.task_started();
+        let result = async {
+            let slot = api.integration.slot()?;
+            let answer = api.integration.invoke(&slot, function, &event).await?;
+            if !(200..300).contains(&answer.status) {
+                return Ok((answer, None));
+            }
+            // The record is written: from here on the connection owes a
+            // `$disconnect`.
+            let owed = PendingDisconnect::arm(api.clone(), conn.clone());
+            if !api.config.connect_delay.is_zero() {
+                tokio::time::sleep(api.config.connect_delay).await;
+            }
+            drop(slot);
+            Ok((answer, Some(owed)))
+        }
+        .await;
+        // The handshake may be gone (the client left): then `owed` drops.
+        let _ = tx.send(result);
+    });
+    rx.await.unwrap_or(Err(InvokeError::Failed))
+}
+
+/// The `$disconnect` owed by a connection whose `$connect` succeeded but
+/// which has no connection task yet. Dropped armed (the client left during
+/// the handshake), it runs the `$disconnect` in a task of its own.
+struct PendingDisconnect(Option<(Arc<Api>, Arc<Conn>)>);
+
+impl PendingDisconnect {
+    fn arm(api: Arc<Api>, conn: Arc<Conn>) -> Self {
+        Self(Some((api, conn)))
+    }
+
+    /// Runs the `$disconnect` now.
+    async fn fire(mut self, ending: &Ending) {
+        if let Some((api, conn)) = self.0.take() {
+            disconnect(&api, &conn, ending).await;
+        }
+    }
+
+    /// Someone else (the connection task) owns the `$disconnect` now.
+    fn defuse(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for PendingDisconnect {
+    fn drop(&mut self) {
+        let Some((api, conn)) = self.0.take() else {
+            return;
+        };
+        tracing::debug!(connection_id = %conn.id, "client left during the handshake");
+        let task = api.task_started();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _task = task;
+                let ending = Ending::theirs(1006, "Connection closed abnormally".into());
+                disconnect(&api, &conn, &ending).await;
+            });
+        }
+    }
+}
+
 async fn disconnect(api: &Api, conn: &Conn, ending: &Ending) {
     let Some(binding) = api.integration.route("$disconnect") else {
         return;
@@ -330,6 +440,15 @@ async fn disconnect(api: &Api, conn: &Conn, ending: &Ending) {
         tracing::info!(connection_id = %conn.id, "$disconnect dropped (--drop-disconnect-rate)");
         return;
     }
+    // A throttled `$disconnect` is lost, as on AWS: its record stays behind
+    // for `wsadmin prune`.
+    let slot = match api.integration.slot() {
+        Ok(slot) => slot,
+        Err(e) => {
+            tracing::warn!(connection_id = %conn.id, "$disconnect skipped, its record stays until prune: {e}");
+            return;
+        }
+    };
     let ev = event::build(
         &context(api, conn),
         &Kind::Disconnect {
@@ -339,7 +458,19 @@ async fn disconnect(api: &Api, conn: &Conn, ending: &Ending) {
         &ids::new_id(),
         Api::now_ms(),
     );
-    api.integration.invoke(binding.function, &ev).await;
+    if let Err(e) = api.integration.invoke(&slot, binding.function, &ev).await {
+        tracing::warn!(connection_id = %conn.id, "$disconnect failed: {e}");
+    }
+}
+
+/// API Gateway's error frame: `{"message", "connectionId", "requestId"}`.
+fn error_frame(conn: &Conn, message: &str, request_id: &str) -> Bytes {
+    let frame = serde_json::json!({
+        "message": message,
+        "connectionId": conn.id,
+        "requestId": request_id,
+    });
+    Bytes::from(frame.to_string())
 }
 
 /// A client message: select the route, invoke it, send back the route
@@ -353,12 +484,7 @@ async fn on_message(api: Arc<Api>, conn: Arc<Conn>, body: String, is_base64: boo
     };
     let request_id = ids::new_id();
     let Some(key) = route::resolve(selected, |k| api.integration.route(k).is_some()) else {
-        let frame = serde_json::json!({
-            "message": "Forbidden",
-            "connectionId": conn.id,
-            "requestId": request_id,
-        });
-        let _ = conn.try_send(Bytes::from(frame.to_string()));
+        let _ = conn.try_send(error_frame(&conn, "Forbidden", &request_id));
         return;
     };
     let Some(binding) = api.integration.route(&key) else {
@@ -375,11 +501,22 @@ async fn on_message(api: Arc<Api>, conn: Arc<Conn>, body: String, is_base64: boo
         &request_id,
         Api::now_ms(),
     );
-    let answer = api.integration.invoke(binding.function, &ev).await;
-    if let (true, Some(body)) = (binding.route_response, answer.body)
-        && conn.try_send(Bytes::from(body)).is_err()
+    let answer = match api.integration.slot() {
+        Ok(slot) => api.integration.invoke(&slot, binding.function, &ev).await,
+        Err(e) => Err(e),
+    };
+    let reply = match answer {
+        Ok(answer) if binding.route_response => answer.body.map(Bytes::from),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(connection_id = %conn.id, route = %key, "integration failed: {e}");
+            Some(error_frame(&conn, "Internal server error", &request_id))
+        }
+    };
+    if let Some(reply) = reply
+        && conn.try_send(reply).is_err()
     {
-        tracing::debug!(connection_id = %conn.id, "route response dropped: queue full");
+        tracing::debug!(connection_id = %conn.id, "reply dropped: queue full");
     }
 }
 
