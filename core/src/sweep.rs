@@ -428,7 +428,8 @@ impl Shared {
             let mut tripped = lock(&self.tripped);
             if tripped.is_none() {
                 let why = why();
-                tracing::warn!("stopping: the endpoint is failing for most requests: {why}");
+                // The report says it (once): only a debug line here.
+                tracing::debug!("stopping: the endpoint is failing for most requests: {why}");
                 *tripped = Some(why);
                 self.stop.cancel();
             }
@@ -671,7 +672,7 @@ impl Sweep {
                     Ok(next) => next,
                     Err(_) => {
                         let abandoned = in_flight.load(Ordering::Relaxed);
-                        tracing::warn!(
+                        tracing::debug!(
                             "{abandoned} requests still in flight after the drain: abandoned"
                         );
                         report.targeted += abandoned;
@@ -687,7 +688,7 @@ impl Sweep {
                     on_done(&done, &report);
                 }
                 Some(Err(source_error)) => {
-                    tracing::warn!("subject source failed: {source_error}");
+                    tracing::debug!("subject source failed: {source_error}");
                     report.source_errors.push("", "source", &source_error, keep);
                 }
             }
