@@ -172,10 +172,6 @@ impl Selection {
             ),
             _ => bail!(NOTHING_SELECTED),
         };
-        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk);
-        if let Some(url) = &spec.dynamodb_endpoint {
-            dynamo = dynamo.endpoint_url(url);
-        }
         let mut table = TableConfig::new(
             spec.table
                 .clone()
@@ -184,8 +180,7 @@ impl Selection {
         if let Some(key) = &spec.table_key {
             table = table.with_key(key.clone());
         }
-        let store =
-            ConnectionStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo.build()), table);
+        let store = ConnectionStore::at(&sdk, spec.dynamodb_endpoint.as_deref(), table);
         let gateway = Gateway::new(&sdk, endpoint)?;
         Ok(Deployment {
             target: Target {

@@ -260,8 +260,13 @@ pub fn summary_tail(out: &Output, w: &mut dyn Write, r: &SweepReport) -> Result<
             "  scan errors  {} (connections behind them were not reached)",
             r.source_errors.total
         )?;
+        // One line per distinct reason: segments of one scan fail alike.
+        let mut seen: Vec<&str> = Vec::new();
         for e in &r.source_errors.first {
-            writeln!(w, "    {}", escape(&e.reason))?;
+            if !seen.contains(&e.reason.as_str()) {
+                seen.push(&e.reason);
+                writeln!(w, "    {}", escape(&e.reason))?;
+            }
         }
     }
     match &r.stopped {

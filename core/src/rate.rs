@@ -148,32 +148,81 @@ impl RateControl {
 
 /// Weight of the newest first attempt in [`Spread`]'s average.
 const SPREAD_WEIGHT: f64 = 0.03;
-/// At or above this share of first attempts answered 429, 429s are the
-/// account's throttle (about four in a row from a quiet start).
+/// The average halves without first attempts for this long, so it speaks
+/// of now: at a run's tail, when only retries are left, it fades.
+const SPREAD_HALF_LIFE: Duration = Duration::from_millis(250);
+/// At or above this share of first attempts answered 429, the account is
+/// throttling: the run slows down (about four in a row from a quiet start).
 const SPREAD_ACCOUNT: f64 = 0.1;
+/// Below this share, 429s are not the account's: a target answering 429
+/// to its own retries has a full buffer (a client that does not read). One
+/// throttled first attempt among quiet ones stays under it; two close
+/// together do not. Between the two thresholds a 429 is retried patiently
+/// but does not cut the rate.
+const SPREAD_ONE_CLIENT: f64 = 0.035;
 
 /// Tells the account throttle from one client's full buffer. Both answer
 /// 429; the account throttle hits targets' *first* attempts all over the
-/// run, while clients that do not read keep answering 429 to their own
+/// run, while a client that does not read keeps answering 429 to its own
 /// retries as everyone else succeeds. So only first attempts feed this
-/// moving average: when a good share of them are throttled, a 429 is the
-/// account's (the run slows down); otherwise it is that target's own
-/// back-pressure (it backs off alone). Pure.
-#[derive(Debug, Clone, Copy, Default)]
+/// moving average (decaying with time too). Pure: every method takes the
+/// instant.
+#[derive(Debug, Clone, Copy)]
 pub struct Spread {
     share: f64,
+    at: Option<Instant>,
+}
+
+/// What a 429 means now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttling {
+    /// The account's throttle: slow the run down, retry patiently.
+    Account,
+    /// Unclear: retry patiently, leave the rate alone.
+    Unclear,
+    /// Nobody else is throttled: this target's own buffer is full.
+    OneClient,
+}
+
+impl Default for Spread {
+    fn default() -> Self {
+        Self {
+            share: 0.0,
+            at: None,
+        }
+    }
 }
 
 impl Spread {
-    /// A target's first attempt was answered; `throttled` if 429.
-    pub fn first_attempt(&mut self, throttled: bool) {
-        let x = if throttled { 1.0 } else { 0.0 };
-        self.share += SPREAD_WEIGHT * (x - self.share);
+    /// The share now, decayed since the last first attempt.
+    fn share_at(&self, now: Instant) -> f64 {
+        match self.at {
+            None => 0.0,
+            Some(at) => {
+                let quiet = now.saturating_duration_since(at).as_secs_f64();
+                self.share * 0.5f64.powf(quiet / SPREAD_HALF_LIFE.as_secs_f64())
+            }
+        }
     }
 
-    /// Whether 429s now are the account's throttle.
-    pub fn account_throttled(&self) -> bool {
-        self.share >= SPREAD_ACCOUNT
+    /// A target's first attempt was answered at `now`; `throttled` if 429.
+    pub fn first_attempt(&mut self, throttled: bool, now: Instant) {
+        let x = if throttled { 1.0 } else { 0.0 };
+        let share = self.share_at(now);
+        self.share = share + SPREAD_WEIGHT * (x - share);
+        self.at = Some(now);
+    }
+
+    /// What a 429 answered at `now` means.
+    pub fn throttling(&self, now: Instant) -> Throttling {
+        let share = self.share_at(now);
+        if share >= SPREAD_ACCOUNT {
+            Throttling::Account
+        } else if share < SPREAD_ONE_CLIENT {
+            Throttling::OneClient
+        } else {
+            Throttling::Unclear
+        }
     }
 }
 
@@ -181,38 +230,59 @@ impl Spread {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_few_stuck_clients_are_not_the_account_throttle() {
-        let mut s = Spread::default();
-        // 900 reading clients and 5 that never read, spread over the run,
-        // then only the 5's retries (which are not first attempts).
-        for i in 0..905 {
-            s.first_attempt(i % 181 == 0);
-            assert!(!s.account_throttled(), "at {i}");
-        }
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
     }
 
     #[test]
-    fn throttled_first_attempts_everywhere_are() {
+    fn a_few_stuck_clients_are_not_the_account_throttle() {
+        let t0 = Instant::now();
         let mut s = Spread::default();
-        for _ in 0..100 {
-            s.first_attempt(false);
+        // 900 reading clients and 5 that never read, spread over a 130 ms
+        // run: each stuck one's retry (25 ms later) finds nobody else
+        // throttled, and neither do the retries at the run's tail.
+        let at = |i: u64| t0 + Duration::from_micros(i * 144);
+        let mut retries = Vec::new();
+        for i in 0..905u64 {
+            while retries.first().is_some_and(|r| *r <= at(i)) {
+                let r = retries.remove(0);
+                assert_eq!(s.throttling(r), Throttling::OneClient, "a retry at {i}");
+            }
+            let stuck = i % 181 == 7;
+            s.first_attempt(stuck, at(i));
+            assert_ne!(s.throttling(at(i)), Throttling::Account, "at {i}");
+            if stuck {
+                retries.push(at(i) + ms(25));
+            }
+        }
+        assert_eq!(s.throttling(at(905) + ms(50)), Throttling::OneClient);
+    }
+
+    #[test]
+    fn throttled_first_attempts_everywhere_are_the_account() {
+        let t0 = Instant::now();
+        let mut s = Spread::default();
+        for i in 0..100 {
+            s.first_attempt(false, t0 + Duration::from_micros(i));
         }
         let mut n = 0;
-        while !s.account_throttled() {
-            s.first_attempt(true);
+        while s.throttling(t0 + ms(1)) != Throttling::Account {
+            s.first_attempt(true, t0 + ms(1));
             n += 1;
         }
         assert!(n <= 4, "{n}");
-        // Mostly throttled, some through: still the account.
-        for i in 0..200 {
-            s.first_attempt(i % 3 != 0);
+        // Settled at a pace where one first attempt in ten is throttled:
+        // never taken for one client's buffer.
+        for i in 0..1_000u64 {
+            let now = t0 + ms(2) + Duration::from_micros(i * 500);
+            s.first_attempt(i % 10 == 0, now);
+            assert_ne!(s.throttling(now), Throttling::OneClient, "at {i}");
         }
-        assert!(s.account_throttled());
-    }
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
+        // The account stops throttling: it fades within a second.
+        assert_eq!(
+            s.throttling(t0 + Duration::from_secs(2)),
+            Throttling::OneClient
+        );
     }
 
     #[test]

@@ -170,46 +170,45 @@ pub struct ConnectionStore {
 }
 
 impl ConnectionStore {
-    /// A store on a client built by the caller (its own retries and
-    /// timeouts apply, on top of ours).
-    pub fn new(client: Client, table: TableConfig) -> Self {
-        let endpoint = client
-            .config()
-            .region()
-            .map(|r| format!("https://dynamodb.{r}.amazonaws.com"))
-            .unwrap_or_else(|| "DynamoDB (no region)".to_owned());
-        Self {
-            client,
-            table,
-            endpoint,
-            retry: RetryPolicy::default(),
-        }
-    }
-
     /// A store on a client built from shared SDK configuration (which honours
     /// `AWS_ENDPOINT_URL_DYNAMODB` for a local DynamoDB), with connect and
     /// read timeouts on every call, and our retry policy in place of the
     /// SDK's.
     pub fn from_conf(sdk: &aws_config::SdkConfig, table: TableConfig) -> Self {
-        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+        Self::at(sdk, None, table)
+    }
+
+    /// [`ConnectionStore::from_conf`] with DynamoDB at `endpoint` (a local
+    /// DynamoDB), when given.
+    pub fn at(sdk: &aws_config::SdkConfig, endpoint: Option<&str>, table: TableConfig) -> Self {
+        let mut conf = aws_sdk_dynamodb::config::Builder::from(sdk)
             .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
             .timeout_config(
                 aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
                     .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                     .build(),
-            )
-            .build();
-        let mut store = Self::new(Client::from_conf(conf), table);
-        let configured = sdk
-            .endpoint_url()
+            );
+        if let Some(url) = endpoint {
+            conf = conf.endpoint_url(url);
+        }
+        let client = Client::from_conf(conf.build());
+        // Named in errors: where the calls go.
+        let endpoint = endpoint
+            .or(sdk.endpoint_url())
             .map(str::to_owned)
             .or_else(|| std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok())
-            .filter(|e| !e.trim().is_empty());
-        if let Some(endpoint) = configured {
-            store.endpoint = endpoint;
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| match client.config().region() {
+                Some(r) => format!("https://dynamodb.{r}.amazonaws.com"),
+                None => "DynamoDB (no region)".to_owned(),
+            });
+        Self {
+            client,
+            table,
+            endpoint,
+            retry: RetryPolicy::default(),
         }
-        store
     }
 
     /// Replaces the retry policy of every call.

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::gateway::{ConnectionInfo, GatewayError};
-use crate::rate::{RateControl, Spread};
+use crate::rate::{RateControl, Spread, Throttling};
 use crate::record::ConnectionRecord;
 use crate::retry::{RetryClass, RetryPolicy, Retryable};
 use crate::stale::{self, RecordFate};
@@ -384,22 +384,25 @@ impl Shared {
             let mut pace = lock(&self.pace);
             let throttled = matches!(result, Err(GatewayError::Throttled { .. }));
             if attempt == 1 {
-                pace.spread.first_attempt(throttled);
+                pace.spread.first_attempt(throttled, now);
             }
             match result {
                 Ok(()) => {
                     pace.control.succeeded(now);
                     RetryClass::Final
                 }
-                Err(GatewayError::Throttled { .. }) if pace.spread.account_throttled() => {
-                    pace.control.throttled(booked_at, now);
-                    self.throttled.fetch_add(1, Ordering::Relaxed);
-                    RetryClass::Throttled
-                }
-                Err(GatewayError::Throttled { .. }) => {
-                    self.backpressure.fetch_add(1, Ordering::Relaxed);
-                    RetryClass::Backpressure
-                }
+                Err(GatewayError::Throttled { .. }) => match pace.spread.throttling(now) {
+                    Throttling::Account => {
+                        pace.control.throttled(booked_at, now);
+                        self.throttled.fetch_add(1, Ordering::Relaxed);
+                        RetryClass::Throttled
+                    }
+                    Throttling::Unclear => RetryClass::Throttled,
+                    Throttling::OneClient => {
+                        self.backpressure.fetch_add(1, Ordering::Relaxed);
+                        RetryClass::Backpressure
+                    }
+                },
                 Err(e) => e.retry_class(),
             }
         };
@@ -467,14 +470,14 @@ impl Ctx {
                     }
                     let result = fut.await;
                     let class = shared.observe(attempt, booked_at, result.as_ref().map(|_| ()));
-                    result.map_err(|error| Attempt::Failed {
-                        // No retry once the run is stopping.
-                        class: if shared.stop.is_cancelled() {
-                            RetryClass::Final
+                    result.map_err(|error| {
+                        if shared.stop.is_cancelled() && class != RetryClass::Final {
+                            // It would have been retried: the stop, not
+                            // the target, is why it was not reached.
+                            Attempt::Stopped
                         } else {
-                            class
-                        },
-                        error,
+                            Attempt::Failed { class, error }
+                        }
                     })
                 }
             })

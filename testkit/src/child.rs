@@ -16,13 +16,19 @@ pub struct PortChild {
 impl PortChild {
     /// Spawns `cmd` and waits for its port line. Panics with `hint` (what to
     /// run to install it) when it does not start.
-    pub fn spawn(mut cmd: Command, hint: &str) -> Self {
+    pub fn spawn(cmd: Command, hint: &str) -> Self {
+        Self::try_spawn(cmd).unwrap_or_else(|e| panic!("{e}: {hint}"))
+    }
+
+    /// [`PortChild::spawn`], returning why it did not start instead of
+    /// panicking (a fixed port may be taken: the caller tries another).
+    pub fn try_spawn(mut cmd: Command) -> Result<Self, String> {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e} ({hint})"));
+            .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
@@ -33,17 +39,24 @@ impl PortChild {
             .and_then(|v| v["port"].as_u64())
             .and_then(|p| u16::try_from(p).ok());
         match port {
-            Some(port) => Self {
+            Some(port) => Ok(Self {
                 child,
                 _stdin: stdin,
                 port,
-            },
+            }),
             None => {
                 let _ = child.kill();
                 let status = child.wait();
-                panic!("{cmd:?} did not start (status {status:?}, said {line:?}): {hint}")
+                Err(format!(
+                    "{cmd:?} did not start (status {status:?}, said {line:?})"
+                ))
             }
         }
+    }
+
+    /// The process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn endpoint(&self) -> String {

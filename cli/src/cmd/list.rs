@@ -200,7 +200,9 @@ pub async fn run(
         }
     }
     w.flush()?;
-    Ok(if unknown > 0 {
+    Ok(if crate::interrupt::token().is_cancelled() {
+        Status::Interrupted
+    } else if unknown > 0 {
         Status::Partial
     } else {
         Status::Ok

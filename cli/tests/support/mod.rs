@@ -37,7 +37,12 @@ pub struct Harness {
 }
 
 pub async fn start(tweak: impl FnOnce(&mut EmulatorConfig)) -> Harness {
-    let db = Dynalite::start();
+    start_on(Dynalite::start(), tweak).await
+}
+
+/// [`start`] over a dynalite the test made (a persistent one it can kill
+/// and restart).
+pub async fn start_on(db: Dynalite, tweak: impl FnOnce(&mut EmulatorConfig)) -> Harness {
     let mut config = EmulatorConfig::default();
     tweak(&mut config);
     let stack = LocalStack::start(
