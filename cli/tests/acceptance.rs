@@ -43,7 +43,11 @@ async fn broadcast_to_2000_clients_with_10_percent_faults() {
     let h = start(|c| c.fault_rate = 0.1).await;
     let clients = h.clients("faulty", 2000, 64).await;
     let v = broadcast_to_everyone(&h, &clients, &[]).await;
-    assert!(v["retries"].as_u64().expect("retries") > 50, "{v}");
+    let retries = v["retries"].as_u64().expect("retries");
+    assert!(retries > 50, "{v}");
+    // Attempts are bounded: one faulty answer in ten costs about one retry
+    // in ten, not a retry storm (the policy allows 5 retries a target).
+    assert!(retries < 1_000, "{v}");
     h.stop().await;
 }
 
