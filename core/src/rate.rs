@@ -148,29 +148,34 @@ impl RateControl {
 
 /// Weight of the newest first attempt in [`Spread`]'s average.
 const SPREAD_WEIGHT: f64 = 0.03;
-/// The average halves without first attempts for this long, so it speaks
-/// of now: at a run's tail, when only retries are left, it fades.
-const SPREAD_HALF_LIFE: Duration = Duration::from_millis(250);
 /// At or above this share of first attempts answered 429, the account is
 /// throttling: the run slows down (about four in a row from a quiet start).
 const SPREAD_ACCOUNT: f64 = 0.1;
-/// Below this share, 429s are not the account's: a target answering 429
-/// to its own retries has a full buffer (a client that does not read). One
-/// throttled first attempt among quiet ones stays under it; two close
-/// together do not. Between the two thresholds a 429 is retried patiently
-/// but does not cut the rate.
-const SPREAD_ONE_CLIENT: f64 = 0.035;
+/// Early attempts (a target's first and second) whose answers are kept.
+const EARLY_WINDOW: usize = 256;
+/// Fewer early answers than this say nothing about the others.
+const EARLY_EVIDENCE: usize = 32;
+/// Below this share of early attempts answered 429, the others are getting
+/// through: a target that keeps answering 429 has a full buffer.
+const EARLY_ONE_CLIENT: f64 = 0.05;
 
 /// Tells the account throttle from one client's full buffer. Both answer
-/// 429; the account throttle hits targets' *first* attempts all over the
-/// run, while a client that does not read keeps answering 429 to its own
-/// retries as everyone else succeeds. So only first attempts feed this
-/// moving average (decaying with time too). Pure: every method takes the
-/// instant.
-#[derive(Debug, Clone, Copy)]
+/// 429. The account's throttle refuses requests all over the run, first
+/// attempts and retries alike, whoever they are for; a client that does
+/// not read refuses its own retries while everyone else gets through.
+///
+/// Two measures, fed with every answer: the share of *first* attempts
+/// answered 429 (a moving average: when it is high, the run slows down),
+/// and the share of 429s among the last early attempts (first and second:
+/// a target on its third attempt is a suspect, and suspects do not vouch
+/// for each other). A 429 is one client's only while the early attempts
+/// mostly get through, or while there are too few of them to say (a lone
+/// `send`). Pure.
+#[derive(Debug, Clone, Default)]
 pub struct Spread {
-    share: f64,
-    at: Option<Instant>,
+    first_share: f64,
+    early: std::collections::VecDeque<bool>,
+    early_throttled: usize,
 }
 
 /// What a 429 means now.
@@ -178,48 +183,48 @@ pub struct Spread {
 pub enum Throttling {
     /// The account's throttle: slow the run down, retry patiently.
     Account,
-    /// Unclear: retry patiently, leave the rate alone.
+    /// Others are refused too, but not enough to slow down: retry
+    /// patiently, leave the rate alone.
     Unclear,
-    /// Nobody else is throttled: this target's own buffer is full.
+    /// Others get through: this target's own buffer is full.
     OneClient,
 }
 
-impl Default for Spread {
-    fn default() -> Self {
-        Self {
-            share: 0.0,
-            at: None,
-        }
-    }
-}
-
 impl Spread {
-    /// The share now, decayed since the last first attempt.
-    fn share_at(&self, now: Instant) -> f64 {
-        match self.at {
-            None => 0.0,
-            Some(at) => {
-                let quiet = now.saturating_duration_since(at).as_secs_f64();
-                self.share * 0.5f64.powf(quiet / SPREAD_HALF_LIFE.as_secs_f64())
+    /// An answer to a target's `attempt`-th request; `throttled` if 429.
+    pub fn answered(&mut self, attempt: u32, throttled: bool) {
+        if attempt == 1 {
+            let x = if throttled { 1.0 } else { 0.0 };
+            self.first_share += SPREAD_WEIGHT * (x - self.first_share);
+        }
+        if attempt <= 2 {
+            self.early.push_back(throttled);
+            self.early_throttled += usize::from(throttled);
+            if self.early.len() > EARLY_WINDOW
+                && let Some(old) = self.early.pop_front()
+            {
+                self.early_throttled -= usize::from(old);
             }
         }
     }
 
-    /// A target's first attempt was answered at `now`; `throttled` if 429.
-    pub fn first_attempt(&mut self, throttled: bool, now: Instant) {
-        let x = if throttled { 1.0 } else { 0.0 };
-        let share = self.share_at(now);
-        self.share = share + SPREAD_WEIGHT * (x - share);
-        self.at = Some(now);
+    /// Whether the run should slow down (the account is throttling).
+    pub fn account_throttled(&self) -> bool {
+        self.first_share >= SPREAD_ACCOUNT
     }
 
-    /// What a 429 answered at `now` means.
-    pub fn throttling(&self, now: Instant) -> Throttling {
-        let share = self.share_at(now);
-        if share >= SPREAD_ACCOUNT {
-            Throttling::Account
-        } else if share < SPREAD_ONE_CLIENT {
+    /// What a 429 means now.
+    pub fn throttling(&self) -> Throttling {
+        let early = self.early.len();
+        let refused = if early < EARLY_EVIDENCE {
+            0.0
+        } else {
+            self.early_throttled as f64 / early as f64
+        };
+        if refused < EARLY_ONE_CLIENT {
             Throttling::OneClient
+        } else if self.account_throttled() {
+            Throttling::Account
         } else {
             Throttling::Unclear
         }
@@ -236,53 +241,58 @@ mod tests {
 
     #[test]
     fn a_few_stuck_clients_are_not_the_account_throttle() {
-        let t0 = Instant::now();
         let mut s = Spread::default();
-        // 900 reading clients and 5 that never read, spread over a 130 ms
-        // run: each stuck one's retry (25 ms later) finds nobody else
-        // throttled, and neither do the retries at the run's tail.
-        let at = |i: u64| t0 + Duration::from_micros(i * 144);
-        let mut retries = Vec::new();
-        for i in 0..905u64 {
-            while retries.first().is_some_and(|r| *r <= at(i)) {
-                let r = retries.remove(0);
-                assert_eq!(s.throttling(r), Throttling::OneClient, "a retry at {i}");
-            }
-            let stuck = i % 181 == 7;
-            s.first_attempt(stuck, at(i));
-            assert_ne!(s.throttling(at(i)), Throttling::Account, "at {i}");
+        // 900 reading clients and 5 that never read, the 5 anywhere in the
+        // run, even next to each other; then only their retries are left.
+        for i in 0..905u32 {
+            let stuck = (400..405).contains(&i);
+            s.answered(1, stuck);
             if stuck {
-                retries.push(at(i) + ms(25));
+                s.answered(2, true);
+                assert_eq!(s.throttling(), Throttling::OneClient, "at {i}");
             }
         }
-        assert_eq!(s.throttling(at(905) + ms(50)), Throttling::OneClient);
+        for _ in 0..5 {
+            s.answered(3, true);
+            assert_eq!(s.throttling(), Throttling::OneClient, "at the tail");
+        }
     }
 
     #[test]
-    fn throttled_first_attempts_everywhere_are_the_account() {
-        let t0 = Instant::now();
+    fn a_lone_target_is_one_client() {
         let mut s = Spread::default();
-        for i in 0..100 {
-            s.first_attempt(false, t0 + Duration::from_micros(i));
+        s.answered(1, true);
+        s.answered(2, true);
+        assert_eq!(s.throttling(), Throttling::OneClient);
+    }
+
+    #[test]
+    fn throttling_everywhere_is_the_account() {
+        let mut s = Spread::default();
+        for _ in 0..100 {
+            s.answered(1, false);
         }
         let mut n = 0;
-        while s.throttling(t0 + ms(1)) != Throttling::Account {
-            s.first_attempt(true, t0 + ms(1));
+        while !s.account_throttled() {
+            s.answered(1, true);
             n += 1;
         }
         assert!(n <= 4, "{n}");
-        // Settled at a pace where one first attempt in ten is throttled:
-        // never taken for one client's buffer.
-        for i in 0..1_000u64 {
-            let now = t0 + ms(2) + Duration::from_micros(i * 500);
-            s.first_attempt(i % 10 == 0, now);
-            assert_ne!(s.throttling(now), Throttling::OneClient, "at {i}");
+        // Settled at a pace where one early attempt in ten is refused:
+        // never taken for one client's buffer, and patient.
+        for i in 0..1_000u32 {
+            s.answered(1 + i % 2, i % 10 == 0);
+            if i >= EARLY_WINDOW as u32 {
+                assert_ne!(s.throttling(), Throttling::OneClient, "at {i}");
+            }
         }
-        // The account stops throttling: it fades within a second.
-        assert_eq!(
-            s.throttling(t0 + Duration::from_secs(2)),
-            Throttling::OneClient
-        );
+        // A slow throttle (most requests refused, few first attempts):
+        // still the account's.
+        for _ in 0..300 {
+            s.answered(2, true);
+            s.answered(5, true);
+        }
+        assert_ne!(s.throttling(), Throttling::OneClient);
     }
 
     #[test]

@@ -383,26 +383,25 @@ impl Shared {
         let class = {
             let mut pace = lock(&self.pace);
             let throttled = matches!(result, Err(GatewayError::Throttled { .. }));
-            if attempt == 1 {
-                pace.spread.first_attempt(throttled, now);
-            }
+            pace.spread.answered(attempt, throttled);
             match result {
                 Ok(()) => {
                     pace.control.succeeded(now);
                     RetryClass::Final
                 }
-                Err(GatewayError::Throttled { .. }) => match pace.spread.throttling(now) {
-                    Throttling::Account => {
+                Err(GatewayError::Throttled { .. }) => {
+                    if pace.spread.account_throttled() {
                         pace.control.throttled(booked_at, now);
                         self.throttled.fetch_add(1, Ordering::Relaxed);
-                        RetryClass::Throttled
                     }
-                    Throttling::Unclear => RetryClass::Throttled,
-                    Throttling::OneClient => {
-                        self.backpressure.fetch_add(1, Ordering::Relaxed);
-                        RetryClass::Backpressure
+                    match pace.spread.throttling() {
+                        Throttling::OneClient => {
+                            self.backpressure.fetch_add(1, Ordering::Relaxed);
+                            RetryClass::Backpressure
+                        }
+                        Throttling::Account | Throttling::Unclear => RetryClass::Throttled,
                     }
-                },
+                }
                 Err(e) => e.retry_class(),
             }
         };
