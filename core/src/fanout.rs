@@ -35,11 +35,10 @@ where
     GatewayError::check_payload(payload.len())?;
     let payload = &payload;
     let report = sweep
-        .run(
+        .each(
             subjects,
-            |subject: T, ctx| async move {
-                let subject: Subject = subject.into();
-                let outcome = match ctx
+            |subject, ctx| async move {
+                match ctx
                     .call(|| gateway.post(&subject.id, payload.clone()))
                     .await
                 {
@@ -52,8 +51,7 @@ where
                         None => Outcome::Gone(ctx.judge_only(&subject)),
                     },
                     Err(e) => Outcome::from_call(e),
-                };
-                Finished::new(subject.id, outcome)
+                }
             },
             on_done,
         )

@@ -68,11 +68,10 @@ where
     E: Display,
 {
     sweep
-        .run(
+        .each(
             subjects,
-            |subject: T, ctx| async move {
-                let subject: Subject = subject.into();
-                let outcome = match ctx.call(|| gateway.get(&subject.id)).await {
+            |subject, ctx| async move {
+                match ctx.call(|| gateway.get(&subject.id)).await {
                     Ok(info) => match idle_past(&info, opts.idle_over, ctx.now_ms()) {
                         None => Outcome::Live(Box::new(info)),
                         Some(_) if opts.dry_run => Outcome::WouldDisconnect,
@@ -80,8 +79,7 @@ where
                     },
                     Err(e) if e.is_gone() => settle(&ctx, store, &subject, !opts.dry_run).await,
                     Err(e) => Outcome::from_call(e),
-                };
-                Finished::new(subject.id, outcome)
+                }
             },
             on_done,
         )
@@ -103,16 +101,14 @@ where
     E: Display,
 {
     sweep
-        .run(
+        .each(
             subjects,
-            |subject: T, ctx| async move {
-                let subject: Subject = subject.into();
-                let outcome = if dry_run {
+            |subject, ctx| async move {
+                if dry_run {
                     Outcome::WouldDisconnect
                 } else {
                     close(&ctx, store, gateway, &subject).await
-                };
-                Finished::new(subject.id, outcome)
+                }
             },
             on_done,
         )

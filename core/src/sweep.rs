@@ -603,6 +603,33 @@ impl Sweep {
         &self.config
     }
 
+    /// [`Sweep::run`] for operations that only say how a subject ended.
+    pub async fn each<T, S, E, F, Fut>(
+        &self,
+        subjects: S,
+        op: F,
+        on_done: impl FnMut(&Finished, &SweepReport),
+    ) -> SweepReport
+    where
+        T: Into<Subject>,
+        S: Stream<Item = Result<T, E>>,
+        E: Display,
+        F: Fn(Subject, Ctx) -> Fut,
+        Fut: Future<Output = Outcome>,
+    {
+        let op = &op;
+        self.run(
+            subjects,
+            |subject: T, ctx| async move {
+                let subject: Subject = subject.into();
+                let id = subject.id.clone();
+                Finished::new(id, op(subject, ctx).await)
+            },
+            on_done,
+        )
+        .await
+    }
+
     /// Runs `op` on every subject of `subjects`. `on_done` sees every
     /// finished subject (in completion order) with the report so far.
     pub async fn run<T, X, S, E, F, Fut>(
