@@ -64,6 +64,20 @@ pub async fn progress_bar(
     Some(bar)
 }
 
+/// Moves the bar, if there is one, to the report's count.
+pub fn tick(bar: Option<&ProgressBar>, so_far: &SweepReport) {
+    if let Some(bar) = bar {
+        bar.set_position(so_far.targeted);
+    }
+}
+
+/// Clears the bar, if there is one, before the report is written.
+pub fn finish_bar(bar: Option<ProgressBar>) {
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+}
+
 /// One finished target, as `-o ndjson` streams it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -91,16 +91,12 @@ pub async fn run(
         records,
         data,
         |done, so_far| {
-            if let Some(bar) = &bar {
-                bar.set_position(so_far.targeted);
-            }
+            report::tick(bar.as_ref(), so_far);
             sink.push(done, |d| matches!(d.outcome, Outcome::Failed { .. }));
         },
     )
     .await?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    report::finish_bar(bar);
     sink.close()?;
     let fields = Fields {
         dry_run: false,

@@ -39,6 +39,7 @@ pub async fn run(
             dry_run: false,
         };
         let records = target.store.scan(ScanOptions::default());
+        let bar = report::progress_bar(dep, out, true, "checked").await;
         let mut sink = report::Sink::new(out, w);
         let report = prune::prune(
             &sweep,
@@ -46,9 +47,13 @@ pub async fn run(
             &target.gateway,
             records,
             opts,
-            |done, _| crate::cmd::prune::per_target(out, &mut sink, done, false),
+            |done, so_far| {
+                report::tick(bar.as_ref(), so_far);
+                crate::cmd::prune::per_target(out, &mut sink, done, false)
+            },
         )
         .await;
+        report::finish_bar(bar);
         sink.close()?;
         return report::finish(out, w, &report, Fields { dry_run: false }, |w| {
             crate::cmd::prune::table(out, w, &report, "disconnect", false)
@@ -60,6 +65,7 @@ pub async fn run(
             confirm(n)?;
         }
         let records = target.store.scan(ScanOptions::default());
+        let bar = report::progress_bar(dep, out, true, "closed").await;
         let mut sink = report::Sink::new(out, w);
         let report = prune::disconnect(
             &sweep,
@@ -67,9 +73,13 @@ pub async fn run(
             &target.gateway,
             records,
             false,
-            |done, _| sink.push(done, closed),
+            |done, so_far| {
+                report::tick(bar.as_ref(), so_far);
+                sink.push(done, closed)
+            },
         )
         .await;
+        report::finish_bar(bar);
         sink.close()?;
         return report::finish(out, w, &report, Fields { dry_run: false }, |w| {
             crate::cmd::prune::table(out, w, &report, "disconnect", false)

@@ -47,16 +47,12 @@ pub async fn run(
         records,
         opts,
         |done, so_far| {
-            if let Some(bar) = &bar {
-                bar.set_position(so_far.targeted);
-            }
+            report::tick(bar.as_ref(), so_far);
             per_target(out, &mut sink, done, args.dry_run)
         },
     )
     .await;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    report::finish_bar(bar);
     sink.close()?;
     let fields = Fields {
         dry_run: args.dry_run,
