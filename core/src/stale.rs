@@ -96,6 +96,16 @@ impl RecordFate {
     }
 }
 
+/// What becomes of a record judged so when nothing is written (a dry run,
+/// cleanup off, or a verdict that writes nothing).
+pub fn unacted(verdict: Verdict) -> RecordFate {
+    match verdict {
+        Verdict::Delete => RecordFate::WouldRemove,
+        Verdict::Connecting => RecordFate::Connecting,
+        Verdict::Mark | Verdict::Wait => RecordFate::Marked,
+    }
+}
+
 /// Settles the record of `id`, whose connection just answered 410:
 /// [`judge`], then the conditional delete or mark. `known` is the record as
 /// a scan read it; without it the record is read first. With `act` false
@@ -121,9 +131,6 @@ pub async fn settle(
     };
     let verdict = judge(record.connected_at, record.gone_seen_at, now_ms, grace);
     let fate = match (verdict, act) {
-        (Verdict::Connecting, _) => RecordFate::Connecting,
-        (Verdict::Wait, _) | (Verdict::Mark, false) => RecordFate::Marked,
-        (Verdict::Delete, false) => RecordFate::WouldRemove,
         (Verdict::Delete, true) => {
             if store.delete_stale(id, cutoff_ms(now_ms, grace)).await? {
                 RecordFate::Removed
@@ -135,6 +142,7 @@ pub async fn settle(
             store.mark_gone(id, now_ms).await?;
             RecordFate::Marked
         }
+        (verdict, _) => unacted(verdict),
     };
     Ok(fate)
 }

@@ -531,16 +531,12 @@ impl Ctx {
         let Some(r) = &subject.record else {
             return RecordFate::WouldRemove;
         };
-        match stale::judge(
+        stale::unacted(stale::judge(
             r.connected_at,
             r.gone_seen_at,
             self.now_ms(),
             self.shared.config.grace,
-        ) {
-            stale::Verdict::Delete => RecordFate::WouldRemove,
-            stale::Verdict::Connecting => RecordFate::Connecting,
-            stale::Verdict::Mark | stale::Verdict::Wait => RecordFate::Marked,
-        }
+        ))
     }
 
     /// Whether the run is stopping.

@@ -38,26 +38,8 @@ pub async fn run(
             idle_over: Some(idle_over),
             dry_run: false,
         };
-        let records = target.store.scan(ScanOptions::default());
-        let bar = report::progress_bar(dep, out, true, "checked").await;
-        let mut sink = report::Sink::new(out, w);
-        let report = prune::prune(
-            &sweep,
-            &target.store,
-            &target.gateway,
-            records,
-            opts,
-            |done, so_far| {
-                report::tick(bar.as_ref(), so_far);
-                crate::cmd::prune::per_target(out, &mut sink, done, false)
-            },
-        )
-        .await;
-        report::finish_bar(bar);
-        sink.close()?;
-        return report::finish(out, w, &report, Fields { dry_run: false }, |w| {
-            crate::cmd::prune::table(out, w, &report, "disconnect", false)
-        });
+        let scan = ScanOptions::default();
+        return crate::cmd::prune::sweep_table(dep, &sweep, scan, opts, out, w, "disconnect").await;
     }
     if args.all {
         if !args.yes {

@@ -90,7 +90,7 @@ pub async fn run(
             move |r| future::ready(filter.matches_record(r, now))
         });
     let limit = args.limit.unwrap_or(usize::MAX);
-    let mut sink = Sink {
+    let mut sink = Rows {
         out,
         w,
         // A table needs its column widths, --sort all rows: collect.
@@ -170,7 +170,7 @@ pub async fn run(
     if let Some(e) = sink.error.take() {
         return Err(e.into());
     }
-    let Sink {
+    let Rows {
         mut rows,
         written,
         mut unknown,
@@ -210,7 +210,7 @@ pub async fn run(
 }
 
 /// Where rows go: written as they come, or kept for a table or a sort.
-struct Sink<'a> {
+struct Rows<'a> {
     out: &'a Output,
     w: &'a mut dyn Write,
     collect: bool,
@@ -221,7 +221,7 @@ struct Sink<'a> {
     error: Option<std::io::Error>,
 }
 
-impl Sink<'_> {
+impl Rows<'_> {
     /// Takes a row if the filter keeps it; false once no more are wanted.
     fn take(&mut self, row: &Row, filter: &Filter, now: i64) -> bool {
         if self.error.is_some() || self.written + self.rows.len() >= self.limit {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use wsadmin_core::prune::{self, PruneOptions};
 use wsadmin_core::stale::RecordFate;
 use wsadmin_core::store::ScanOptions;
-use wsadmin_core::{Finished, Outcome, SweepReport};
+use wsadmin_core::{Finished, Outcome, Sweep, SweepReport};
 
 use crate::deployment::Deployment;
 use crate::exit::Status;
@@ -35,30 +35,45 @@ pub async fn run(
         idle_over: args.idle_over,
         dry_run: args.dry_run,
     };
-    let target = &dep.target;
     let sweep = report::engine(dep, args.concurrency, &args.sweep);
-    let records = target.store.scan(ScanOptions::segments(args.segments));
+    let scan = ScanOptions::segments(args.segments);
+    sweep_table(dep, &sweep, scan, opts, out, w, "prune").await
+}
+
+/// A prune of the whole table (`prune`, `disconnect --idle-over`): the
+/// sweep with a progress bar, streamed targets, and the report.
+pub async fn sweep_table(
+    dep: &Deployment,
+    sweep: &Sweep,
+    scan: ScanOptions,
+    opts: PruneOptions,
+    out: &Output,
+    w: &mut dyn Write,
+    what: &str,
+) -> Result<Status> {
+    let target = &dep.target;
+    let records = target.store.scan(scan);
     let bar = report::progress_bar(dep, out, true, "checked").await;
     let mut sink = report::Sink::new(out, w);
     let report = prune::prune(
-        &sweep,
+        sweep,
         &target.store,
         &target.gateway,
         records,
         opts,
         |done, so_far| {
             report::tick(bar.as_ref(), so_far);
-            per_target(out, &mut sink, done, args.dry_run)
+            per_target(out, &mut sink, done, opts.dry_run)
         },
     )
     .await;
     report::finish_bar(bar);
     sink.close()?;
     let fields = Fields {
-        dry_run: args.dry_run,
+        dry_run: opts.dry_run,
     };
     report::finish(out, w, &report, fields, |w| {
-        table(out, w, &report, "prune", args.dry_run)
+        table(out, w, &report, what, opts.dry_run)
     })
 }
 
