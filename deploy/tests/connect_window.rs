@@ -34,28 +34,12 @@ fn connect_in_background(
     })
 }
 
-/// The id of the record `$connect` wrote for `name`; waits up to 10 s.
-async fn record_of(h: &Harness, name: &str) -> String {
-    for _ in 0..500 {
-        if let Some(r) = h
-            .records()
-            .await
-            .into_iter()
-            .find(|r| r.user_agent.as_deref() == Some(name))
-        {
-            return r.connection_id;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("$connect never wrote a record for {name}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connecting_client_is_410_until_its_handshake_completes() {
     let h = start(|c| c.connect_delay = Duration::from_millis(500)).await;
     let api = h.management();
     let connecting = connect_in_background(&h, "slow-joiner");
-    let id = record_of(&h, "slow-joiner").await;
+    let id = h.record_of("slow-joiner").await;
 
     // The record exists, the connection is not reachable yet: 410 for all
     // three operations, exactly what AWS answers during `$connect`.
@@ -132,7 +116,7 @@ async fn a_client_that_leaves_during_the_window_still_gets_its_disconnect() {
         h.addr()
     );
     tcp.write_all(request.as_bytes()).await.expect("write");
-    let id = record_of(&h, "quitter").await;
+    let id = h.record_of("quitter").await;
     drop(tcp); // gone before the handshake completed
     h.wait_for_ids(&[]).await;
     assert_eq!(h.stack.connection_count(), 0, "{id} never became live");
@@ -155,7 +139,7 @@ async fn a_shutdown_during_the_window_refuses_the_handshake_and_cleans_up() {
         h.addr()
     );
     tcp.write_all(request.as_bytes()).await.expect("write");
-    record_of(&h, "late").await;
+    h.record_of("late").await;
     let Harness { db, stack } = h;
     let store = stack.store();
     stack.stop().await.expect("stop");

@@ -9,24 +9,9 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Harness, recv_text, send_text, start};
+use support::{recv_text, send_text, start};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-
-async fn record_of(h: &Harness, name: &str) -> String {
-    for _ in 0..500 {
-        if let Some(r) = h
-            .records()
-            .await
-            .into_iter()
-            .find(|r| r.user_agent.as_deref() == Some(name))
-        {
-            return r.connection_id;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("$connect never wrote a record for {name}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_the_limit_every_route_is_throttled_as_api_gateway_shows_it() {
@@ -46,7 +31,7 @@ async fn beyond_the_limit_every_route_is_throttled_as_api_gateway_shows_it() {
     req.headers_mut()
         .insert("User-Agent", HeaderValue::from_static("slot-holder"));
     let b = tokio::spawn(tokio_tungstenite::connect_async(req));
-    record_of(&h, "slot-holder").await;
+    h.record_of("slot-holder").await;
 
     // A message route: API Gateway's error frame, to the sender only.
     send_text(&mut a.ws, "Marko?").await;

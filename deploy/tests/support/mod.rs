@@ -49,6 +49,23 @@ pub struct Client {
 }
 
 impl Harness {
+    /// The id of the record `$connect` wrote for the client named `name`
+    /// (its user agent); waits up to 10 s.
+    pub async fn record_of(&self, name: &str) -> String {
+        for _ in 0..500 {
+            if let Some(r) = self
+                .records()
+                .await
+                .into_iter()
+                .find(|r| r.user_agent.as_deref() == Some(name))
+            {
+                return r.connection_id;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("$connect never wrote a record for {name}");
+    }
+
     pub async fn stop(self) {
         self.stack.stop().await.expect("clean stop");
     }
