@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::provider::ProvideCredentials;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use wsadmin_core::clock::Clock;
 use wsadmin_core::local::LocalStackInfo;
+use wsadmin_core::sdk::static_config;
 use wsadmin_core::{ConnectionStore, Gateway, ManagementEndpoint, TableConfig, Target};
 
 use crate::config::{ConfigFile, ContextSpec, LOCAL};
@@ -30,8 +31,9 @@ pub struct Selection {
     pub local: Option<LocalStackInfo>,
 }
 
-/// A resolved deployment: the core [`Target`] every command operates, plus
-/// what `status` needs beyond it.
+/// A resolved deployment: the core [`Target`] every command operates (its
+/// gateway carries the run's one clock, see [`ENV_NOW`]), plus what
+/// `status` needs beyond it.
 #[derive(Debug, Clone)]
 pub struct Deployment {
     pub target: Target,
@@ -117,17 +119,11 @@ impl Selection {
             None => None,
         };
         let mut sdk = match &self.local {
-            Some(info) => SdkConfig::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(info.region.clone()))
-                .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                    info.access_key_id.clone(),
-                    info.secret_access_key.clone(),
-                    None,
-                    None,
-                    "wsstack-local",
-                )))
-                .build(),
+            Some(info) => static_config(
+                info.region.clone(),
+                info.access_key_id.clone(),
+                info.secret_access_key.clone(),
+            ),
             None => {
                 let mut loader = aws_config::defaults(BehaviorVersion::latest());
                 if let Some(p) = &spec.profile {
@@ -181,7 +177,7 @@ impl Selection {
             table = table.with_key(key.clone());
         }
         let store = ConnectionStore::at(&sdk, spec.dynamodb_endpoint.as_deref(), table);
-        let gateway = Gateway::new(&sdk, endpoint)?;
+        let gateway = Gateway::with_clock(&sdk, endpoint, clock())?;
         Ok(Deployment {
             target: Target {
                 context: self.context,
@@ -193,6 +189,23 @@ impl Selection {
             api_id,
             local: self.local.is_some(),
         })
+    }
+}
+
+/// Fixes the clock (epoch milliseconds), so ages are reproducible.
+pub const ENV_NOW: &str = "WSADMIN_NOW";
+
+/// The one clock of a run: the gateway's (AWS's time as its answers tell
+/// it), or the fixed instant `$WSADMIN_NOW` names. An unreadable value is
+/// ignored, as it always was.
+fn clock() -> Clock {
+    match std::env::var(ENV_NOW).ok().map(|v| v.trim().parse::<i64>()) {
+        Some(Ok(now_ms)) => Clock::fixed(now_ms),
+        Some(Err(e)) => {
+            tracing::debug!("{ENV_NOW} ignored: {e}");
+            Clock::system()
+        }
+        None => Clock::system(),
     }
 }
 

@@ -14,12 +14,11 @@ use serde::Serialize;
 use wsadmin_core::sweep::Stop;
 use wsadmin_core::{Finished, Sweep, SweepConfig, SweepReport};
 
-use crate::cmd::is_fatal;
 use crate::deployment::Deployment;
 use crate::exit::Status;
-use crate::flags::{OutputFormat, SweepArgs};
+use crate::flags::SweepArgs;
 use crate::interrupt;
-use crate::output::{Output, Style, escape, write_json, write_json_pretty};
+use crate::output::{Document, Item, Output, Style, escape};
 
 /// The engine for one command: its concurrency, the sweep flags, AWS's
 /// clock as the gateway learns it, and Ctrl-C/SIGTERM.
@@ -30,7 +29,7 @@ pub fn engine(dep: &Deployment, concurrency: u32, flags: &SweepArgs) -> Sweep {
         grace: flags.grace,
         ..SweepConfig::default()
     })
-    .with_clock(dep.target.gateway.clock().clone())
+    .with_clock(dep.target.clock().clone())
     .with_cancel(interrupt::token())
 }
 
@@ -78,120 +77,81 @@ pub fn finish_bar(bar: Option<ProgressBar>) {
     }
 }
 
-/// One finished target, as `-o ndjson` streams it.
+/// One finished target, as `-o ndjson` streams it (`-o ids`: its id, if
+/// the command lists targets like it).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct TargetLine<'a> {
+pub struct TargetLine<'a> {
     connection_id: &'a str,
     outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     kind: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+    #[serde(skip)]
+    listed: bool,
 }
 
-/// Where a sweep's finished targets are written while it runs. A write
-/// error (a closed pipe) is kept for after the run, which goes on.
-pub struct Sink<'a> {
-    out: &'a Output,
-    w: &'a mut dyn Write,
-    error: Option<std::io::Error>,
-}
-
-impl<'a> Sink<'a> {
-    pub fn new(out: &'a Output, w: &'a mut dyn Write) -> Self {
+impl<'a> TargetLine<'a> {
+    /// `listed`: whether `-o ids` prints it.
+    pub fn new<X>(done: &'a Finished<X>, listed: bool) -> Self {
+        let failure = done.outcome.failure();
         Self {
-            out,
-            w,
-            error: None,
+            connection_id: &done.id,
+            outcome: done.outcome.label(),
+            kind: failure.map(|f| f.0),
+            reason: failure.map(|f| f.1),
+            listed,
         }
-    }
-
-    /// [`stream`]s one target, unless writing already failed.
-    pub fn push<X>(&mut self, done: &Finished<X>, id_if: impl Fn(&Finished<X>) -> bool) {
-        if self.error.is_none()
-            && let Err(e) = stream(self.out, self.w, done, id_if)
-        {
-            self.error = Some(e);
-        }
-    }
-
-    /// Writes a line of its own (a dry run's plan), unless writing failed.
-    pub fn line(&mut self, text: std::fmt::Arguments<'_>) {
-        if self.error.is_none()
-            && let Err(e) = self
-                .w
-                .write_fmt(text)
-                .and_then(|()| self.w.write_all(b"\n"))
-        {
-            self.error = Some(e);
-        }
-    }
-
-    /// The run is over: the first write error, if any.
-    pub fn close(self) -> std::io::Result<()> {
-        self.error.map_or(Ok(()), Err)
     }
 }
 
-/// Streams one finished target: a JSON line with `-o ndjson`, the id with
-/// `-o ids` when `id_if` says so; nothing otherwise.
-pub fn stream<X>(
-    out: &Output,
-    w: &mut dyn Write,
-    done: &Finished<X>,
-    id_if: impl Fn(&Finished<X>) -> bool,
-) -> std::io::Result<()> {
-    match out.format {
-        OutputFormat::Ndjson => {
-            let failure = done.outcome.failure();
-            write_json(
-                w,
-                &TargetLine {
-                    connection_id: &done.id,
-                    outcome: done.outcome.label(),
-                    kind: failure.map(|f| f.0),
-                    reason: failure.map(|f| f.1),
-                },
-            )
-        }
-        OutputFormat::Ids if id_if(done) => writeln!(w, "{}", escape(&done.id)),
-        _ => Ok(()),
+impl Item for TargetLine<'_> {
+    fn id(&self) -> Option<&str> {
+        self.listed.then_some(self.connection_id)
     }
+}
+
+/// A sweeping command's own fields in its report (dry run, payload size)
+/// and how its summary reads for people.
+pub trait Summary: Serialize {
+    fn summary(&self, out: &Output, w: &mut dyn Write, report: &SweepReport) -> Result<()>;
 }
 
 /// The report with the command's own fields beside it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Envelope<'a, E: Serialize> {
+struct Envelope<'a, S: Serialize> {
     #[serde(flatten)]
-    command: E,
+    command: S,
     #[serde(flatten)]
     report: &'a SweepReport,
 }
 
-/// Writes the report (JSON, the last NDJSON line, or `summary` for a
+impl<S: Summary> Document for Envelope<'_, S> {
+    fn text(&self, out: &Output, w: &mut dyn Write) -> Result<()> {
+        if out.quiet {
+            return Ok(());
+        }
+        self.command.summary(out, w, self.report)
+    }
+
+    /// The targets were listed as they finished.
+    fn ids(&self, _: &Output, _: &mut dyn Write) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes the report (JSON, the last NDJSON line, or the summary for a
 /// table) and says how the command ended.
 pub fn finish(
     out: &Output,
     w: &mut dyn Write,
     report: &SweepReport,
-    fields: impl Serialize,
-    summary: impl FnOnce(&mut dyn Write) -> Result<()>,
+    command: impl Summary,
 ) -> Result<Status> {
     check(report)?;
-    let envelope = Envelope {
-        command: fields,
-        report,
-    };
-    match out.format {
-        OutputFormat::Json => write_json_pretty(w, &envelope)?,
-        OutputFormat::Ndjson => write_json(w, &envelope)?,
-        OutputFormat::Ids => {}
-        OutputFormat::Table if out.quiet => {}
-        OutputFormat::Table => summary(w)?,
-    }
-    w.flush()?;
+    out.document(w, &Envelope { command, report })?;
     status(report)
 }
 
@@ -207,7 +167,7 @@ pub fn check(report: &SweepReport) -> Result<()> {
     let reached = report.targeted - report.failed - report.cleanup_failed - report.not_attempted;
     if reached == 0
         && let Some(first) = report.failures.first.first()
-        && report.failures.by_kind.keys().all(|k| is_fatal(k))
+        && report.failures.all_about_the_target()
     {
         bail!("{}", first.reason);
     }

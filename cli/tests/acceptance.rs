@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::{Client, Harness, eventually, json, start};
-use wsadmin_deploy::emulator::Throttle;
+use wsadmin_emulator::Throttle;
 
 async fn broadcast_to_everyone(
     h: &Harness,

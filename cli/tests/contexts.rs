@@ -5,7 +5,7 @@
 mod support;
 
 use support::{json, run, start, stdout, wsadmin_in};
-use wsadmin_deploy::emulator::{LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY};
+use wsadmin_emulator::{LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY};
 
 #[test]
 fn add_use_list_show_remove() {

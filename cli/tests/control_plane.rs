@@ -7,12 +7,19 @@ mod support;
 
 use aws_sdk_apigatewayv2::types::ProtocolType;
 use support::{fails_with, json, run, wsadmin_in};
+use wsadmin_core::sdk::static_config_at;
 use wsadmin_core::{ConnectionRecord, ConnectionStore, TableConfig};
 use wsadmin_testkit::dynalite::Dynalite;
 use wsadmin_testkit::moto::Moto;
+use wsadmin_testkit::{TEST_ACCESS_KEY_ID, TEST_REGION, TEST_SECRET_ACCESS_KEY};
 
 async fn api(moto: &Moto, name: &str, protocol: ProtocolType) -> String {
-    let v2 = aws_sdk_apigatewayv2::Client::new(&moto.sdk_config());
+    let v2 = aws_sdk_apigatewayv2::Client::new(&static_config_at(
+        TEST_REGION,
+        TEST_ACCESS_KEY_ID,
+        TEST_SECRET_ACCESS_KEY,
+        moto.endpoint(),
+    ));
     let out = v2
         .create_api()
         .name(name)
@@ -28,8 +35,16 @@ async fn api(moto: &Moto, name: &str, protocol: ProtocolType) -> String {
 async fn api_id_resolves_through_get_api() {
     let moto = Moto::start();
     let db = Dynalite::start();
-    db.create_table("WS_CONNECTIONS", "connectionId").await;
-    let store = ConnectionStore::from_conf(&db.sdk_config(), TableConfig::default());
+    let store = ConnectionStore::from_conf(
+        &static_config_at(
+            TEST_REGION,
+            TEST_ACCESS_KEY_ID,
+            TEST_SECRET_ACCESS_KEY,
+            db.endpoint(),
+        ),
+        TableConfig::default(),
+    );
+    store.create_table().await.expect("create table");
     let records: Vec<_> = ["aaaaaaaaaaaaaaa=", "bbbbbbbbbbbbbbb="]
         .map(|id| ConnectionRecord::new(id).connected_at(1_700_000_000_000))
         .to_vec();
@@ -87,7 +102,12 @@ async fn status_reads_the_api_from_the_control_plane() {
     use aws_sdk_apigatewayv2::types::IntegrationType;
     let moto = Moto::start();
     let h = support::start(|_| {}).await;
-    let v2 = aws_sdk_apigatewayv2::Client::new(&moto.sdk_config());
+    let v2 = aws_sdk_apigatewayv2::Client::new(&static_config_at(
+        TEST_REGION,
+        TEST_ACCESS_KEY_ID,
+        TEST_SECRET_ACCESS_KEY,
+        moto.endpoint(),
+    ));
     let api_id = api(&moto, "wsadmin-status", ProtocolType::Websocket).await;
     for (route, function) in [
         ("$connect", "ws-connect"),

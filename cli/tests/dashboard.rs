@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use support::start;
 use support::tmux::Tmux;
 use tokio::sync::watch;
-use wsadmin_deploy::demo::{self, DemoPace};
+use wsadmin_local::demo::{self, DemoPace};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_and_acts_on_live_connections() {

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use support::tmux::Tmux;
 use support::{Client, Harness, start};
-use wsadmin_deploy::emulator::Throttle;
+use wsadmin_emulator::Throttle;
 
 const CLIENTS: usize = 40;
 

@@ -27,7 +27,7 @@ use serde_json::Value;
 use support::{Harness, start, start_on, wsadmin_in};
 use tokio::task::JoinHandle;
 use wsadmin_core::{ConnectionRecord, Gateway, GatewayError, ManagementEndpoint};
-use wsadmin_deploy::emulator::Throttle;
+use wsadmin_emulator::Throttle;
 use wsadmin_load::{Churn, Fleet, FleetConfig, Rate, Tag, Tagger, now_ms};
 use wsadmin_testkit::dynalite::Dynalite;
 

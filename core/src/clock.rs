@@ -75,11 +75,17 @@ impl Clock {
         }
     }
 
-    /// Epoch milliseconds now, on AWS's clock when an answer told it.
+    /// Epoch milliseconds now, on AWS's clock when an answer told it, or
+    /// the fixed time: for what is shown and selected (ages, filters).
     pub fn now_ms(&self) -> i64 {
-        if let Some(fixed) = self.inner.fixed {
-            return fixed;
-        }
+        self.inner.fixed.unwrap_or_else(|| self.live_ms())
+    }
+
+    /// Epoch milliseconds now on AWS's clock, whatever the fixed time: for
+    /// decisions that delete or close (the stale rule, `--idle-over`). A
+    /// fixed time only makes output reproducible; it never makes a live
+    /// connection look old.
+    pub fn live_ms(&self) -> i64 {
         system_now_ms().saturating_add(self.offset_ms().unwrap_or(0))
     }
 
@@ -171,5 +177,17 @@ mod tests {
         assert_eq!(fixed.now_ms(), 42);
         clock.observe_http_date("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_777_000);
         assert_eq!(clock.offset_ms(), Some(0));
+    }
+
+    #[test]
+    fn a_fixed_time_never_reaches_decisions() {
+        // WSADMIN_NOW far in the future must not make a record that was
+        // written a second ago look old to the stale rule.
+        let fixed = Clock::fixed(i64::MAX / 2);
+        let local = system_now_ms();
+        fixed.observe(local, local);
+        let live = fixed.live_ms();
+        assert!((live - local).abs() < 60_000, "{live} vs {local}");
+        assert_eq!(fixed.now_ms(), i64::MAX / 2);
     }
 }

@@ -44,10 +44,7 @@ where
                 {
                     Ok(()) => Outcome::Delivered,
                     Err(e) if e.is_gone() => match store {
-                        Some(store) => match ctx.settle(store, &subject, true).await {
-                            Ok(fate) => Outcome::Gone(fate),
-                            Err(e) => Outcome::cleanup_failed(&e),
-                        },
+                        Some(store) => Outcome::settled(ctx.settle(store, &subject, true).await),
                         None => Outcome::Gone(ctx.judge_only(&subject)),
                     },
                     Err(e) => Outcome::from_call(e),

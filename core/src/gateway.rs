@@ -189,12 +189,9 @@ impl GatewayError {
 
     /// Whether the failure is about the target (credentials, stage,
     /// endpoint) rather than one connection: when every target fails so, the
-    /// whole command failed.
+    /// whole command failed. Decided by its kind ([`crate::failure`]).
     pub fn is_about_the_target(&self) -> bool {
-        matches!(
-            self,
-            Self::Forbidden { .. } | Self::NoCredentials | Self::Unreachable { .. }
-        )
+        crate::failure::is_about_the_target(self.kind())
     }
 
     /// A stable, machine-readable name for reports.
@@ -286,7 +283,16 @@ impl Gateway {
         sdk: &aws_config::SdkConfig,
         endpoint: ManagementEndpoint,
     ) -> Result<Self, GatewayError> {
-        let clock = Clock::system();
+        Self::with_clock(sdk, endpoint, Clock::system())
+    }
+
+    /// [`Gateway::new`] feeding `clock` (a program's one clock, perhaps
+    /// fixed) instead of a clock of its own.
+    pub fn with_clock(
+        sdk: &aws_config::SdkConfig,
+        endpoint: ManagementEndpoint,
+        clock: Clock,
+    ) -> Result<Self, GatewayError> {
         let mut conf = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(endpoint.url())
             .interceptor(DateReader(clock.clone()))

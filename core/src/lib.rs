@@ -2,6 +2,8 @@
 //! deploy tool share about a live API Gateway WebSocket deployment.
 //!
 //! - [`clock`]: the one clock, on AWS's time as its answers tell it.
+//! - [`connection`]: one connection at a time: GetConnection (`probe`),
+//!   and closing connections (`disconnect`, a sweep).
 //! - [`duration`]: durations as operators type and read them.
 //! - [`filter`]: which connections a command selects (age, idleness, meta).
 //! - [`local`]: how a running `wsstack local` describes itself to the tools.
@@ -12,7 +14,9 @@
 //! - [`retry`]: the backoff policy, a pure function.
 //! - [`rate`]: the fan-out's pacing: a cap, and AIMD on 429s. Pure.
 //! - [`prune`]: which records are stale (a pure plan) and the run that
-//!   probes, deletes and disconnects.
+//!   probes, deletes and closes idle connections.
+//! - [`failure`]: failure kinds, and which are about the target.
+//! - [`sdk`]: SDK configuration from static credentials.
 //! - [`target`]: a resolved deployment (store + gateway) that commands and
 //!   the dashboard operate.
 //! - [`text`]: outside text made safe for a terminal.
@@ -28,7 +32,9 @@
 //! the Lambda runtime.
 
 pub mod clock;
+pub mod connection;
 pub mod duration;
+pub mod failure;
 pub mod fanout;
 pub mod filter;
 pub mod gateway;
@@ -37,6 +43,7 @@ pub mod prune;
 pub mod rate;
 pub mod record;
 pub mod retry;
+pub mod sdk;
 pub mod stack;
 pub mod stale;
 pub mod store;
@@ -50,7 +57,7 @@ pub use gateway::{ConnectionInfo, Gateway, GatewayError, ManagementEndpoint};
 pub use record::{ConnectionRecord, TableConfig};
 pub use retry::RetryPolicy;
 pub use stack::{RouteSpec, StackError, StackSpec};
-pub use store::{ConnectionStore, ScanOptions, StoreError};
+pub use store::{ConnectionStore, ScanOptions, StoreError, TableDescription, Ttl};
 pub use sweep::{Finished, Outcome, Subject, Sweep, SweepConfig, SweepReport};
 pub use target::Target;
 

@@ -46,7 +46,6 @@
 //! ```
 
 use std::collections::HashSet;
-use std::fmt::{self, Write as _};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -96,7 +95,7 @@ pub struct RouteSpec {
     /// Whether the handler's response body is sent back to the client that
     /// sent the message (API Gateway's RouteResponse, "two-way" routes).
     /// Without it the body is dropped.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub route_response: bool,
 }
 
@@ -144,36 +143,7 @@ impl StackSpec {
     /// The TOML form, which [`StackSpec::from_toml`] reads back to an equal
     /// value.
     pub fn to_toml(&self) -> String {
-        let mut out = String::new();
-        self.write_toml(&mut out)
-            .expect("writing to a String cannot fail");
-        out
-    }
-
-    // Written by hand: the workspace builds `toml` without its serializer.
-    fn write_toml(&self, out: &mut String) -> fmt::Result {
-        writeln!(out, "api_name = {}", toml_string(&self.api_name))?;
-        writeln!(
-            out,
-            "route_selection_expression = {}",
-            toml_string(&self.route_selection_expression)
-        )?;
-        writeln!(out, "stage = {}", toml_string(&self.stage))?;
-        writeln!(out, "table = {}", toml_string(&self.table))?;
-        if self.routes.is_empty() {
-            // Omitting the key would bring the default routes back.
-            writeln!(out, "routes = []")?;
-        }
-        for route in &self.routes {
-            writeln!(out)?;
-            writeln!(out, "[[routes]]")?;
-            writeln!(out, "key = {}", toml_string(&route.key))?;
-            writeln!(out, "handler = {}", toml_string(&route.handler))?;
-            if route.route_response {
-                writeln!(out, "route_response = true")?;
-            }
-        }
-        Ok(())
+        toml::to_string(self).expect("a stack description is plain strings, lists and booleans")
     }
 
     pub fn route(&self, key: &str) -> Option<&RouteSpec> {
@@ -405,27 +375,13 @@ fn is_table_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-/// A TOML basic string: quoted, with `"`, `\` and control characters escaped.
-fn toml_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    /// A TOML basic string, as the serializer writes one.
+    fn quoted(s: &str) -> String {
+        toml::Value::String(s.to_owned()).to_string()
+    }
+
     use super::*;
 
     fn err(text: &str) -> String {
@@ -607,7 +563,7 @@ mod tests {
             ),
         ];
         for (expression, reason) in cases {
-            let text = format!("route_selection_expression = {}", toml_string(expression));
+            let text = format!("route_selection_expression = {}", quoted(expression));
             assert_eq!(
                 err(&text),
                 format!(
@@ -713,7 +669,7 @@ mod tests {
     fn bad_stage_names_are_refused() {
         let long = "s".repeat(129);
         for stage in ["", "my stage", "v1.0", long.as_str()] {
-            let text = format!("stage = {}", toml_string(stage));
+            let text = format!("stage = {}", quoted(stage));
             assert_eq!(
                 err(&text),
                 format!(
@@ -730,7 +686,7 @@ mod tests {
     fn bad_table_names_are_refused() {
         let long = "t".repeat(256);
         for table in ["ab", "my table", "ws/conns", long.as_str()] {
-            let text = format!("table = {}", toml_string(table));
+            let text = format!("table = {}", quoted(table));
             assert_eq!(
                 err(&text),
                 format!(

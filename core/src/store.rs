@@ -90,14 +90,9 @@ impl StoreError {
     }
 
     /// Whether the failure is about the table or its endpoint rather than
-    /// one record.
+    /// one record. Decided by its kind ([`crate::failure`]).
     pub fn is_about_the_target(&self) -> bool {
-        matches!(
-            self,
-            StoreError::TableNotFound { .. }
-                | StoreError::NoCredentials
-                | StoreError::Unreachable { .. }
-        )
+        crate::failure::is_about_the_target(self.kind())
     }
 }
 
@@ -157,6 +152,37 @@ pub struct Page {
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
+
+/// What DescribeTable says about the registry's table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDescription {
+    /// `ACTIVE`, `CREATING`, …
+    pub status: Option<String>,
+    /// Each key attribute and its role: `("connectionId", "HASH")`.
+    pub key_schema: Vec<(String, String)>,
+    /// DynamoDB's approximate item count (refreshed every few hours).
+    pub item_count: Option<i64>,
+}
+
+impl TableDescription {
+    /// Whether `attribute` is one of the table's key attributes.
+    pub fn has_key(&self, attribute: &str) -> bool {
+        self.key_schema.iter().any(|(name, _)| name == attribute)
+    }
+}
+
+/// Whether DynamoDB expires records itself (TTL on `expiresAt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ttl {
+    /// What DescribeTimeToLive says: `ENABLED`, `DISABLED`, `ENABLING`, …
+    /// and the attribute, when one is set.
+    Described {
+        status: String,
+        attribute: Option<String>,
+    },
+    /// This DynamoDB has no TTL (dynalite): stale records wait for a prune.
+    Unsupported,
+}
 
 #[derive(Debug, Clone)]
 pub struct ConnectionStore {
@@ -224,10 +250,6 @@ impl ConnectionStore {
 
     pub fn table(&self) -> &TableConfig {
         &self.table
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
     }
 
     fn region(&self) -> String {
@@ -590,6 +612,77 @@ impl ConnectionStore {
             code: None,
             message: "table did not become ACTIVE within 60 s".to_owned(),
         })
+    }
+
+    /// DescribeTable, once (a diagnosis: no retries). A missing table is
+    /// [`StoreError::TableNotFound`].
+    pub async fn describe(&self) -> Result<TableDescription, StoreError> {
+        let out = self
+            .client
+            .describe_table()
+            .table_name(&self.table.name)
+            .send()
+            .await
+            .map_err(|e| self.error("DescribeTable", e))?;
+        let desc = out.table.ok_or_else(|| StoreError::Failed {
+            op: "DescribeTable",
+            table: self.table.name.clone(),
+            code: None,
+            message: "DescribeTable answered nothing".to_owned(),
+        })?;
+        Ok(TableDescription {
+            status: desc.table_status().map(|s| s.as_str().to_owned()),
+            key_schema: desc
+                .key_schema()
+                .iter()
+                .map(|k| {
+                    (
+                        k.attribute_name().to_owned(),
+                        k.key_type().as_str().to_owned(),
+                    )
+                })
+                .collect(),
+            item_count: desc.item_count(),
+        })
+    }
+
+    /// DescribeTimeToLive, once (a diagnosis: no retries).
+    pub async fn describe_ttl(&self) -> Result<Ttl, StoreError> {
+        match self
+            .client
+            .describe_time_to_live()
+            .table_name(&self.table.name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(match out.time_to_live_description() {
+                Some(d) => Ttl::Described {
+                    status: d
+                        .time_to_live_status()
+                        .map_or("unknown", |s| s.as_str())
+                        .to_owned(),
+                    attribute: d.attribute_name().map(str::to_owned),
+                },
+                None => Ttl::Described {
+                    status: "DISABLED".to_owned(),
+                    attribute: None,
+                },
+            }),
+            Err(e) => match classify(e) {
+                SdkFailure::Service { code, .. }
+                    if code.as_deref() == Some("UnknownOperationException") =>
+                {
+                    Ok(Ttl::Unsupported)
+                }
+                other => Err(map_error(
+                    &self.table.name,
+                    &self.region(),
+                    &self.endpoint,
+                    "DescribeTimeToLive",
+                    other,
+                )),
+            },
+        }
     }
 
     /// Turns DynamoDB TTL on for `expiresAt`. Returns false when the service

@@ -26,6 +26,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::failure;
 use crate::gateway::{ConnectionInfo, GatewayError};
 use crate::rate::{RateControl, Spread, Throttling};
 use crate::record::ConnectionRecord;
@@ -164,6 +165,21 @@ impl Outcome {
             reason: format!("record not settled: {error}"),
         }
     }
+
+    /// A gone connection's record, settled ([`Ctx::settle`]) or not.
+    pub fn settled(result: Result<RecordFate, StoreError>) -> Self {
+        match result {
+            Ok(fate) => Outcome::Gone(fate),
+            Err(e) => Outcome::cleanup_failed(&e),
+        }
+    }
+
+    /// Whether it failed because of the target rather than this connection
+    /// (see [`crate::failure`]).
+    pub fn is_about_the_target(&self) -> bool {
+        self.failure()
+            .is_some_and(|(kind, _)| failure::is_about_the_target(kind))
+    }
 }
 
 /// One finished subject, as the callback sees it. `data` is whatever the
@@ -297,6 +313,12 @@ impl SweepReport {
 }
 
 impl Failures {
+    /// Whether every failure kind counted is about the target (none
+    /// counted: vacuously true).
+    pub fn all_about_the_target(&self) -> bool {
+        self.by_kind.keys().all(|k| failure::is_about_the_target(k))
+    }
+
     fn push(&mut self, id: &str, kind: &'static str, reason: &str, keep: usize) {
         self.total += 1;
         *self.by_kind.entry(kind).or_insert(0) += 1;
@@ -494,9 +516,10 @@ impl Ctx {
         })
     }
 
-    /// Epoch milliseconds on AWS's clock (as far as answers told it).
+    /// Epoch milliseconds on AWS's clock (as far as answers told it),
+    /// never a fixed display time ([`crate::clock::Clock::live_ms`]).
     pub fn now_ms(&self) -> i64 {
-        self.shared.clock.now_ms()
+        self.shared.clock.live_ms()
     }
 
     /// Settles the record of a connection that answered 410, by the one

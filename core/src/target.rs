@@ -3,6 +3,7 @@
 //! everything that operates a deployment (commands, the dashboard) takes a
 //! `Target`.
 
+use crate::clock::Clock;
 use crate::gateway::{Gateway, ManagementEndpoint};
 use crate::record::TableConfig;
 use crate::store::ConnectionStore;
@@ -23,5 +24,11 @@ impl Target {
 
     pub fn table(&self) -> &TableConfig {
         self.store.table()
+    }
+
+    /// "Now" for everything done to this deployment: the gateway's clock,
+    /// on AWS's time as its answers tell it.
+    pub fn clock(&self) -> &Clock {
+        self.gateway.clock()
     }
 }

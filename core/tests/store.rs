@@ -1,16 +1,29 @@
 //! The connection store against a real dynalite.
 
 use std::collections::HashMap;
+use wsadmin_core::sdk::static_config_at;
+use wsadmin_testkit::{TEST_ACCESS_KEY_ID, TEST_REGION, TEST_SECRET_ACCESS_KEY};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt, TryStreamExt};
 use wsadmin_core::store::ScanOptions;
-use wsadmin_core::{ConnectionRecord, ConnectionStore, StoreError, TableConfig};
+use wsadmin_core::{ConnectionRecord, ConnectionStore, StoreError, TableConfig, Ttl};
 use wsadmin_testkit::dynalite::Dynalite;
 
+/// The test credentials, DynamoDB at `db`.
+fn sdk(db: &Dynalite) -> aws_config::SdkConfig {
+    static_config_at(
+        TEST_REGION,
+        TEST_ACCESS_KEY_ID,
+        TEST_SECRET_ACCESS_KEY,
+        db.endpoint(),
+    )
+}
+
 async fn store_with_table(db: &Dynalite, table: TableConfig) -> ConnectionStore {
-    db.create_table(&table.name, &table.key).await;
-    ConnectionStore::from_conf(&db.sdk_config(), table)
+    let store = ConnectionStore::from_conf(&sdk(db), table);
+    store.create_table().await.expect("create table");
+    store
 }
 
 fn record(i: usize) -> ConnectionRecord {
@@ -83,7 +96,7 @@ async fn items_with_only_the_key_read_fine() {
     let table = TableConfig::new("SeedConnections");
     let store = store_with_table(&db, table).await;
     // What the seed article's $connect writes: the id and nothing else.
-    db.client()
+    aws_sdk_dynamodb::Client::new(&sdk(&db))
         .put_item()
         .table_name("SeedConnections")
         .item("connectionId", AttributeValue::S("ToxbhduCIAMCEjw=".into()))
@@ -157,7 +170,7 @@ async fn delete_reports_whether_the_record_existed_and_never_resurrects() {
 #[tokio::test]
 async fn a_missing_table_is_named_with_what_to_do() {
     let db = Dynalite::start();
-    let store = ConnectionStore::from_conf(&db.sdk_config(), TableConfig::new("NoSuchTable"));
+    let store = ConnectionStore::from_conf(&sdk(&db), TableConfig::new("NoSuchTable"));
     let err = store.get("abc=").await.expect_err("no table");
     assert!(matches!(err, StoreError::TableNotFound { .. }), "{err:?}");
     assert_eq!(
@@ -178,8 +191,15 @@ async fn a_missing_table_is_named_with_what_to_do() {
 #[tokio::test]
 async fn an_unreachable_dynamodb_is_a_clear_error() {
     let endpoint = format!("http://127.0.0.1:{}", wsadmin_testkit::closed_port());
-    let sdk = wsadmin_testkit::sdk_config(Some(&endpoint));
-    let store = ConnectionStore::from_conf(&sdk, TableConfig::default());
+    let store = ConnectionStore::from_conf(
+        &static_config_at(
+            TEST_REGION,
+            TEST_ACCESS_KEY_ID,
+            TEST_SECRET_ACCESS_KEY,
+            endpoint.clone(),
+        ),
+        TableConfig::default(),
+    );
     let err = store.count(1).await.expect_err("nothing listens");
     assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
     let text = err.to_string();
@@ -215,10 +235,35 @@ async fn bad_inputs_are_refused_before_any_request() {
 #[tokio::test]
 async fn create_table_is_idempotent_and_tolerates_missing_ttl_support() {
     let db = Dynalite::start();
-    let store = ConnectionStore::from_conf(&db.sdk_config(), TableConfig::new("Fresh"));
+    let store = ConnectionStore::from_conf(&sdk(&db), TableConfig::new("Fresh"));
     assert!(store.create_table().await.expect("create"));
     assert!(!store.create_table().await.expect("create again"));
     // dynalite has no TTL: reported, not an error.
     assert!(!store.enable_ttl().await.expect("ttl"));
     store.put(&record(7)).await.expect("usable");
+}
+
+#[tokio::test]
+async fn describe_says_what_status_shows_with_typed_errors() {
+    let db = Dynalite::start();
+    let store = store_with_table(&db, TableConfig::default()).await;
+    let desc = store.describe().await.expect("describe");
+    assert_eq!(desc.status.as_deref(), Some("ACTIVE"));
+    assert_eq!(
+        desc.key_schema,
+        vec![("connectionId".to_owned(), "HASH".to_owned())]
+    );
+    assert!(desc.has_key("connectionId") && !desc.has_key("id"));
+    // dynalite describes TTL (off) though it cannot turn it on.
+    assert_eq!(
+        store.describe_ttl().await.expect("ttl"),
+        Ttl::Described {
+            status: "DISABLED".to_owned(),
+            attribute: None
+        }
+    );
+
+    let missing = ConnectionStore::from_conf(&sdk(&db), TableConfig::new("NoSuchTable"));
+    let err = missing.describe().await.expect_err("no table");
+    assert!(matches!(err, StoreError::TableNotFound { .. }), "{err:?}");
 }

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use wsadmin_core::sdk::{static_config, static_config_at};
+use wsadmin_testkit::{TEST_ACCESS_KEY_ID, TEST_REGION, TEST_SECRET_ACCESS_KEY};
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
@@ -50,7 +52,11 @@ fn scripted(id: &str, attempt: u32) -> u16 {
 
 fn gateway(endpoint: &str) -> Gateway {
     let endpoint = ManagementEndpoint::parse(endpoint).expect("endpoint");
-    Gateway::new(&wsadmin_testkit::sdk_config(None), endpoint).expect("gateway")
+    Gateway::new(
+        &static_config(TEST_REGION, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY),
+        endpoint,
+    )
+    .expect("gateway")
 }
 
 const RETRY: RetryPolicy = RetryPolicy {
@@ -80,8 +86,14 @@ fn an_hour_ago() -> i64 {
 
 async fn registry() -> (Dynalite, ConnectionStore) {
     let db = Dynalite::start();
-    db.create_table("WS_CONNECTIONS", "connectionId").await;
-    let store = ConnectionStore::from_conf(&db.sdk_config(), TableConfig::default());
+    let sdk = static_config_at(
+        TEST_REGION,
+        TEST_ACCESS_KEY_ID,
+        TEST_SECRET_ACCESS_KEY,
+        db.endpoint(),
+    );
+    let store = ConnectionStore::from_conf(&sdk, TableConfig::default());
+    store.create_table().await.expect("create table");
     (db, store)
 }
 

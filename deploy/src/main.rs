@@ -1,24 +1,28 @@
 //! `wsstack`: stands the WebSocket stack up. `wsstack local` runs it on this
 //! machine: dynalite, the API Gateway emulator, the real handlers.
+//! `wsstack template` prints its CloudFormation template and `wsstack
+//! policy` the IAM policy an operator of a deployment needs.
 
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
+use wsadmin_core::TableConfig;
 use wsadmin_core::duration::parse_duration;
 use wsadmin_core::local::LocalStackInfo;
 use wsadmin_core::stack::StackSpec;
-use wsadmin_deploy::demo::{self, DemoPace};
-use wsadmin_deploy::dynamo::LocalDynamo;
-use wsadmin_deploy::emulator::{
+use wsadmin_dynalite::{Dynalite, Home};
+use wsadmin_emulator::{
     DEFAULT_LAMBDA_CONCURRENCY, EmulatorConfig, LAMBDA_CONCURRENCY_RANGE, LOCAL_ACCESS_KEY_ID,
     LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY, Throttle,
 };
-use wsadmin_deploy::local::LocalStack;
+use wsadmin_local::LocalStack;
+use wsadmin_local::demo::{self, DemoPace};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +40,15 @@ enum Command {
     /// Run the whole stack on this machine: an API Gateway WebSocket
     /// emulator, a local DynamoDB (dynalite) and the real handlers.
     Local(LocalArgs),
+    /// Print the stack as a CloudFormation template, for deploying through
+    /// your own pipeline (parameters: the code bucket and zip keys, the
+    /// architecture, log retention, point-in-time recovery, throttling).
+    Template(TemplateArgs),
+    /// Print the least-privilege IAM policy for running `wsadmin` against
+    /// a deployment, ready for `aws iam create-policy --policy-document`.
+    /// Values not given stay placeholders (<REGION>, <ACCOUNT_ID>,
+    /// <API_ID>) that must be replaced before use.
+    Policy(PolicyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +120,56 @@ struct LocalArgs {
     demo_clients: usize,
 }
 
+#[derive(Debug, Args)]
+struct TemplateArgs {
+    /// Stack description (TOML); defaults reproduce the seed's stack.
+    #[arg(long, value_name = "FILE")]
+    stack: Option<PathBuf>,
+    /// Template language.
+    #[arg(long, value_enum, default_value_t = TemplateFormat::Yaml)]
+    format: TemplateFormat,
+    /// Stage name (overrides the stack file).
+    #[arg(long)]
+    stage: Option<String>,
+    /// DynamoDB table of connections (overrides the stack file).
+    #[arg(long)]
+    table: Option<String>,
+    /// Write the template to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TemplateFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct PolicyArgs {
+    /// Stack description (TOML): the table and stage, unless given.
+    #[arg(long, value_name = "FILE")]
+    stack: Option<PathBuf>,
+    /// DynamoDB table of connections (overrides the stack file).
+    #[arg(long, conflicts_with = "table_arn")]
+    table: Option<String>,
+    /// The table's full ARN (else built from --region, --account, the table).
+    #[arg(long, value_name = "ARN")]
+    table_arn: Option<String>,
+    /// The WebSocket API's id (placeholder <API_ID> when not given).
+    #[arg(long, value_name = "ID")]
+    api_id: Option<String>,
+    /// Stage name (overrides the stack file).
+    #[arg(long)]
+    stage: Option<String>,
+    /// Region of the deployment (placeholder <REGION> when not given).
+    #[arg(long)]
+    region: Option<String>,
+    /// AWS account id of the deployment (placeholder <ACCOUNT_ID> when not given).
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    account: Option<String>,
+}
+
 /// `--lambda-concurrency`: a whole number within AWS's range.
 fn parse_concurrency(text: &str) -> Result<usize, String> {
     let (low, high) = (
@@ -126,8 +189,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,wsstack=info,wsadmin_deploy=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "warn,wsstack=info,wsadmin_deploy=info,wsadmin_local=info,wsadmin_emulator=info"
+                    .into()
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -142,6 +207,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Local(args) => local(args).await,
+            Command::Template(args) => template(args),
+            Command::Policy(args) => policy(args),
         }
     });
     match result {
@@ -186,11 +253,7 @@ async fn local(args: LocalArgs) -> Result<()> {
 
     let dynamo = match &args.dynamodb_endpoint {
         Some(_) => None,
-        None => Some(
-            LocalDynamo::start(args.dynamodb_port, args.data_dir.as_deref())
-                .await
-                .context("starting the local DynamoDB")?,
-        ),
+        None => Some(start_dynalite(args.dynamodb_port, args.data_dir.clone()).await?),
     };
     let dynamodb_endpoint = match (&args.dynamodb_endpoint, &dynamo) {
         (Some(url), _) => url.clone(),
@@ -235,11 +298,99 @@ async fn local(args: LocalArgs) -> Result<()> {
     if let Some(demo) = demo {
         let _ = tokio::time::timeout(Duration::from_secs(5), demo).await;
     }
-    if let Some(d) = dynamo {
-        d.stop().await;
-    }
+    // Dropping dynalite stops it.
+    drop(dynamo);
     eprintln!("stopped");
     Ok(())
+}
+
+/// The stack description of `--stack` (or the default one) with the
+/// `--stage` and `--table` overrides, validated.
+fn stack_spec(
+    path: Option<&Path>,
+    stage: Option<String>,
+    table: Option<String>,
+) -> Result<StackSpec> {
+    let mut stack = match path {
+        Some(path) => StackSpec::load(path)?,
+        None => StackSpec::default(),
+    };
+    if let Some(stage) = stage {
+        stack.stage = stage;
+    }
+    if let Some(table) = table {
+        stack.table = table;
+    }
+    stack.validate()?;
+    Ok(stack)
+}
+
+fn template(args: TemplateArgs) -> Result<()> {
+    let stack = stack_spec(args.stack.as_deref(), args.stage, args.table)?;
+    let value = wsadmin_deploy::template::template(&stack, &TableConfig::new(&stack.table))
+        .map_err(|e| match &args.stack {
+            Some(path) => anyhow::anyhow!("stack file \"{}\": {e}", path.display()),
+            None => e.into(),
+        })?;
+    let text = match args.format {
+        TemplateFormat::Yaml => wsadmin_deploy::yaml::to_yaml(&value),
+        TemplateFormat::Json => {
+            let mut text =
+                serde_json::to_string_pretty(&value).context("writing the template as JSON")?;
+            text.push('\n');
+            text
+        }
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write the template to \"{}\"", path.display())),
+        None => print_stdout(&text),
+    }
+}
+
+fn policy(args: PolicyArgs) -> Result<()> {
+    let stack = stack_spec(args.stack.as_deref(), args.stage, args.table)?;
+    let policy = wsadmin_deploy::policy::operator_policy(&wsadmin_deploy::policy::Deployment {
+        table: stack.table,
+        table_arn: args.table_arn,
+        stage: stack.stage,
+        api_id: args.api_id,
+        region: args.region,
+        account: args.account,
+    })?;
+    let mut text =
+        serde_json::to_string_pretty(&policy.document).context("writing the policy as JSON")?;
+    text.push('\n');
+    print_stdout(&text)?;
+    let missing = policy.placeholders();
+    if !missing.is_empty() {
+        eprintln!(
+            "wsstack: replace {} in the policy before using it (or pass --region, --account, --api-id)",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Writes to standard output; a closed pipe (`| head`) ends quietly.
+fn print_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.context("writing to standard output"),
+    }
+}
+
+/// The pinned dynalite: the checkout's when wsstack runs from one, else the
+/// one in the user's data directory (installed there on first use).
+async fn start_dynalite(port: u16, data_dir: Option<PathBuf>) -> Result<Dynalite> {
+    tokio::task::spawn_blocking(move || {
+        let home = Home::find_or_install(|what| eprintln!("wsstack: {what}"))?;
+        Dynalite::launch(&home, port, data_dir.as_deref()).map_err(anyhow::Error::from)
+    })
+    .await
+    .context("starting the local DynamoDB")?
+    .context("starting the local DynamoDB")
 }
 
 fn print_banner(stack: &LocalStack) {

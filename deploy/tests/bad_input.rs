@@ -25,8 +25,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use wsadmin_core::stack::StackSpec;
-use wsadmin_deploy::emulator::event::{self, Context, Kind};
-use wsadmin_deploy::emulator::{
+use wsadmin_emulator::event::{self, Context, Kind};
+use wsadmin_emulator::{
     LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY, MAX_MESSAGE_BYTES, route,
 };
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use support::{Ws, start};
 use tokio_tungstenite::tungstenite::Message;
-use wsadmin_deploy::local::HANDLER_CONNECTIONS_PER_HOST;
+use wsadmin_local::HANDLER_CONNECTIONS_PER_HOST;
 
 const RECEIVERS: usize = 400;
 const SENDERS: usize = 3;

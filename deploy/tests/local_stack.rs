@@ -217,7 +217,7 @@ async fn no_route_and_no_default_sends_the_forbidden_error_frame() {
 #[tokio::test]
 async fn a_failing_connect_handler_refuses_the_handshake() {
     let h = start(|_| {}).await;
-    h.db.client()
+    aws_sdk_dynamodb::Client::new(&h.stack.sdk_config())
         .delete_table()
         .table_name("WS_CONNECTIONS")
         .send()

@@ -172,7 +172,7 @@ async fn over_128_kb_is_413_and_100_kb_arrives_whole_in_small_frames() {
 #[tokio::test]
 async fn the_throttle_knob_answers_429() {
     let h = start(|c| {
-        c.throttle = Some(wsadmin_deploy::emulator::Throttle {
+        c.throttle = Some(wsadmin_emulator::Throttle {
             rps: 5.0,
             burst: 5.0,
         })
@@ -239,7 +239,7 @@ async fn unsigned_and_mis_signed_requests_are_403() {
     let wrong = aws_sdk_apigatewaymanagement::config::Builder::from(&h.stack.sdk_config())
         .endpoint_url(h.stack.management_endpoint())
         .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
-            wsadmin_deploy::emulator::LOCAL_ACCESS_KEY_ID,
+            wsadmin_emulator::LOCAL_ACCESS_KEY_ID,
             "not-the-secret",
             None,
             None,

@@ -6,13 +6,17 @@
 //! process. Each route answers with an `ApiGatewayProxyResponse`, never an
 //! error: a failure becomes a status code and a logged cause, because that is
 //! what API Gateway acts on (`$connect` non-2xx refuses the handshake). The
-//! `lambda_runtime` glue lives in [`lambda`] and the `src/bin` mains; tests
-//! and the local stack call the functions directly.
+//! `lambda_runtime` glue lives in `lambda` (feature `lambda`, on for the
+//! four `src/bin` mains only); tests and the local stack call the functions
+//! directly and never link the Lambda runtime.
 
+#[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod message;
 
 mod routes;
+
+pub use routes::marko_polo;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

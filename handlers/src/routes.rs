@@ -67,14 +67,10 @@ impl Handlers {
         }
     }
 
-    /// `$default`: the seed's game. `Marko?` answers `Polo!`; anything else
-    /// answers `Marko?`.
+    /// `$default`: [`marko_polo`]. Needs nothing of `self`: its Lambda
+    /// binary runs it without any configuration.
     pub async fn default_route(&self, event: Event) -> Response {
-        if event.body.as_deref() == Some("Marko?") {
-            respond(200, "Polo!")
-        } else {
-            respond(200, "Marko?")
-        }
+        marko_polo(&event)
     }
 
     /// `message`: broadcasts `data` to every registered connection through
@@ -157,4 +153,14 @@ fn summary(r: &SweepReport) -> String {
         line.push_str(&format!("; first failure: {}", f.reason));
     }
     line
+}
+
+/// The seed's game on `$default`: `Marko?` answers `Polo!`; anything else
+/// answers `Marko?`.
+pub fn marko_polo(event: &Event) -> Response {
+    if event.body.as_deref() == Some("Marko?") {
+        respond(200, "Polo!")
+    } else {
+        respond(200, "Marko?")
+    }
 }

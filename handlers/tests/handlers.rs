@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use wsadmin_core::ConnectionStore;
+use wsadmin_core::sdk::{static_config, static_config_at};
+use wsadmin_testkit::{TEST_ACCESS_KEY_ID, TEST_REGION, TEST_SECRET_ACCESS_KEY};
 
 use aws_lambda_events::encodings::Body;
 use futures::StreamExt;
@@ -31,11 +34,24 @@ struct Stack {
     handlers: Handlers,
 }
 
+/// The test credentials, DynamoDB at `db`.
+fn sdk(db: &Dynalite) -> aws_config::SdkConfig {
+    static_config_at(
+        TEST_REGION,
+        TEST_ACCESS_KEY_ID,
+        TEST_SECRET_ACCESS_KEY,
+        db.endpoint(),
+    )
+}
+
 async fn stack(endpoint: Option<&str>) -> Stack {
     let db = Dynalite::start();
-    db.create_table("WS_CONNECTIONS", "connectionId").await;
+    ConnectionStore::from_conf(&sdk(&db), TableConfig::default())
+        .create_table()
+        .await
+        .expect("create table");
     let endpoint = endpoint.map(|e| ManagementEndpoint::parse(e).expect("endpoint"));
-    let handlers = Handlers::new(db.sdk_config(), TableConfig::default(), endpoint);
+    let handlers = Handlers::new(sdk(&db), TableConfig::default(), endpoint);
     Stack { db, handlers }
 }
 
@@ -82,7 +98,7 @@ async fn connect_with_only_a_source_ip_registers() {
 #[tokio::test]
 async fn connect_answers_500_when_the_store_fails_so_the_handshake_is_refused() {
     let db = Dynalite::start(); // no table created
-    let handlers = Handlers::new(db.sdk_config(), TableConfig::default(), None);
+    let handlers = Handlers::new(sdk(&db), TableConfig::default(), None);
     let res = handlers.connect(fixture("connect")).await;
     assert_eq!((res.status_code, body(&res)), (500, "Failed to connect."));
 }
@@ -147,7 +163,7 @@ async fn disconnect_removes_the_record_and_tolerates_it_being_gone() {
 #[tokio::test]
 async fn disconnect_answers_500_when_the_table_is_missing() {
     let db = Dynalite::start();
-    let handlers = Handlers::new(db.sdk_config(), TableConfig::new("Missing"), None);
+    let handlers = Handlers::new(sdk(&db), TableConfig::new("Missing"), None);
     assert_eq!(
         handlers.disconnect(fixture("disconnect")).await.status_code,
         500
@@ -227,7 +243,7 @@ async fn message_reaches_every_record_of_a_table_larger_than_one_scan_page() {
     );
 
     let handlers = Handlers::new(
-        s.db.sdk_config(),
+        sdk(&s.db),
         TableConfig::default(),
         Some(ManagementEndpoint::parse(&server.endpoint()).expect("endpoint")),
     )
@@ -337,7 +353,7 @@ async fn message_to_an_unreachable_endpoint_answers_500_with_the_reason() {
         ..RetryPolicy::default()
     };
     let handlers = Handlers::new(
-        s.db.sdk_config(),
+        sdk(&s.db),
         TableConfig::default(),
         Some(ManagementEndpoint::parse(&endpoint).expect("endpoint")),
     )
@@ -364,7 +380,7 @@ async fn message_on_a_missing_table_answers_500() {
     let server = StandIn::always_ok("dev").await;
     let db = Dynalite::start();
     let endpoint = ManagementEndpoint::parse(&server.endpoint()).expect("endpoint");
-    let handlers = Handlers::new(db.sdk_config(), TableConfig::default(), Some(endpoint));
+    let handlers = Handlers::new(sdk(&db), TableConfig::default(), Some(endpoint));
     let res = handlers.message(fixture("message")).await;
     assert_eq!(res.status_code, 500);
     assert!(body(&res).contains("not found"), "{}", body(&res));
@@ -392,7 +408,7 @@ fn malformed_events_are_clear_errors() {
 
 #[test]
 fn configuration_comes_from_the_environment_with_clear_errors() {
-    let sdk = wsadmin_testkit::sdk_config(None);
+    let sdk = static_config(TEST_REGION, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY);
     let vars = |pairs: &'static [(&'static str, &'static str)]| {
         move |k: &str| {
             pairs

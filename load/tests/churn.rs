@@ -31,7 +31,7 @@ async fn after_churn_the_open_clients_are_the_stacks_live_connections() {
     // A broadcast in the middle of the churn.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let tag = Tagger::new(fleet.run()).expect("run").next();
-    stack.post_to_all(&tag).await;
+    support::post_to_all(&stack, &tag).await;
     // A client owed the message is one connected from its sending until
     // every post was answered.
     let settle = Duration::from_millis(now_ms() - tag.sent_at_ms + 50);
@@ -77,8 +77,7 @@ async fn after_churn_the_open_clients_are_the_stacks_live_connections() {
         .collect();
     let converged = support::eventually(Duration::from_secs(10), || async {
         stack.stack.connection_count() == open.len()
-            && stack
-                .ids_by_agent()
+            && support::ids_by_agent(&stack)
                 .await
                 .into_keys()
                 .collect::<BTreeSet<_>>()
@@ -94,7 +93,7 @@ async fn after_churn_the_open_clients_are_the_stacks_live_connections() {
     );
     // And each open client is live for the Management API.
     let management = stack.management();
-    for (agent, id) in stack.ids_by_agent().await {
+    for (agent, id) in support::ids_by_agent(&stack).await {
         let info = management
             .get_connection()
             .connection_id(&id)

@@ -32,7 +32,7 @@ async fn a_broadcast_reaches_every_client_exactly_once() {
     }
 
     let tag = Tagger::new(fleet.run()).expect("run").next();
-    assert_eq!(stack.post_to_all(&tag).await, 200);
+    assert_eq!(support::post_to_all(&stack, &tag).await, 200);
     assert!(
         fleet
             .wait_received(std::slice::from_ref(&tag), Duration::from_secs(10))
@@ -159,7 +159,7 @@ async fn a_fleet_stops_at_its_deadline_and_dropping_one_leaves_nothing_open() {
         "dropping the fleet left {} connections open",
         stack.stack.connection_count()
     );
-    let registered: BTreeSet<String> = stack.ids_by_agent().await.into_keys().collect();
+    let registered: BTreeSet<String> = support::ids_by_agent(&stack).await.into_keys().collect();
     assert!(registered.is_disjoint(&agents), "{registered:?}");
     stack.stop().await;
 }

@@ -1,22 +1,28 @@
-//! Test fixtures over real processes and sockets, shared by every crate's
-//! tests: [`dynalite::Dynalite`] (a real DynamoDB API on a free loopback
-//! port, stopped on drop), [`moto::Moto`] (the AWS control plane, for API
-//! Gateway v2) and [`standin::StandIn`] (a Management API server speaking
-//! AWS's wire format, scripted per connection id).
+//! wsadmin-testkit: test fixtures over real processes and sockets, shared
+//! by every crate's tests: [`dynalite::Dynalite`] (a real DynamoDB API on a
+//! free loopback port, stopped on drop), [`moto::Moto`] (the AWS control
+//! plane, for API Gateway v2), [`standin::StandIn`] (a Management API
+//! server speaking AWS's wire format, scripted per connection id) and
+//! [`runtime_api::RuntimeApi`] (Lambda's Runtime API, to run a real Lambda
+//! binary).
 //!
-//! This crate depends on no crate of ours, so the types under test are never
-//! duplicated.
+//! It depends on no crate of ours but `wsadmin-dynalite` (the one launcher),
+//! so the types under test are never duplicated; SDK configurations are
+//! built by the tests with `wsadmin_core::sdk` and [`TEST_REGION`],
+//! [`TEST_ACCESS_KEY_ID`] and [`TEST_SECRET_ACCESS_KEY`].
 
-pub mod child;
 pub mod dynalite;
 pub mod moto;
+pub mod runtime_api;
 pub mod standin;
+
+pub use wsadmin_dynalite::child;
 
 use std::path::PathBuf;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::Credentials;
-
+/// Credentials and region of every test's SDK configuration (built with
+/// `wsadmin_core::sdk`). Nothing is read from the environment, so no test
+/// can reach AWS.
 pub const TEST_ACCESS_KEY_ID: &str = "AKIDLOCALTEST";
 pub const TEST_SECRET_ACCESS_KEY: &str = "local-test-secret";
 pub const TEST_REGION: &str = "us-east-1";
@@ -27,30 +33,26 @@ pub fn repo_root() -> PathBuf {
     here.parent().map(PathBuf::from).unwrap_or(here)
 }
 
-/// SDK configuration with fixed test credentials and region, and DynamoDB at
-/// `dynamodb_endpoint` when given. Nothing is read from the environment, so
-/// no test can reach AWS.
-pub fn sdk_config(dynamodb_endpoint: Option<&str>) -> SdkConfig {
-    let mut b = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(TEST_REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
-            Credentials::new(
-                TEST_ACCESS_KEY_ID,
-                TEST_SECRET_ACCESS_KEY,
-                None,
-                None,
-                "test",
-            ),
-        ));
-    if let Some(url) = dynamodb_endpoint {
-        b = b.endpoint_url(url);
-    }
-    b.build()
-}
-
 /// A loopback port nobody listens on (bound, then released).
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("local addr").port()
+}
+
+/// Serves `app` on 127.0.0.1 and a port the OS picked until the returned
+/// sender is dropped or fires; returns the port.
+pub async fn serve(app: axum::Router) -> (u16, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local addr").port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (port, tx)
 }

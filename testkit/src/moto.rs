@@ -25,9 +25,4 @@ impl Moto {
     pub fn endpoint(&self) -> String {
         self.child.endpoint()
     }
-
-    /// Test SDK configuration pointing every service here.
-    pub fn sdk_config(&self) -> aws_config::SdkConfig {
-        crate::sdk_config(Some(&self.endpoint()))
-    }
 }

@@ -82,22 +82,11 @@ impl StandIn {
             .route("/{stage}/@connections/{id}", any(handle))
             .fallback(|| async { aws_error(403, "Forbidden") })
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local addr").port();
-        let (tx, rx) = oneshot::channel();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (port, shutdown) = crate::serve(app).await;
         Self {
             port,
             shared,
-            shutdown: Some(tx),
+            shutdown: Some(shutdown),
         }
     }
 

@@ -12,14 +12,14 @@ use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use ratatui::layout::Rect;
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport, Target};
 
 use crate::command::Command;
-use crate::event::{Event, Probe, PrunePlan, PruneReport, Signal, Task};
+use crate::event::{Event, LiveCheck, PrunePlan, PruneSummary, Signal, Task};
+use crate::format::fmt_count;
+use crate::layout::{self, Panes};
 use crate::row::ConnectionRow;
 use crate::sanitize::sanitize;
-use crate::ui;
 
 /// Log lines kept.
 const LOG_CAPACITY: usize = 1000;
@@ -169,6 +169,17 @@ pub enum Level {
     Info,
     Warn,
     Error,
+}
+
+impl Level {
+    /// The level of a run's summary: a warning unless all of it went well.
+    fn warn_unless(all_went_well: bool) -> Self {
+        if all_went_well {
+            Self::Info
+        } else {
+            Self::Warn
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,8 +371,8 @@ impl App {
                 self.on_refreshed(records, at_ms);
                 std::mem::take(&mut self.refresh_again).then(|| self.start_refresh())
             }
-            Event::Probed { id, record, probe } => {
-                self.on_probed(id, record, probe);
+            Event::Probed { id, record, live } => {
+                self.on_probed(id, record, live);
                 None
             }
             Event::Sent { id } => {
@@ -752,16 +763,16 @@ impl App {
         self.churn.push_back(churn);
     }
 
-    fn on_probed(&mut self, id: String, record: Option<ConnectionRecord>, probe: Probe) {
-        let live = match probe {
-            Probe::Live(info) => {
+    fn on_probed(&mut self, id: String, record: Option<ConnectionRecord>, check: LiveCheck) {
+        let live = match check {
+            LiveCheck::Live(info) => {
                 self.live.insert(id.clone(), info.clone());
                 LiveState::Live {
                     info,
                     at_ms: self.now_ms,
                 }
             }
-            Probe::Gone => {
+            LiveCheck::Gone => {
                 self.live.remove(&id);
                 self.push_log(
                     Level::Warn,
@@ -778,13 +789,8 @@ impl App {
 
     fn on_broadcast_done(&mut self, r: &SweepReport) {
         self.broadcast = None;
-        let level = if r.is_complete() {
-            Level::Info
-        } else {
-            Level::Warn
-        };
         self.push_log(
-            level,
+            Level::warn_unless(r.is_complete()),
             format!(
                 "broadcast: {} delivered, {} gone ({} records removed), {} failed, in {}",
                 fmt_count(r.delivered),
@@ -838,18 +844,13 @@ impl App {
         }
     }
 
-    fn on_pruned(&mut self, r: &PruneReport) {
+    fn on_pruned(&mut self, r: &PruneSummary) {
         self.pruning = false;
         if let Some(stale) = self.stale {
             self.stale = Some(stale.saturating_sub(r.removed + r.already_removed));
         }
-        let level = if r.errors.is_empty() {
-            Level::Info
-        } else {
-            Level::Warn
-        };
         self.push_log(
-            level,
+            Level::warn_unless(r.errors.is_empty()),
             format!(
                 "pruned {} stale records ({} already gone, {} failed)",
                 fmt_count(r.removed),
@@ -933,35 +934,28 @@ impl App {
         self.scroll_into_view();
     }
 
+    /// Which optional parts of the screen are showing.
+    pub fn panes(&self) -> Panes {
+        Panes {
+            error: self.error.is_some(),
+            details: self.details.is_some(),
+        }
+    }
+
     /// Rows of the table on screen.
     pub fn page_size(&self) -> usize {
-        let (w, h) = self.size;
-        ui::table_rows(Rect::new(0, 0, w, h), self).max(1)
+        let (width, height) = self.size;
+        layout::table_rows(width, height, self.panes())
     }
 
     fn scroll_into_view(&mut self) {
-        self.offset = visible_offset(
+        self.offset = layout::visible_offset(
             self.offset,
             self.selected,
             self.page_size(),
             self.view.len(),
         );
     }
-}
-
-/// The first visible row that keeps `selected` on a page of `rows`, moving
-/// as little as possible from `offset`.
-pub fn visible_offset(offset: usize, selected: usize, rows: usize, len: usize) -> usize {
-    let rows = rows.max(1);
-    let offset = if selected < offset {
-        selected
-    } else if selected >= offset + rows {
-        selected + 1 - rows
-    } else {
-        offset
-    };
-    // Never leave empty rows below the last one while there are rows above.
-    offset.min(len.saturating_sub(rows))
 }
 
 /// Applies one key to a line being typed; true if it changed.
@@ -1001,32 +995,4 @@ fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
         return n.len() <= h.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
     }
     haystack.to_lowercase().contains(needle)
-}
-
-/// `1,234,567`
-pub fn fmt_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `45s`, `3m 2s`, `1h 30m`; under a second is `0s`.
-pub fn fmt_age(ms: i64) -> String {
-    let secs = u64::try_from(ms / 1000).unwrap_or(0);
-    if secs == 0 {
-        return "0s".into();
-    }
-    wsadmin_core::duration::format_duration(std::time::Duration::from_secs(secs))
-}
-
-/// `HH:MM:SS` (UTC) of an epoch-milliseconds instant.
-pub fn fmt_clock(ms: i64) -> String {
-    let secs = ms.div_euclid(1000).rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }

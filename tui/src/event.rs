@@ -33,7 +33,7 @@ pub enum Event {
     Probed {
         id: String,
         record: Option<ConnectionRecord>,
-        probe: Probe,
+        live: LiveCheck,
     },
     /// A message reached `id`.
     Sent {
@@ -56,7 +56,7 @@ pub enum Event {
         total: u64,
     },
     PrunePlanned(PrunePlan),
-    Pruned(PruneReport),
+    Pruned(PruneSummary),
     /// A background task failed; the dashboard says so and goes on.
     Failed {
         task: Task,
@@ -87,9 +87,10 @@ impl Signal {
     }
 }
 
-/// What GetConnection said about one connection.
+/// What GetConnection said about the connection in the details pane (a
+/// failure arrives as [`Event::Failed`] instead).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Probe {
+pub enum LiveCheck {
     Live(ConnectionInfo),
     /// 410: the connection is closed (its record, if any, is stale).
     Gone,
@@ -121,8 +122,9 @@ pub struct PrunePlan {
     pub first_error: Option<String>,
 }
 
+/// What deleting the planned records did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PruneReport {
+pub struct PruneSummary {
     /// Records this run deleted.
     pub removed: u64,
     /// Records already gone when we came to delete them.

@@ -4,6 +4,8 @@
 //! - [`event`]: everything that can happen, one closed enum.
 //! - [`command`]: background work the app asks for.
 //! - [`row`]: one connection as the table keeps it, compactly.
+//! - [`layout`]: where the parts of the screen go, and the table's paging.
+//! - [`format`]: counts, ages and clock times as the dashboard writes them.
 //! - [`ui`]: drawing, which only reads the app.
 //! - [`worker`]: runs commands against the deployment, reports events.
 //! - [`terminal`]: raw mode and the alternate screen, restored whatever
@@ -19,6 +21,8 @@
 pub mod app;
 pub mod command;
 pub mod event;
+pub mod format;
+pub mod layout;
 pub mod row;
 pub mod sanitize;
 pub mod terminal;

@@ -16,74 +16,15 @@ use ratatui::widgets::{
     StatefulWidget, Table, TableState, Widget, Wrap,
 };
 
-use crate::app::{
-    App, BroadcastRun, Level, LiveState, Mode, fmt_age, fmt_clock, fmt_count, visible_offset,
-};
+use crate::app::{App, BroadcastRun, Level, LiveState, Mode};
+use crate::format::{fmt_age, fmt_clock, fmt_count};
+use crate::layout::{Areas, visible_offset};
 use crate::row::ConnectionRow;
 use crate::sanitize::sanitize;
 
-/// The details pane sits beside the table from this width; below it, it
-/// takes the table's place.
-const SIDE_BY_SIDE_WIDTH: u16 = 100;
-const DETAILS_WIDTH: u16 = 48;
-
-/// Where each part of the screen goes, for a given size and app.
-#[derive(Debug, Clone, Copy)]
-struct Areas {
-    header: Rect,
-    table: Rect,
-    details: Option<Rect>,
-    activity: Rect,
-    footer: Rect,
-}
-
-impl Areas {
-    fn new(area: Rect, app: &App) -> Self {
-        let header_h = match (area.height, &app.error) {
-            (..16, _) => 2,
-            (_, Some(_)) => 4,
-            (_, None) => 3,
-        };
-        let activity_h = match area.height {
-            30.. => 10,
-            20.. => 7,
-            _ => 0,
-        };
-        let [header, body, activity, footer] = Layout::vertical([
-            Constraint::Length(header_h),
-            Constraint::Min(0),
-            Constraint::Length(activity_h),
-            Constraint::Length(1),
-        ])
-        .areas(area);
-        let (table, details) = match &app.details {
-            None => (body, None),
-            Some(_) if body.width >= SIDE_BY_SIDE_WIDTH => {
-                let [table, details] =
-                    Layout::horizontal([Constraint::Min(0), Constraint::Length(DETAILS_WIDTH)])
-                        .areas(body);
-                (table, Some(details))
-            }
-            Some(_) => (Rect::new(body.x, body.y, body.width, 0), Some(body)),
-        };
-        Self {
-            header,
-            table,
-            details,
-            activity,
-            footer,
-        }
-    }
-}
-
-/// Rows of connections the table shows in `area` (its header row aside).
-pub fn table_rows(area: Rect, app: &App) -> usize {
-    usize::from(Areas::new(area, app).table.height.saturating_sub(1))
-}
-
 impl Widget for &App {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let areas = Areas::new(area, self);
+        let areas = Areas::new(area, self.panes());
         render_header(self, areas.header, buf);
         render_table(self, areas.table, buf);
         if let Some(details) = areas.details {
@@ -409,20 +350,7 @@ fn render_activity(app: &App, area: Rect, buf: &mut Buffer) {
     if let Some(run) = app.broadcast {
         let [gauge, rest] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
-        let ratio = if run.total == 0 {
-            0.0
-        } else {
-            (run.done as f64 / run.total as f64).clamp(0.0, 1.0)
-        };
-        Gauge::default()
-            .ratio(ratio)
-            .label(format!(
-                "broadcast {} / {}",
-                fmt_count(run.done),
-                fmt_count(run.total)
-            ))
-            .gauge_style(Style::new().fg(Color::Cyan).bg(Color::Black))
-            .render(gauge, buf);
+        progress_gauge(run.done, run.total, "broadcast ").render(gauge, buf);
         inner = rest;
     }
     let spark_w = (inner.width / 3).min(40);
@@ -465,6 +393,23 @@ fn render_activity(app: &App, area: Rect, buf: &mut Buffer) {
             .style(Style::new().fg(Color::Green))
             .render(inner, buf);
     }
+}
+
+/// `done` of `total` as a bar labelled `{prefix}done / total`.
+fn progress_gauge(done: u64, total: u64, prefix: &str) -> Gauge<'static> {
+    let ratio = if total == 0 {
+        0.0
+    } else {
+        (done as f64 / total as f64).clamp(0.0, 1.0)
+    };
+    Gauge::default()
+        .ratio(ratio)
+        .label(format!(
+            "{prefix}{} / {}",
+            fmt_count(done),
+            fmt_count(total)
+        ))
+        .gauge_style(Style::new().fg(Color::Cyan).bg(Color::Black))
 }
 
 fn key(k: &'static str) -> Span<'static> {
@@ -620,16 +565,7 @@ fn render_overlay(app: &App, area: Rect, buf: &mut Buffer) {
                 "Asking API Gateway which registered connections are gone…",
             )])
             .render(text, buf);
-            let ratio = if *total == 0 {
-                0.0
-            } else {
-                (*checked as f64 / *total as f64).clamp(0.0, 1.0)
-            };
-            Gauge::default()
-                .ratio(ratio)
-                .label(format!("{} / {}", fmt_count(*checked), fmt_count(*total)))
-                .gauge_style(Style::new().fg(Color::Cyan).bg(Color::Black))
-                .render(gauge, buf);
+            progress_gauge(*checked, *total, "").render(gauge, buf);
         }
         Mode::ConfirmPrune { plan } => {
             // The counts, up to 10 ids (or 9 and "… and N more"), the keys.

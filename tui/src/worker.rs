@@ -12,13 +12,13 @@ use bytes::Bytes;
 use futures::stream::{self, TryStreamExt};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
-use wsadmin_core::fanout;
 use wsadmin_core::prune::{self, PruneOptions};
 use wsadmin_core::stale::RecordFate;
 use wsadmin_core::{GatewayError, Outcome, ScanOptions, Sweep, SweepConfig, SweepReport, Target};
+use wsadmin_core::{connection, fanout};
 
 use crate::command::Command;
-use crate::event::{Event, Probe, PrunePlan, PruneReport, Task};
+use crate::event::{Event, LiveCheck, PrunePlan, PruneSummary, Task};
 use crate::row::ConnectionRow;
 
 /// Progress events at most this often, so a 100,000-target run does not
@@ -107,12 +107,12 @@ async fn run(
                 Ok(record) => record,
                 Err(e) => return failed(Task::Probe { id }, &e),
             };
-            let probe = match live {
-                Ok(info) => Probe::Live(info),
-                Err(GatewayError::Gone { .. }) => Probe::Gone,
+            let live = match live {
+                Ok(info) => LiveCheck::Live(info),
+                Err(GatewayError::Gone { .. }) => LiveCheck::Gone,
                 Err(e) => return failed(Task::Probe { id }, &e),
             };
-            Event::Probed { id, record, probe }
+            Event::Probed { id, record, live }
         }
         Command::Send { id, text } => match gateway.post(&id, Bytes::from(text)).await {
             Ok(()) => Event::Sent { id },
@@ -125,7 +125,7 @@ async fn run(
         Command::Disconnect { id } => {
             let one = stream::iter([Ok::<_, Infallible>(id.clone())]);
             let mut outcome = Outcome::NotAttempted;
-            prune::disconnect(sweep, store, gateway, one, false, |done, _| {
+            connection::disconnect(sweep, store, gateway, one, false, |done, _| {
                 outcome = done.outcome.clone();
             })
             .await;
@@ -270,7 +270,7 @@ async fn prune(target: &Target, sweep: &Sweep, ids: Vec<String>) -> Event {
         |_, _| {},
     )
     .await;
-    Event::Pruned(PruneReport {
+    Event::Pruned(PruneSummary {
         removed: report.records_removed,
         already_removed: report.already_removed,
         errors: report

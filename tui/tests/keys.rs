@@ -4,7 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport};
 use wsadmin_tui::app::{LiveState, Mode, SortKey, TargetInfo};
-use wsadmin_tui::event::{Event, Probe, PrunePlan, PruneReport, Signal, Task};
+use wsadmin_tui::event::{Event, LiveCheck, PrunePlan, PruneSummary, Signal, Task};
 use wsadmin_tui::row::ConnectionRow;
 use wsadmin_tui::{App, Command, Exit};
 
@@ -191,7 +191,7 @@ fn enter_inspects_in_the_background() {
     app.update(Event::Probed {
         id: "id001=".into(),
         record: None,
-        probe: Probe::Live(info.clone()),
+        live: LiveCheck::Live(info.clone()),
     });
     assert!(
         matches!(&app.details.as_ref().unwrap().live, LiveState::Live { info: i, .. } if *i == info)
@@ -206,7 +206,7 @@ fn enter_inspects_in_the_background() {
     app.update(Event::Probed {
         id: "id001=".into(),
         record: None,
-        probe: Probe::Gone,
+        live: LiveCheck::Gone,
     });
     assert!(matches!(
         app.details.as_ref().unwrap().live,
@@ -355,9 +355,9 @@ fn p_plans_then_prunes_on_confirmation() {
     );
     assert!(app.pruning);
     assert_eq!(ch(&mut app, 'p'), None, "one prune at a time");
-    let after = app.update(Event::Pruned(PruneReport {
+    let after = app.update(Event::Pruned(PruneSummary {
         removed: 2,
-        ..PruneReport::default()
+        ..PruneSummary::default()
     }));
     assert_eq!(after, Some(Command::Refresh));
     assert_eq!((app.pruning, app.stale), (false, Some(0)));
@@ -588,7 +588,7 @@ fn quitting_asks_only_while_work_would_be_abandoned() {
     ch(&mut app, 'q');
     assert!(asking_to_quit(&app), "the prune still runs");
     ch(&mut app, 'n');
-    app.update(Event::Pruned(PruneReport::default()));
+    app.update(Event::Pruned(PruneSummary::default()));
     ch(&mut app, 'q');
     assert_eq!(app.exit, Some(Exit::Quit), "nothing runs: q quits at once");
 

@@ -9,7 +9,7 @@ use ratatui::backend::TestBackend;
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport};
 use wsadmin_tui::App;
 use wsadmin_tui::app::TargetInfo;
-use wsadmin_tui::event::{Event, Probe, PrunePlan, Task};
+use wsadmin_tui::event::{Event, LiveCheck, PrunePlan, Task};
 use wsadmin_tui::row::ConnectionRow;
 
 /// 2023-11-14 22:13:20 UTC.
@@ -111,7 +111,7 @@ fn details_pane() {
     app.update(Event::Probed {
         id,
         record: Some(record(1)),
-        probe: Probe::Live(ConnectionInfo {
+        live: LiveCheck::Live(ConnectionInfo {
             connected_at: Some(NOW - 42_000),
             last_active_at: Some(NOW - 7_000),
             source_ip: Some("203.0.113.1".into()),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use support::{Harness, close, recv_close, recv_text, start};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use wsadmin_tui::app::TargetInfo;
-use wsadmin_tui::event::{Event, Probe, Task};
+use wsadmin_tui::event::{Event, LiveCheck, Task};
 use wsadmin_tui::row::ConnectionRow;
 use wsadmin_tui::worker::Worker;
 use wsadmin_tui::{App, Command};
@@ -142,7 +142,7 @@ async fn disconnect_closes_a_real_client_and_inspect_then_says_gone() {
         Event::Probed {
             id,
             record,
-            probe: Probe::Live(info),
+            live: LiveCheck::Live(info),
         } => {
             assert_eq!(id, a.id);
             let record = record.expect("still registered");
@@ -158,14 +158,14 @@ async fn disconnect_closes_a_real_client_and_inspect_then_says_gone() {
         Event::Disconnected { id, was_gone } => assert_eq!((id, was_gone), (a.id.clone(), false)),
         other => panic!("expected Disconnected, got {other:?}"),
     }
-    recv_close(&mut a.ws).await;
+    recv_close(&mut a.ws, Duration::from_secs(5)).await;
     h.wait_for_ids(&[&b.id]).await;
 
     w.start(Command::Probe { id: a.id.clone() });
     assert!(matches!(
         next(&mut rx).await,
         Event::Probed {
-            probe: Probe::Gone,
+            live: LiveCheck::Gone,
             ..
         }
     ));
@@ -241,7 +241,7 @@ async fn the_prune_plan_lists_exactly_the_stale_records_and_prune_deletes_them()
 async fn an_unreachable_registry_is_a_failed_refresh_not_a_crash() {
     let h = start(|_| {}).await;
     let mut target = h.target();
-    let bogus = wsadmin_deploy::local::sdk_config(h.stack.config(), "http://127.0.0.1:1");
+    let bogus = wsadmin_local::sdk_config(h.stack.config(), "http://127.0.0.1:1");
     target.store = wsadmin_core::ConnectionStore::from_conf(&bogus, target.table().clone());
     let (tx, mut rx) = unbounded_channel();
     let mut w = Worker::new(target, tx);

@@ -13,24 +13,37 @@ use wsadmin_core::{Outcome, SweepReport};
 
 use crate::deployment::Deployment;
 use crate::exit::{Status, usage};
-use crate::flags::{BroadcastArgs, OutputFormat};
-use crate::output::{Output, Style, now_ms, write_json, write_json_pretty};
+use crate::flags::BroadcastArgs;
+use crate::output::{Document, ItemStream, Output, Style};
 use crate::payload;
-use crate::report;
+use crate::report::{self, Summary};
 
+/// The broadcast's own fields in its report.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Fields {
+struct Broadcast {
     dry_run: bool,
     payload_bytes: usize,
 }
 
+/// What a dry run would do.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct DryRun {
     dry_run: bool,
     payload_bytes: usize,
     targeted: u64,
+}
+
+impl Document for DryRun {
+    fn text(&self, _: &Output, w: &mut dyn Write) -> Result<()> {
+        writeln!(
+            w,
+            "dry run: would broadcast {} bytes to {} connections",
+            self.payload_bytes, self.targeted
+        )?;
+        Ok(())
+    }
 }
 
 pub async fn run(
@@ -50,7 +63,7 @@ pub async fn run(
     };
     let data = payload::read(&args.payload, stdin)?;
     let filter = args.filter.filter(None);
-    let now = now_ms();
+    let now = dep.target.clock().now_ms();
     let store = &dep.target.store;
     let records = store
         .scan(ScanOptions::segments(args.segments))
@@ -65,16 +78,7 @@ pub async fn run(
             payload_bytes: data.len(),
             targeted,
         };
-        match out.format {
-            OutputFormat::Json => write_json_pretty(w, &plan)?,
-            OutputFormat::Ndjson => write_json(w, &plan)?,
-            _ => writeln!(
-                w,
-                "dry run: would broadcast {} bytes to {targeted} connections",
-                data.len()
-            )?,
-        }
-        w.flush()?;
+        out.document(w, &plan)?;
         return Ok(Status::Ok);
     }
 
@@ -83,7 +87,7 @@ pub async fn run(
     let sweep = report::engine(dep, args.concurrency, &args.sweep);
     let cleanup = (!args.no_prune).then_some(store);
     let payload_bytes = data.len();
-    let mut sink = report::Sink::new(out, w);
+    let mut targets = ItemStream::new(out, w);
     let report = broadcast(
         &sweep,
         &dep.target.gateway,
@@ -92,42 +96,44 @@ pub async fn run(
         data,
         |done, so_far| {
             report::tick(bar.as_ref(), so_far);
-            sink.push(done, |d| matches!(d.outcome, Outcome::Failed { .. }));
+            // `-o ids`: the ids a retry should go to.
+            let failed = matches!(done.outcome, Outcome::Failed { .. });
+            targets.push(&report::TargetLine::new(done, failed));
         },
     )
     .await?;
     report::finish_bar(bar);
-    sink.close()?;
-    let fields = Fields {
+    targets.finish()?;
+    let command = Broadcast {
         dry_run: false,
         payload_bytes,
     };
-    report::finish(out, w, &report, fields, |w| {
-        summary(out, w, payload_bytes, &report)
-    })
+    report::finish(out, w, &report, command)
 }
 
-fn summary(out: &Output, w: &mut dyn Write, bytes: usize, r: &SweepReport) -> Result<()> {
-    let secs = r.elapsed_ms as f64 / 1000.0;
-    let rate = if secs > 0.0 {
-        r.targeted as f64 / secs
-    } else {
-        0.0
-    };
-    writeln!(
-        w,
-        "broadcast {bytes} bytes to {} connections in {secs:.1}s ({rate:.0}/s)",
-        r.targeted
-    )?;
-    writeln!(
-        w,
-        "  delivered    {}",
-        out.paint(Style::Green, &r.delivered.to_string())
-    )?;
-    writeln!(
-        w,
-        "  gone         {} ({} records removed)",
-        r.gone, r.records_removed
-    )?;
-    report::summary_tail(out, w, r)
+impl Summary for Broadcast {
+    fn summary(&self, out: &Output, w: &mut dyn Write, r: &SweepReport) -> Result<()> {
+        let secs = r.elapsed_ms as f64 / 1000.0;
+        let rate = if secs > 0.0 {
+            r.targeted as f64 / secs
+        } else {
+            0.0
+        };
+        writeln!(
+            w,
+            "broadcast {} bytes to {} connections in {secs:.1}s ({rate:.0}/s)",
+            self.payload_bytes, r.targeted
+        )?;
+        writeln!(
+            w,
+            "  delivered    {}",
+            out.paint(Style::Green, &r.delivered.to_string())
+        )?;
+        writeln!(
+            w,
+            "  gone         {} ({} records removed)",
+            r.gone, r.records_removed
+        )?;
+        report::summary_tail(out, w, r)
+    }
 }

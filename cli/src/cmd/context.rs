@@ -9,8 +9,8 @@ use wsadmin_core::local::LocalStackInfo;
 
 use crate::config::{ConfigFile, ContextSpec, LOCAL};
 use crate::exit::{Status, usage};
-use crate::flags::{ContextCommand, OutputFormat, TargetArgs};
-use crate::output::{Output, Table, escape, write_json, write_json_pretty};
+use crate::flags::{ContextCommand, TargetArgs};
+use crate::output::{Cell, Document, Item, Output, Row, escape, escape_lines, plain};
 
 #[derive(Debug, Serialize)]
 struct Listed<'a> {
@@ -28,12 +28,6 @@ pub fn run(
 ) -> Result<Status> {
     let path = ConfigFile::path()?;
     let mut file = ConfigFile::load(&path)?;
-    let say = |w: &mut dyn Write, text: String| -> Result<()> {
-        if !out.quiet {
-            writeln!(w, "{text}")?;
-        }
-        Ok(())
-    };
     match cmd {
         ContextCommand::Add { name } => {
             ConfigFile::check_name(&name).map_err(usage)?;
@@ -56,9 +50,9 @@ pub fn run(
                 file.current = Some(name.clone());
             }
             file.save(&path)?;
-            say(
+            out.say(
                 w,
-                format!(
+                &format!(
                     "{} context {name:?} in {}{}",
                     if replaced { "replaced" } else { "added" },
                     path.display(),
@@ -72,7 +66,7 @@ pub fn run(
             }
             file.current = Some(name.clone());
             file.save(&path)?;
-            say(w, format!("current context: {name}"))?;
+            out.say(w, &format!("current context: {name}"))?;
         }
         ContextCommand::Remove { name } => {
             if file.contexts.remove(&name).is_none() {
@@ -82,7 +76,7 @@ pub fn run(
                 file.current = None;
             }
             file.save(&path)?;
-            say(w, format!("removed context {name:?}"))?;
+            out.say(w, &format!("removed context {name:?}"))?;
         }
         ContextCommand::List => {
             let local = ContextSpec {
@@ -104,46 +98,7 @@ pub fn run(
                 current: current == Some(LOCAL),
                 spec: &local,
             });
-            match out.format {
-                OutputFormat::Json => write_json_pretty(w, &all)?,
-                OutputFormat::Ndjson => {
-                    for c in &all {
-                        write_json(w, c)?;
-                    }
-                }
-                OutputFormat::Ids => {
-                    for c in &all {
-                        writeln!(w, "{}", escape(c.name))?;
-                    }
-                }
-                OutputFormat::Table => {
-                    let mut t = Table::new(vec!["CURRENT", "NAME", "ENDPOINT", "TABLE", "REGION"]);
-                    for c in &all {
-                        let target = c
-                            .spec
-                            .endpoint
-                            .clone()
-                            .or_else(|| {
-                                c.spec.api_id.as_ref().map(|id| {
-                                    format!(
-                                        "api {id} stage {}",
-                                        c.spec.stage.as_deref().unwrap_or("?")
-                                    )
-                                })
-                            })
-                            .unwrap_or_else(|| "-".into());
-                        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-                        t.row(vec![
-                            ((if c.current { "*" } else { "" }).to_owned(), None),
-                            (c.name.to_owned(), None),
-                            (target, None),
-                            (dash(&c.spec.table), None),
-                            (dash(&c.spec.region), None),
-                        ]);
-                    }
-                    t.write(out, w)?;
-                }
-            }
+            out.rows(w, &all)?;
         }
         ContextCommand::Show { name } => {
             let name = match name.or_else(|| file.current.clone()) {
@@ -168,26 +123,59 @@ pub fn run(
                     .cloned()
                     .ok_or_else(|| file.unknown(&name))?
             };
-            match out.format {
-                OutputFormat::Json | OutputFormat::Ndjson => write_json(
-                    w,
-                    &Listed {
-                        name: &name,
-                        current: file.current.as_deref() == Some(name.as_str()),
-                        spec: &spec,
-                    },
-                )?,
-                _ => {
-                    writeln!(w, "# context {}", escape(&name))?;
-                    write!(w, "{}", escape_lines(&toml::to_string(&spec)?))?;
-                }
-            }
+            let shown = Listed {
+                name: &name,
+                current: file.current.as_deref() == Some(name.as_str()),
+                spec: &spec,
+            };
+            out.document(w, &shown)?;
         }
     }
     w.flush()?;
     Ok(Status::Ok)
 }
 
-fn escape_lines(text: &str) -> String {
-    text.lines().map(|l| format!("{}\n", escape(l))).collect()
+impl Item for Listed<'_> {
+    fn id(&self) -> Option<&str> {
+        Some(self.name)
+    }
+}
+
+impl Row for Listed<'_> {
+    fn headers(_: &[Self]) -> Vec<&'static str> {
+        vec!["CURRENT", "NAME", "ENDPOINT", "TABLE", "REGION"]
+    }
+
+    fn cells(&self) -> Vec<Cell> {
+        let spec = self.spec;
+        let target = spec
+            .endpoint
+            .clone()
+            .or_else(|| {
+                spec.api_id
+                    .as_ref()
+                    .map(|id| format!("api {id} stage {}", spec.stage.as_deref().unwrap_or("?")))
+            })
+            .unwrap_or_else(|| "-".into());
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        vec![
+            plain(if self.current { "*" } else { "" }),
+            plain(self.name),
+            plain(target),
+            plain(dash(&spec.table)),
+            plain(dash(&spec.region)),
+        ]
+    }
+}
+
+/// `context show`: the context as its TOML reads.
+impl Document for Listed<'_> {
+    /// One line, as it always was.
+    const PRETTY_JSON: bool = false;
+
+    fn text(&self, _: &Output, w: &mut dyn Write) -> Result<()> {
+        writeln!(w, "# context {}", escape(self.name))?;
+        write!(w, "{}", escape_lines(&toml::to_string(self.spec)?))?;
+        Ok(())
+    }
 }

@@ -7,23 +7,19 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{Result, bail};
 use futures::stream;
 use serde::Serialize;
-use wsadmin_core::prune::{self, PruneOptions};
+use wsadmin_core::connection;
+use wsadmin_core::prune::PruneOptions;
 use wsadmin_core::stale::RecordFate;
 use wsadmin_core::store::ScanOptions;
 use wsadmin_core::{Finished, Outcome};
 
 use crate::cmd::check_ids;
+use crate::cmd::prune::Pruned;
 use crate::deployment::Deployment;
 use crate::exit::{Status, usage};
-use crate::flags::{DisconnectArgs, OutputFormat};
-use crate::output::{Output, Style, Table, escape, write_json, write_json_pretty};
+use crate::flags::DisconnectArgs;
+use crate::output::{Cell, Item, ItemStream, Output, Row, Style, plain, styled};
 use crate::report;
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Fields {
-    dry_run: bool,
-}
 
 pub async fn run(
     dep: &Deployment,
@@ -48,8 +44,8 @@ pub async fn run(
         }
         let records = target.store.scan(ScanOptions::default());
         let bar = report::progress_bar(dep, out, true, "closed").await;
-        let mut sink = report::Sink::new(out, w);
-        let report = prune::disconnect(
+        let mut targets = ItemStream::new(out, w);
+        let report = connection::disconnect(
             &sweep,
             &target.store,
             &target.gateway,
@@ -57,15 +53,17 @@ pub async fn run(
             false,
             |done, so_far| {
                 report::tick(bar.as_ref(), so_far);
-                sink.push(done, closed)
+                targets.push(&report::TargetLine::new(done, closed(done)));
             },
         )
         .await;
         report::finish_bar(bar);
-        sink.close()?;
-        return report::finish(out, w, &report, Fields { dry_run: false }, |w| {
-            crate::cmd::prune::table(out, w, &report, "disconnect", false)
-        });
+        targets.finish()?;
+        let command = Pruned {
+            dry_run: false,
+            what: "disconnect",
+        };
+        return report::finish(out, w, &report, command);
     }
     check_ids(&args.ids)?;
     // A few ids, named on the command line: a result for each, in order.
@@ -76,7 +74,7 @@ pub async fn run(
             .cloned()
             .map(Ok::<_, std::convert::Infallible>),
     );
-    let report = prune::disconnect(
+    let report = connection::disconnect(
         &sweep,
         &target.store,
         &target.gateway,
@@ -89,37 +87,7 @@ pub async fn run(
     .await;
     report::check(&report)?;
     rows.sort_by_key(|r| args.ids.iter().position(|id| id == &r.connection_id));
-    match out.format {
-        OutputFormat::Json => write_json_pretty(w, &rows)?,
-        OutputFormat::Ndjson => {
-            for r in &rows {
-                write_json(w, r)?;
-            }
-        }
-        OutputFormat::Ids => {
-            for r in rows.iter().filter(|r| r.closed) {
-                writeln!(w, "{}", escape(&r.connection_id))?;
-            }
-        }
-        OutputFormat::Table => {
-            let mut t = Table::new(vec!["ID", "RESULT", "RECORD", "DETAIL"]);
-            for r in &rows {
-                let style = match r.result {
-                    "disconnected" => Style::Green,
-                    "gone" | "connecting" => Style::Yellow,
-                    _ => Style::Red,
-                };
-                t.row(vec![
-                    (r.connection_id.clone(), None),
-                    (r.result.to_owned(), Some(style)),
-                    (r.record.to_owned(), None),
-                    (r.detail.clone().unwrap_or_default(), None),
-                ]);
-            }
-            t.write(out, w)?;
-        }
-    }
-    w.flush()?;
+    out.rows(w, &rows)?;
     report::status(&report)
 }
 
@@ -174,6 +142,33 @@ impl Disconnected {
             kind: done.outcome.failure().map(|f| f.0),
             closed: closed(done),
         }
+    }
+}
+
+impl Item for Disconnected {
+    /// The connections now closed.
+    fn id(&self) -> Option<&str> {
+        self.closed.then_some(self.connection_id.as_str())
+    }
+}
+
+impl Row for Disconnected {
+    fn headers(_: &[Self]) -> Vec<&'static str> {
+        vec!["ID", "RESULT", "RECORD", "DETAIL"]
+    }
+
+    fn cells(&self) -> Vec<Cell> {
+        let style = match self.result {
+            "disconnected" => Style::Green,
+            "gone" | "connecting" => Style::Yellow,
+            _ => Style::Red,
+        };
+        vec![
+            plain(self.connection_id.clone()),
+            styled(self.result, style),
+            plain(self.record),
+            plain(self.detail.clone().unwrap_or_default()),
+        ]
     }
 }
 

@@ -6,14 +6,14 @@ use std::io::Write;
 use anyhow::{Result, anyhow};
 use futures::{StreamExt, stream};
 use serde::Serialize;
-use wsadmin_core::prune::{Probe, probe};
+use wsadmin_core::connection::{Probe, probe};
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, RetryPolicy};
 
-use crate::cmd::{check_ids, gateway_fatal};
+use crate::cmd::check_ids;
 use crate::deployment::Deployment;
 use crate::exit::Status;
-use crate::flags::{InspectArgs, OutputFormat};
-use crate::output::{Output, Style, Table, escape, timestamp, write_json, write_json_pretty};
+use crate::flags::InspectArgs;
+use crate::output::{Item, Output, Style, Table, escape, timestamp};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,7 +46,7 @@ pub async fn run(
                 Probe::Live(info) => ("live, not registered", Some(info), None),
                 Probe::Gone if record.is_some() => ("gone", None, None),
                 Probe::Gone => ("not registered", None, None),
-                Probe::Failed(e) if gateway_fatal(&e) => return Err(anyhow!(e)),
+                Probe::Failed(e) if e.is_about_the_target() => return Err(anyhow!(e)),
                 Probe::Failed(e) => ("unknown", None, Some(e.to_string())),
             };
             Ok(Inspection {
@@ -62,30 +62,25 @@ pub async fn run(
         .await;
     let found = found.into_iter().collect::<Result<Vec<_>>>()?;
     let unknown = found.iter().any(|f| f.error.is_some());
-    match out.format {
-        OutputFormat::Json if found.len() == 1 => write_json_pretty(w, &found[0])?,
-        OutputFormat::Json => write_json_pretty(w, &found)?,
-        OutputFormat::Ndjson => {
-            for f in &found {
-                write_json(w, f)?;
+    out.items_or_one(w, &found, |w| {
+        for (i, f) in found.iter().enumerate() {
+            if i > 0 {
+                writeln!(w)?;
             }
+            side_by_side(out, w, f)?;
         }
-        OutputFormat::Ids => {
-            for f in found.iter().filter(|f| f.state.starts_with("live")) {
-                writeln!(w, "{}", escape(&f.connection_id))?;
-            }
-        }
-        OutputFormat::Table => {
-            for (i, f) in found.iter().enumerate() {
-                if i > 0 {
-                    writeln!(w)?;
-                }
-                side_by_side(out, w, f)?;
-            }
-        }
-    }
-    w.flush()?;
+        Ok(())
+    })?;
     Ok(if unknown { Status::Partial } else { Status::Ok })
+}
+
+impl Item for Inspection {
+    /// The live connections.
+    fn id(&self) -> Option<&str> {
+        self.state
+            .starts_with("live")
+            .then_some(self.connection_id.as_str())
+    }
 }
 
 fn side_by_side(out: &Output, w: &mut dyn Write, f: &Inspection) -> Result<()> {

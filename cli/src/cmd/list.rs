@@ -7,8 +7,8 @@ use std::io::Write;
 use anyhow::Result;
 use futures::{TryStreamExt, future};
 use serde::Serialize;
+use wsadmin_core::connection::Probe;
 use wsadmin_core::filter::{Filter, idle};
-use wsadmin_core::prune::Probe;
 use wsadmin_core::stale::RecordFate;
 use wsadmin_core::store::ScanOptions;
 use wsadmin_core::sweep::CallError;
@@ -17,13 +17,11 @@ use wsadmin_core::{ConnectionInfo, ConnectionRecord, Finished, Outcome, Sweep, S
 use crate::deployment::Deployment;
 use crate::exit::Status;
 use crate::flags::{ListArgs, OutputFormat, SortKey};
-use crate::output::{
-    Output, Style, Table, age_text, escape, now_ms, write_json, write_json_pretty,
-};
+use crate::output::{self, Cell, Item, ItemStream, Output, Style, Table, age_text, plain, styled};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Row {
+pub struct ConnectionRow {
     #[serde(flatten)]
     pub record: ConnectionRecord,
     /// With --live: live, gone or unknown.
@@ -35,16 +33,20 @@ pub struct Row {
     pub idle_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The run's "now": the table's ages are counted to it.
+    #[serde(skip)]
+    pub now_ms: i64,
 }
 
-impl Row {
+impl ConnectionRow {
     fn new(record: ConnectionRecord, probe: Option<Probe>, now: i64) -> Self {
-        let mut row = Row {
+        let mut row = ConnectionRow {
             record,
             state: None,
             last_active_at: None,
             idle_ms: None,
             error: None,
+            now_ms: now,
         };
         match probe {
             None => {}
@@ -60,6 +62,11 @@ impl Row {
             }
         }
         row
+    }
+
+    /// Probed (`--live`): every row of a live listing has a state.
+    fn live(&self) -> bool {
+        self.state.is_some()
     }
 
     fn info(&self) -> Option<ConnectionInfo> {
@@ -78,7 +85,7 @@ pub async fn run(
     out: &Output,
     w: &mut dyn Write,
 ) -> Result<Status> {
-    let now = now_ms();
+    let now = dep.target.clock().now_ms();
     let filter = args.filter.filter(args.idle_over);
     let live = args.live || filter.needs_live();
     let records = dep
@@ -90,24 +97,23 @@ pub async fn run(
             move |r| future::ready(filter.matches_record(r, now))
         });
     let limit = args.limit.unwrap_or(usize::MAX);
+    // A table needs its column widths, --sort all rows: collect.
+    let collect = args.sort.is_some() || out.format == OutputFormat::Table;
+    let stream = if collect {
+        None
+    } else {
+        Some(ItemStream::json_array(out, w)?)
+    };
     let mut sink = Rows {
-        out,
-        w,
-        // A table needs its column widths, --sort all rows: collect.
-        collect: args.sort.is_some() || out.format == OutputFormat::Table,
+        stream,
         limit: if args.sort.is_some() {
             usize::MAX
         } else {
             limit
         },
         rows: Vec::new(),
-        written: 0,
         unknown: 0,
-        error: None,
     };
-    if out.format == OutputFormat::Json && !sink.collect {
-        write!(sink.w, "[")?;
-    }
     if live {
         // GetConnection for each: a sweep (bounded, paced, retried), which
         // stops early once --limit rows are out.
@@ -118,7 +124,7 @@ pub async fn run(
             rate: args.rate,
             ..SweepConfig::default()
         })
-        .with_clock(dep.target.gateway.clock().clone())
+        .with_clock(dep.target.clock().clone())
         .with_cancel(enough.clone());
         let gateway = &dep.target.gateway;
         sweep
@@ -146,7 +152,7 @@ pub async fn run(
                     Finished {
                         id: record.connection_id.clone(),
                         outcome,
-                        data: Row::new(record, Some(probe), now),
+                        data: ConnectionRow::new(record, Some(probe), now),
                     }
                 },
                 |done, _| {
@@ -162,44 +168,36 @@ pub async fn run(
     } else {
         let mut records = std::pin::pin!(records);
         while let Some(record) = records.try_next().await? {
-            if !sink.take(&Row::new(record, None, now), &filter, now) {
+            if !sink.take(&ConnectionRow::new(record, None, now), &filter, now) {
                 break;
             }
         }
     }
-    if let Some(e) = sink.error.take() {
-        return Err(e.into());
-    }
     let Rows {
         mut rows,
-        written,
         mut unknown,
-        collect,
+        stream,
         ..
     } = sink;
-    if !collect {
-        if out.format == OutputFormat::Json {
-            writeln!(w, "{}]", if written == 0 { "" } else { "\n" })?;
-        }
-    } else {
-        if let Some(key) = args.sort {
-            sort(&mut rows, key);
-            rows.truncate(limit);
-        }
-        unknown = rows.iter().filter(|r| r.state == Some("unknown")).count();
-        match out.format {
-            OutputFormat::Table => table(out, w, &rows, live, now)?,
-            OutputFormat::Json => {
-                write_json_pretty(w, &rows)?;
+    match stream {
+        Some(stream) => stream.finish()?,
+        None => {
+            if let Some(key) = args.sort {
+                sort(&mut rows, key);
+                rows.truncate(limit);
             }
-            _ => {
-                for (i, row) in rows.iter().enumerate() {
-                    write_row(out, w, row, i == 0)?;
+            unknown = rows.iter().filter(|r| r.state == Some("unknown")).count();
+            out.items(w, &rows, |w| {
+                if rows.is_empty() {
+                    if !out.quiet {
+                        let _ = writeln!(std::io::stderr(), "no connections");
+                    }
+                    return Ok(());
                 }
-            }
+                Ok(Table::of(&rows).write(out, w)?)
+            })?;
         }
     }
-    w.flush()?;
     Ok(if crate::interrupt::token().is_cancelled() {
         Status::Interrupted
     } else if unknown > 0 {
@@ -209,107 +207,95 @@ pub async fn run(
     })
 }
 
-/// Where rows go: written as they come, or kept for a table or a sort.
+/// Where rows go: written as they come (`stream`), or kept for a table or
+/// a sort.
 struct Rows<'a> {
-    out: &'a Output,
-    w: &'a mut dyn Write,
-    collect: bool,
+    stream: Option<ItemStream<'a>>,
     limit: usize,
-    rows: Vec<Row>,
-    written: usize,
+    rows: Vec<ConnectionRow>,
     unknown: usize,
-    error: Option<std::io::Error>,
 }
 
 impl Rows<'_> {
+    fn taken(&self) -> usize {
+        self.rows.len() + self.stream.as_ref().map_or(0, ItemStream::pushed)
+    }
+
     /// Takes a row if the filter keeps it; false once no more are wanted.
-    fn take(&mut self, row: &Row, filter: &Filter, now: i64) -> bool {
-        if self.error.is_some() || self.written + self.rows.len() >= self.limit {
+    fn take(&mut self, row: &ConnectionRow, filter: &Filter, now: i64) -> bool {
+        if self.stream.as_ref().is_some_and(ItemStream::failed) || self.taken() >= self.limit {
             return false;
         }
         if !filter.matches_live(row.info().as_ref(), now) {
             return true;
         }
         self.unknown += usize::from(row.state == Some("unknown"));
-        if self.collect {
-            self.rows.push(row.clone());
-        } else if let Err(e) = write_row(self.out, self.w, row, self.written == 0) {
-            self.error = Some(e);
-            return false;
+        match &mut self.stream {
+            Some(stream) => {
+                stream.push(row);
+                if stream.failed() {
+                    return false;
+                }
+            }
+            None => self.rows.push(row.clone()),
+        }
+        self.taken() < self.limit
+    }
+}
+
+impl Item for ConnectionRow {
+    fn id(&self) -> Option<&str> {
+        Some(&self.record.connection_id)
+    }
+}
+
+impl output::Row for ConnectionRow {
+    fn headers(rows: &[Self]) -> Vec<&'static str> {
+        let mut headers = vec!["ID", "AGE", "SOURCE IP", "USER AGENT"];
+        if rows.iter().any(ConnectionRow::live) {
+            headers.extend(["STATE", "IDLE"]);
+        }
+        headers.push("META");
+        headers
+    }
+
+    fn cells(&self) -> Vec<Cell> {
+        let r = &self.record;
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let mut cells = vec![
+            plain(r.connection_id.clone()),
+            plain(age_text(r.connected_at, self.now_ms)),
+            plain(dash(&r.source_ip)),
+            plain(dash(&r.user_agent)),
+        ];
+        if let Some(state) = self.state {
+            let style = match state {
+                "live" => Style::Green,
+                "gone" => Style::Red,
+                _ => Style::Yellow,
+            };
+            cells.push(styled(state, style));
+            cells.push(plain(
+                self.idle_ms
+                    .map(|ms| age_text(Some(0), ms as i64))
+                    .unwrap_or_else(|| "-".into()),
+            ));
+        }
+        let meta: Vec<String> = r.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        cells.push(plain(if meta.is_empty() {
+            "-".into()
         } else {
-            self.written += 1;
-        }
-        self.written + self.rows.len() < self.limit
+            meta.join(",")
+        }));
+        cells
     }
 }
 
-fn write_row(out: &Output, w: &mut dyn Write, row: &Row, first: bool) -> std::io::Result<()> {
-    match out.format {
-        OutputFormat::Ids => writeln!(w, "{}", escape(&row.record.connection_id)),
-        OutputFormat::Json => {
-            write!(w, "{}\n  ", if first { "" } else { "," })?;
-            serde_json::to_writer(&mut *w, row).map_err(std::io::Error::from)
-        }
-        _ => write_json(w, row),
-    }
-}
-
-fn sort(rows: &mut [Row], key: SortKey) {
+fn sort(rows: &mut [ConnectionRow], key: SortKey) {
     match key {
         // Oldest first; records without a time last.
         SortKey::Age => rows.sort_by_key(|r| r.record.connected_at.unwrap_or(i64::MAX)),
         SortKey::Idle => rows.sort_by_key(|r| std::cmp::Reverse(r.idle_ms)),
         SortKey::Ip => rows.sort_by(|a, b| a.record.source_ip.cmp(&b.record.source_ip)),
     }
-}
-
-fn table(out: &Output, w: &mut dyn Write, rows: &[Row], live: bool, now: i64) -> Result<()> {
-    let mut headers = vec!["ID", "AGE", "SOURCE IP", "USER AGENT"];
-    if live {
-        headers.extend(["STATE", "IDLE"]);
-    }
-    headers.push("META");
-    let mut t = Table::new(headers);
-    for row in rows {
-        let r = &row.record;
-        let mut cells = vec![
-            (r.connection_id.clone(), None),
-            (age_text(r.connected_at, now), None),
-            (r.source_ip.clone().unwrap_or_else(|| "-".into()), None),
-            (r.user_agent.clone().unwrap_or_else(|| "-".into()), None),
-        ];
-        if live {
-            let state = row.state.unwrap_or("-");
-            let style = match state {
-                "live" => Style::Green,
-                "gone" => Style::Red,
-                _ => Style::Yellow,
-            };
-            cells.push((state.to_owned(), Some(style)));
-            cells.push((
-                row.idle_ms
-                    .map(|ms| age_text(Some(0), ms as i64))
-                    .unwrap_or_else(|| "-".into()),
-                None,
-            ));
-        }
-        let meta: Vec<String> = r.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        cells.push((
-            if meta.is_empty() {
-                "-".into()
-            } else {
-                meta.join(",")
-            },
-            None,
-        ));
-        t.row(cells);
-    }
-    if t.is_empty() {
-        if !out.quiet {
-            let _ = writeln!(std::io::stderr(), "no connections");
-        }
-        return Ok(());
-    }
-    t.write(out, w)?;
-    Ok(())
 }

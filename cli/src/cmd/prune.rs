@@ -15,14 +15,19 @@ use wsadmin_core::{Finished, Outcome, Sweep, SweepReport};
 
 use crate::deployment::Deployment;
 use crate::exit::Status;
-use crate::flags::{OutputFormat, PruneArgs};
-use crate::output::{Output, Style, escape};
-use crate::report;
+use crate::flags::PruneArgs;
+use crate::output::{ItemStream, Output, Style, escape};
+use crate::report::{self, Summary};
 
+/// A prune's (or a bulk disconnect's) own fields in its report, and what
+/// its summary calls it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Fields {
-    dry_run: bool,
+pub struct Pruned {
+    pub dry_run: bool,
+    /// `prune` or `disconnect`.
+    #[serde(skip)]
+    pub what: &'static str,
 }
 
 pub async fn run(
@@ -49,12 +54,12 @@ pub async fn sweep_table(
     opts: PruneOptions,
     out: &Output,
     w: &mut dyn Write,
-    what: &str,
+    what: &'static str,
 ) -> Result<Status> {
     let target = &dep.target;
     let records = target.store.scan(scan);
     let bar = report::progress_bar(dep, out, true, "checked").await;
-    let mut sink = report::Sink::new(out, w);
+    let mut targets = ItemStream::new(out, w);
     let report = prune::prune(
         sweep,
         &target.store,
@@ -63,22 +68,21 @@ pub async fn sweep_table(
         opts,
         |done, so_far| {
             report::tick(bar.as_ref(), so_far);
-            per_target(out, &mut sink, done, opts.dry_run)
+            per_target(&mut targets, done, opts.dry_run)
         },
     )
     .await;
     report::finish_bar(bar);
-    sink.close()?;
-    let fields = Fields {
+    targets.finish()?;
+    let command = Pruned {
         dry_run: opts.dry_run,
+        what,
     };
-    report::finish(out, w, &report, fields, |w| {
-        table(out, w, &report, what, opts.dry_run)
-    })
+    report::finish(out, w, &report, command)
 }
 
 /// What a prune touched: a gone connection's record, or an idle connection.
-pub fn touched(done: &Finished) -> bool {
+fn touched(done: &Finished) -> bool {
     matches!(
         done.outcome,
         Outcome::Gone(RecordFate::Removed | RecordFate::AlreadyRemoved | RecordFate::WouldRemove)
@@ -87,59 +91,57 @@ pub fn touched(done: &Finished) -> bool {
     )
 }
 
-/// Streams a target: NDJSON, ids, or (a dry run's table) its planned action.
-pub fn per_target(out: &Output, sink: &mut report::Sink<'_>, done: &Finished, dry_run: bool) {
-    if dry_run && out.format == OutputFormat::Table && !out.quiet {
+/// Streams a target (`-o ids`: the ones touched) and, in a dry run's table,
+/// its planned action.
+fn per_target(targets: &mut ItemStream<'_>, done: &Finished, dry_run: bool) {
+    if dry_run {
         match done.outcome {
             Outcome::Gone(RecordFate::WouldRemove) => {
-                sink.line(format_args!("  would delete record  {}", escape(&done.id)))
+                targets.note(format_args!("  would delete record  {}", escape(&done.id)))
             }
             Outcome::WouldDisconnect => {
-                sink.line(format_args!("  would disconnect     {}", escape(&done.id)))
+                targets.note(format_args!("  would disconnect     {}", escape(&done.id)))
             }
             _ => {}
         }
     }
-    sink.push(done, touched);
+    targets.push(&report::TargetLine::new(done, touched(done)));
 }
 
 /// The summary of a prune (or a bulk disconnect).
-pub fn table(
-    out: &Output,
-    w: &mut dyn Write,
-    r: &SweepReport,
-    what: &str,
-    dry_run: bool,
-) -> Result<()> {
-    let secs = r.elapsed_ms as f64 / 1000.0;
-    writeln!(
-        w,
-        "{what}{}: {} records checked in {secs:.1}s: {} live, {} gone, {} idle, {} failed",
-        if dry_run { " (dry run)" } else { "" },
-        r.targeted,
-        r.live + r.disconnected + r.would_disconnect,
-        r.gone,
-        r.disconnected + r.would_disconnect,
-        r.failed + r.cleanup_failed
-    )?;
-    if dry_run {
-        if r.gone == 0 && r.would_disconnect == 0 {
-            writeln!(w, "  nothing to do")?;
-        }
-    } else {
+impl Summary for Pruned {
+    fn summary(&self, out: &Output, w: &mut dyn Write, r: &SweepReport) -> Result<()> {
+        let secs = r.elapsed_ms as f64 / 1000.0;
         writeln!(
             w,
-            "  deleted {} stale records{}",
-            out.paint(Style::Green, &r.records_removed.to_string()),
-            if r.already_removed > 0 {
-                format!(" ({} already removed by someone else)", r.already_removed)
-            } else {
-                String::new()
-            }
+            "{}{}: {} records checked in {secs:.1}s: {} live, {} gone, {} idle, {} failed",
+            self.what,
+            if self.dry_run { " (dry run)" } else { "" },
+            r.targeted,
+            r.live + r.disconnected + r.would_disconnect,
+            r.gone,
+            r.disconnected + r.would_disconnect,
+            r.failed + r.cleanup_failed
         )?;
-        if r.disconnected > 0 {
-            writeln!(w, "  disconnected {} idle connections", r.disconnected)?;
+        if self.dry_run {
+            if r.gone == 0 && r.would_disconnect == 0 {
+                writeln!(w, "  nothing to do")?;
+            }
+        } else {
+            writeln!(
+                w,
+                "  deleted {} stale records{}",
+                out.paint(Style::Green, &r.records_removed.to_string()),
+                if r.already_removed > 0 {
+                    format!(" ({} already removed by someone else)", r.already_removed)
+                } else {
+                    String::new()
+                }
+            )?;
+            if r.disconnected > 0 {
+                writeln!(w, "  disconnected {} idle connections", r.disconnected)?;
+            }
         }
+        report::summary_tail(out, w, r)
     }
-    report::summary_tail(out, w, r)
 }

@@ -9,23 +9,80 @@ use serde::Serialize;
 use wsadmin_core::Outcome;
 use wsadmin_core::fanout::broadcast;
 
-use crate::cmd::{check_ids, is_fatal};
+use crate::cmd::check_ids;
 use crate::deployment::Deployment;
 use crate::exit::Status;
-use crate::flags::{OutputFormat, SendArgs};
-use crate::output::{Output, Style, Table, escape, write_json, write_json_pretty};
+use crate::flags::SendArgs;
+use crate::output::{Cell, Item, Output, Row, Style, plain, styled};
 use crate::payload;
 
+/// One id's result.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct SendResult {
     connection_id: String,
-    /// delivered | gone | connecting | failed
+    /// delivered | gone | connecting | failed | not_attempted
     result: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Failed because of the target (credentials, endpoint), not this id.
     #[serde(skip)]
-    kind: &'static str,
+    about_the_target: bool,
+}
+
+impl SendResult {
+    fn new(id: &str, outcome: &Outcome) -> Self {
+        let (result, error) = match outcome {
+            Outcome::Delivered => ("delivered", None),
+            Outcome::Gone(fate) if !fate.is_gone() => ("connecting", None),
+            Outcome::Gone(_) => ("gone", None),
+            Outcome::NotAttempted => ("not_attempted", Some("interrupted".to_owned())),
+            other => (
+                "failed",
+                Some(other.failure().map_or("", |f| f.1).to_owned()),
+            ),
+        };
+        Self {
+            connection_id: id.to_owned(),
+            result,
+            error,
+            about_the_target: outcome.is_about_the_target(),
+        }
+    }
+}
+
+impl Item for SendResult {
+    /// The ids delivered to.
+    fn id(&self) -> Option<&str> {
+        (self.result == "delivered").then_some(self.connection_id.as_str())
+    }
+}
+
+impl Row for SendResult {
+    fn headers(_: &[Self]) -> Vec<&'static str> {
+        vec!["ID", "RESULT", "DETAIL"]
+    }
+
+    fn cells(&self) -> Vec<Cell> {
+        let style = match self.result {
+            "delivered" => Style::Green,
+            "gone" => Style::Red,
+            _ => Style::Yellow,
+        };
+        let detail = match (&self.error, self.result) {
+            (Some(e), _) => e.clone(),
+            (None, "gone") => "410: the connection no longer exists".to_owned(),
+            (None, "connecting") => {
+                "410 while its $connect may still run: try again in a moment".to_owned()
+            }
+            _ => String::new(),
+        };
+        vec![
+            plain(self.connection_id.clone()),
+            styled(self.result, style),
+            plain(detail),
+        ]
+    }
 }
 
 pub async fn run(
@@ -55,24 +112,7 @@ pub async fn run(
         None,
         ids_stream,
         data,
-        |done, _| {
-            let (result, error, kind) = match &done.outcome {
-                Outcome::Delivered => ("delivered", None, ""),
-                Outcome::Gone(fate) if !fate.is_gone() => ("connecting", None, "connecting"),
-                Outcome::Gone(_) => ("gone", None, "gone"),
-                Outcome::NotAttempted => ("not_attempted", Some("interrupted".to_owned()), ""),
-                other => {
-                    let (kind, reason) = other.failure().unwrap_or(("other", ""));
-                    ("failed", Some(reason.to_owned()), kind)
-                }
-            };
-            results.push(SendResult {
-                connection_id: done.id.clone(),
-                result,
-                error,
-                kind,
-            });
-        },
+        |done, _| results.push(SendResult::new(&done.id, &done.outcome)),
     )
     .await?;
     // Report in the order the ids were given.
@@ -81,48 +121,11 @@ pub async fn run(
     let failed: Vec<&SendResult> = results.iter().filter(|r| r.result != "delivered").collect();
     if delivered == 0
         && let Some(first) = failed.first()
-        && failed.iter().all(|f| f.error.is_some() && is_fatal(f.kind))
+        && failed.iter().all(|f| f.about_the_target)
     {
         bail!("{}", first.error.as_deref().unwrap_or("send failed"));
     }
-    match out.format {
-        OutputFormat::Json => write_json_pretty(w, &results)?,
-        OutputFormat::Ndjson => {
-            for r in &results {
-                write_json(w, r)?;
-            }
-        }
-        OutputFormat::Ids => {
-            for r in results.iter().filter(|r| r.result == "delivered") {
-                writeln!(w, "{}", escape(&r.connection_id))?;
-            }
-        }
-        OutputFormat::Table => {
-            let mut t = Table::new(vec!["ID", "RESULT", "DETAIL"]);
-            for r in &results {
-                let style = match r.result {
-                    "delivered" => Style::Green,
-                    "gone" => Style::Red,
-                    _ => Style::Yellow,
-                };
-                let detail = match (&r.error, r.result) {
-                    (Some(e), _) => e.clone(),
-                    (None, "gone") => "410: the connection no longer exists".to_owned(),
-                    (None, "connecting") => {
-                        "410 while its $connect may still run: try again in a moment".to_owned()
-                    }
-                    _ => String::new(),
-                };
-                t.row(vec![
-                    (r.connection_id.clone(), None),
-                    (r.result.to_owned(), Some(style)),
-                    (detail, None),
-                ]);
-            }
-            t.write(out, w)?;
-        }
-    }
-    w.flush()?;
+    out.rows(w, &results)?;
     Ok(if failed.is_empty() {
         Status::Ok
     } else {

@@ -7,13 +7,12 @@ use std::io::Write;
 use anyhow::Result;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use serde::Serialize;
-use wsadmin_core::RetryPolicy;
-use wsadmin_core::prune::{Probe, probe};
+use wsadmin_core::connection::{Probe, probe};
+use wsadmin_core::{RetryPolicy, StoreError, Ttl};
 
 use crate::deployment::Deployment;
 use crate::exit::Status;
-use crate::flags::OutputFormat;
-use crate::output::{Output, Style, escape, write_json, write_json_pretty};
+use crate::output::{Document, Output, Style, escape};
 
 /// An id no connection has: GetConnection answers 410 when all is well.
 const PROBE_ID: &str = "wsadminStatusProbe=";
@@ -99,13 +98,14 @@ pub async fn run(dep: &Deployment, out: &Output, w: &mut dyn Write) -> Result<St
         ok,
         verdict,
     };
-    match out.format {
-        OutputFormat::Json => write_json_pretty(w, &report)?,
-        OutputFormat::Ndjson => write_json(w, &report)?,
-        _ => text(out, w, &report)?,
-    }
-    w.flush()?;
+    out.document(w, &report)?;
     Ok(if ok { Status::Ok } else { Status::Failed })
+}
+
+impl Document for Report {
+    fn text(&self, out: &Output, w: &mut dyn Write) -> Result<()> {
+        text(out, w, self)
+    }
 }
 
 fn text(out: &Output, w: &mut dyn Write, r: &Report) -> Result<()> {
@@ -256,72 +256,50 @@ async fn table(dep: &Deployment) -> Table {
         name: name.clone(),
         ..Table::default()
     };
-    let client = store.client();
-    match client.describe_table().table_name(&name).send().await {
-        Ok(out) => {
-            let Some(desc) = out.table else {
-                t.error = Some(format!("table {name:?}: DescribeTable answered nothing"));
-                return t;
-            };
+    match store.describe().await {
+        Ok(desc) => {
             t.exists = true;
-            t.status = desc.table_status().map(|s| s.as_str().to_owned());
-            t.item_count = desc.item_count();
+            t.status = desc.status.clone();
+            t.item_count = desc.item_count;
             t.key_schema = desc
-                .key_schema()
+                .key_schema
                 .iter()
-                .map(|k| format!("{} ({})", k.attribute_name(), k.key_type().as_str()))
+                .map(|(attribute, role)| format!("{attribute} ({role})"))
                 .collect();
             let key = &store.table().key;
-            if !desc.key_schema().iter().any(|k| k.attribute_name() == key) {
+            if !desc.has_key(key) {
                 t.error = Some(format!(
                     "table {name:?} has no key attribute {key:?} (set --table-key)"
                 ));
             }
         }
+        Err(StoreError::TableNotFound { .. }) => {
+            t.error = Some(format!(
+                "table {name:?} not found in {} (create it with `wsstack`, or set --table)",
+                dep.target.region
+            ));
+            return t;
+        }
         Err(e) => {
-            t.error = Some(
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception())
-                {
-                    format!(
-                        "table {name:?} not found in {} (create it with `wsstack`, or set --table)",
-                        dep.target.region
-                    )
-                } else {
-                    format!("DescribeTable {name:?}: {}", DisplayErrorContext(&e))
-                },
-            );
+            // Core's message names the call, the table or the endpoint.
+            t.error = Some(e.to_string());
             return t;
         }
     }
-    t.ttl = Some(
-        match client
-            .describe_time_to_live()
-            .table_name(&name)
-            .send()
-            .await
-        {
-            Ok(out) => match out.time_to_live_description() {
-                Some(d) => {
-                    let status = d.time_to_live_status().map_or("unknown", |s| s.as_str());
-                    match d.attribute_name() {
-                        Some(attr) => format!("{status} ({attr})"),
-                        None => status.to_owned(),
-                    }
-                }
-                None => "DISABLED".to_owned(),
-            },
-            Err(e) => {
-                let text = DisplayErrorContext(&e).to_string();
-                if text.contains("UnknownOperation") {
-                    "not supported by this DynamoDB (stale records wait for `wsadmin prune`)"
-                        .to_owned()
-                } else {
-                    format!("unknown: {text}")
-                }
-            }
-        },
-    );
+    t.ttl = Some(match store.describe_ttl().await {
+        Ok(Ttl::Described {
+            status,
+            attribute: Some(attr),
+        }) => format!("{status} ({attr})"),
+        Ok(Ttl::Described {
+            status,
+            attribute: None,
+        }) => status,
+        Ok(Ttl::Unsupported) => {
+            "not supported by this DynamoDB (stale records wait for `wsadmin prune`)".to_owned()
+        }
+        Err(e) => format!("unknown: {e}"),
+    });
     t
 }
 

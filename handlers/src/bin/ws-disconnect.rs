@@ -1,6 +1,5 @@
 //! The `ws-disconnect` Lambda function.
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    wsadmin_handlers::lambda::serve(wsadmin_handlers::Route::Disconnect).await
+fn main() -> std::process::ExitCode {
+    wsadmin_handlers::lambda::main(wsadmin_handlers::Route::Disconnect)
 }

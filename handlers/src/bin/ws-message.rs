@@ -1,6 +1,5 @@
 //! The `ws-message` Lambda function.
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    wsadmin_handlers::lambda::serve(wsadmin_handlers::Route::Message).await
+fn main() -> std::process::ExitCode {
+    wsadmin_handlers::lambda::main(wsadmin_handlers::Route::Message)
 }

@@ -1,13 +1,14 @@
-//! The API Gateway WebSocket emulator: one port serving the WebSocket
-//! endpoint (`ws://host/{stage}`) and the Management API
-//! (`/{stage}/@connections/{id}`), invoking the real handler functions
-//! through the JSON form of their events.
+//! wsadmin-emulator: API Gateway's WebSocket APIs on one loopback port,
+//! serving the WebSocket endpoint (`ws://host/{stage}`) and the Management
+//! API (`/{stage}/@connections/{id}`), and invoking the routes' Lambda
+//! functions through the JSON form of their events ([`Functions`]).
 //!
 //! It owns the live connections (the [`registry`]), their sockets
 //! ([`socket`]), the Management API ([`management`]) and API Gateway's
 //! semantics: route selection, route responses, frame and message limits,
 //! idle timeout and maximum duration, SigV4, throttling and per-connection
-//! back-pressure. It knows nothing of DynamoDB: that is the handlers' job.
+//! back-pressure. It knows nothing of DynamoDB nor of our handlers: the
+//! functions are whatever [`Functions`] runs (the local stack runs ours).
 
 pub mod event;
 pub mod ids;
@@ -30,10 +31,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use wsadmin_core::stack::StackSpec;
 
-use crate::emulator::integration::Integration;
-use crate::emulator::registry::Registry;
-use crate::emulator::sigv4::Verifier;
-use crate::emulator::throttle::TokenBucket;
+pub use crate::integration::Functions;
+use crate::integration::Integration;
+use crate::registry::Registry;
+use crate::sigv4::Verifier;
+use crate::throttle::TokenBucket;
 
 /// The documented local credentials the Management API accepts by default.
 pub const LOCAL_ACCESS_KEY_ID: &str = "AKIAWSSTACKLOCAL";
@@ -114,10 +116,12 @@ pub enum EmulatorError {
     Rate { name: &'static str, value: f64 },
     #[error("--throttle-rps and --throttle-burst must be at least 1")]
     Throttle,
-    #[error(
-        "route {route:?} names handler {handler:?}, which is not one of ws-connect, ws-disconnect, ws-default, ws-message"
-    )]
-    UnknownHandler { route: String, handler: String },
+    #[error("route {route:?} names handler {handler:?}, which is not one of {known}")]
+    UnknownHandler {
+        route: String,
+        handler: String,
+        known: String,
+    },
     #[error("{0} must be longer than zero")]
     ZeroDuration(&'static str),
     #[error("--lambda-concurrency must be between 1 and 100000, not {0} (AWS's default is 1000)")]
@@ -195,11 +199,11 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// `handlers` run the routes; `domain_name` is what events report as the
-    /// API's host (the listener's `host:port`).
+    /// `functions` run the routes; `domain_name` is what events report as
+    /// the API's host (the listener's `host:port`).
     pub fn new(
         config: EmulatorConfig,
-        handlers: Arc<wsadmin_handlers::Handlers>,
+        functions: Arc<dyn Functions>,
         domain_name: impl Into<String>,
     ) -> Result<Self, EmulatorError> {
         for (name, value) in [
@@ -232,7 +236,7 @@ impl Emulator {
             .stack
             .validate()
             .map_err(|e| EmulatorError::Stack(e.to_string()))?;
-        let integration = Integration::new(&config.stack, handlers, config.lambda_concurrency)?;
+        let integration = Integration::new(&config.stack, functions, config.lambda_concurrency)?;
         let selection_path = config
             .stack
             .selection_path()

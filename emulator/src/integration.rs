@@ -1,7 +1,9 @@
-//! Invoking a route's handler the way Lambda does: the event goes through its
-//! JSON form into the handler, and the response comes back through its JSON
+//! Invoking a route's function the way Lambda does: the event goes to the
+//! [`Functions`] in its JSON form, and the response comes back in its JSON
 //! form, so the wire contract between API Gateway and Lambda is exercised on
-//! every call. Every invocation first takes an execution slot from the
+//! every call. Which functions exist and how they run is the [`Functions`]'
+//! business (the local stack runs ours in-process); the emulator knows only
+//! their names. Every invocation first takes an execution slot from the
 //! account's concurrency ([`Integration::slot`]); beyond the limit it is
 //! throttled at once, never queued, as Lambda throttles.
 
@@ -11,16 +13,34 @@ use std::sync::Arc;
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use aws_lambda_events::encodings::Body;
 use base64::Engine;
+use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wsadmin_core::stack::StackSpec;
-use wsadmin_handlers::{Handlers, Route, parse_event};
 
 use super::EmulatorError;
 
+/// The Lambda functions the routes integrate with, as Lambda's Invoke API
+/// sees them: a name, an event in, a response out, both JSON.
+pub trait Functions: Send + Sync + std::fmt::Debug + 'static {
+    /// The names of the functions there are (a route naming another is a
+    /// configuration error).
+    fn names(&self) -> Vec<String>;
+
+    /// Runs `function` on `event`; the response's JSON, or why the
+    /// invocation failed (logged; the client sees what API Gateway shows
+    /// for a failed integration).
+    fn invoke<'a>(
+        &'a self,
+        function: &'a str,
+        event: String,
+    ) -> BoxFuture<'a, Result<String, String>>;
+}
+
 /// One route's binding.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Binding {
-    pub function: Route,
+    /// The function's name.
+    pub function: Arc<str>,
     /// Whether the handler's body is sent back to the client.
     pub route_response: bool,
 }
@@ -58,7 +78,7 @@ pub struct Slot {
 
 #[derive(Debug)]
 pub struct Integration {
-    handlers: Arc<Handlers>,
+    functions: Arc<dyn Functions>,
     routes: HashMap<String, Binding>,
     /// The account's Lambda concurrency: one permit per execution slot.
     slots: Arc<Semaphore>,
@@ -69,27 +89,29 @@ impl Integration {
     /// `concurrency` is the number of invocations that may run at once.
     pub fn new(
         stack: &StackSpec,
-        handlers: Arc<Handlers>,
+        functions: Arc<dyn Functions>,
         concurrency: usize,
     ) -> Result<Self, EmulatorError> {
+        let names = functions.names();
         let mut routes = HashMap::new();
         for r in &stack.routes {
-            let function = Route::from_function_name(&r.handler).ok_or_else(|| {
-                EmulatorError::UnknownHandler {
+            if !names.contains(&r.handler) {
+                return Err(EmulatorError::UnknownHandler {
                     route: r.key.clone(),
                     handler: r.handler.clone(),
-                }
-            })?;
+                    known: names.join(", "),
+                });
+            }
             routes.insert(
                 r.key.clone(),
                 Binding {
-                    function,
+                    function: Arc::from(r.handler.as_str()),
                     route_response: r.route_response,
                 },
             );
         }
         Ok(Self {
-            handlers,
+            functions,
             routes,
             slots: Arc::new(Semaphore::new(concurrency)),
             limit: concurrency,
@@ -112,7 +134,7 @@ impl Integration {
     }
 
     pub fn route(&self, key: &str) -> Option<Binding> {
-        self.routes.get(key).copied()
+        self.routes.get(key).cloned()
     }
 
     /// Runs `function` on the event in the execution slot `_slot` (taken
@@ -122,32 +144,22 @@ impl Integration {
     pub async fn invoke(
         &self,
         _slot: &Slot,
-        function: Route,
+        function: &str,
         event: &serde_json::Value,
     ) -> Result<Answer, InvokeError> {
-        let wire = event.to_string();
-        let parsed = match parse_event(&wire) {
-            Ok(e) => e,
+        // Boxed by `Functions`: a function's future may be large (the
+        // message route holds a whole fan-out), and every connection task
+        // awaits `$disconnect`; inline, that state would be part of each
+        // idle connection.
+        let wire = match self.functions.invoke(function, event.to_string()).await {
+            Ok(wire) => wire,
             Err(e) => {
-                tracing::error!(
-                    function = function.function_name(),
-                    "invocation failed: {e}"
-                );
+                tracing::error!(function, "invocation failed: {e}");
                 return Err(InvokeError::Failed);
             }
         };
-        // Boxed: the handlers' futures are large (the message route holds a
-        // whole fan-out), and every connection task awaits `$disconnect`;
-        // inline, that state would be part of each idle connection.
-        let response = Box::pin(self.handlers.handle(function, parsed)).await;
-        let back = serde_json::to_string(&response)
-            .ok()
-            .and_then(|json| serde_json::from_str::<ApiGatewayProxyResponse>(&json).ok());
-        let Some(response) = back else {
-            tracing::error!(
-                function = function.function_name(),
-                "the handler's response does not serialise"
-            );
+        let Ok(response) = serde_json::from_str::<ApiGatewayProxyResponse>(&wire) else {
+            tracing::error!(function, "the function's response is not a proxy response");
             return Err(InvokeError::Failed);
         };
         let body = match response.body {

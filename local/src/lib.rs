@@ -1,4 +1,4 @@
-//! The local stack, assembled: the table in a DynamoDB endpoint (dynalite,
+//! wsadmin-local: the local stack, assembled: the table in a DynamoDB endpoint (dynalite,
 //! or whatever `--dynamodb-endpoint` names), the real handlers in-process,
 //! and the emulator serving them on one loopback port. `wsstack local` and
 //! the end-to-end tests run exactly this.
@@ -16,9 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_config::SdkConfig;
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
@@ -34,7 +32,12 @@ use tokio::task::JoinHandle;
 use wsadmin_core::{ConnectionStore, ManagementEndpoint, TableConfig};
 use wsadmin_handlers::Handlers;
 
-use crate::emulator::{Emulator, EmulatorConfig, EmulatorError};
+use wsadmin_emulator::{Emulator, EmulatorConfig, EmulatorError};
+
+pub use crate::functions::InProcess;
+
+pub mod demo;
+mod functions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -61,18 +64,12 @@ pub enum LocalError {
 /// SDK configuration for the local stack: its credentials and region, and
 /// DynamoDB at `dynamodb_endpoint`. Nothing is read from the environment.
 pub fn sdk_config(config: &EmulatorConfig, dynamodb_endpoint: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(config.region.clone()))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            config.access_key_id.clone(),
-            config.secret_access_key.clone(),
-            None,
-            None,
-            "wsstack-local",
-        )))
-        .endpoint_url(dynamodb_endpoint)
-        .build()
+    wsadmin_core::sdk::static_config_at(
+        config.region.clone(),
+        config.access_key_id.clone(),
+        config.secret_access_key.clone(),
+        dynamodb_endpoint,
+    )
 }
 
 /// Requests the in-process handlers may have in flight to one host (the
@@ -245,7 +242,11 @@ impl LocalStack {
             .http_client(bounded_http_client(HANDLER_CONNECTIONS_PER_HOST))
             .build();
         let handlers = Handlers::new(handler_sdk, table, Some(endpoint));
-        let emulator = Emulator::new(config.clone(), Arc::new(handlers), addr.to_string())?;
+        let emulator = Emulator::new(
+            config.clone(),
+            Arc::new(InProcess::new(handlers)),
+            addr.to_string(),
+        )?;
         let (tx, rx) = oneshot::channel::<()>();
         let serving = tokio::spawn(emulator.clone().serve(listener, async {
             let _ = rx.await;

@@ -175,7 +175,7 @@ pub(crate) async fn handshake(
             &ids::new_id(),
             Api::now_ms(),
         );
-        let answer = match connect(&api, &conn, binding.function, ev).await {
+        let answer = match connect(&api, &conn, binding.function.clone(), ev).await {
             Ok((answer, owed)) => {
                 pending = owed;
                 answer
@@ -363,7 +363,7 @@ async fn run(api: &Arc<Api>, conn: Arc<Conn>, ws: Socket, ends: ConnEnds) {
 async fn connect(
     api: &Arc<Api>,
     conn: &Arc<Conn>,
-    function: wsadmin_handlers::Route,
+    function: Arc<str>,
     event: serde_json::Value,
 ) -> Result<(Answer, Option<PendingDisconnect>), InvokeError> {
     let (tx, rx) = oneshot::channel();
@@ -372,7 +372,7 @@ async fn connect(
         let _task = api.task_started();
         let result = async {
             let slot = api.integration.slot()?;
-            let answer = api.integration.invoke(&slot, function, &event).await?;
+            let answer = api.integration.invoke(&slot, &function, &event).await?;
             if !(200..300).contains(&answer.status) {
                 return Ok((answer, None));
             }
@@ -458,7 +458,7 @@ async fn disconnect(api: &Api, conn: &Conn, ending: &Ending) {
         &ids::new_id(),
         Api::now_ms(),
     );
-    if let Err(e) = api.integration.invoke(&slot, binding.function, &ev).await {
+    if let Err(e) = api.integration.invoke(&slot, &binding.function, &ev).await {
         tracing::warn!(connection_id = %conn.id, "$disconnect failed: {e}");
     }
 }
@@ -502,7 +502,7 @@ async fn on_message(api: Arc<Api>, conn: Arc<Conn>, body: String, is_base64: boo
         Api::now_ms(),
     );
     let answer = match api.integration.slot() {
-        Ok(slot) => api.integration.invoke(&slot, binding.function, &ev).await,
+        Ok(slot) => api.integration.invoke(&slot, &binding.function, &ev).await,
         Err(e) => Err(e),
     };
     let reply = match answer {

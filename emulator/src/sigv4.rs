@@ -1830,7 +1830,7 @@ mod tests {
             });
 
             let config = aws_sdk_apigatewaymanagement::config::Builder::from(
-                &wsadmin_testkit::sdk_config(None),
+                &wsadmin_core::sdk::static_config(wsadmin_testkit::TEST_REGION, KEY, SECRET),
             )
             .endpoint_url(format!("http://127.0.0.1:{port}/dev"))
             .build();

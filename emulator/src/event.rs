@@ -196,7 +196,10 @@ mod tests {
             "rid=",
             1_707_502_303_420,
         );
-        let e = wsadmin_handlers::parse_event(&connect.to_string()).expect("connect event");
+        let e = serde_json::from_str::<aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest>(
+            &connect.to_string(),
+        )
+        .expect("connect event");
         let rc = &e.request_context;
         assert_eq!(rc.route_key.as_deref(), Some("$connect"));
         assert_eq!(rc.event_type.as_deref(), Some("CONNECT"));
@@ -220,7 +223,10 @@ mod tests {
             "rid=",
             1,
         );
-        let e = wsadmin_handlers::parse_event(&message.to_string()).expect("message event");
+        let e = serde_json::from_str::<aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest>(
+            &message.to_string(),
+        )
+        .expect("message event");
         assert_eq!(e.body.as_deref(), Some("{\"type\":\"message\"}"));
         assert_eq!(e.request_context.message_id.as_deref(), Some("mid="));
 
@@ -233,7 +239,10 @@ mod tests {
             "rid=",
             2,
         );
-        let e = wsadmin_handlers::parse_event(&disconnect.to_string()).expect("disconnect event");
+        let e = serde_json::from_str::<aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest>(
+            &disconnect.to_string(),
+        )
+        .expect("disconnect event");
         assert_eq!(e.request_context.disconnect_status_code, Some(1001));
         assert_eq!(
             e.request_context.disconnect_reason.as_deref(),

@@ -217,22 +217,12 @@ async fn connections(
 }
 
 fn sdk_config(info: &LocalStackInfo) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(info.region.clone()))
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new(
-                    info.access_key_id.clone(),
-                    info.secret_access_key.clone(),
-                    None,
-                    None,
-                    "wsbench",
-                ),
-            ),
-        )
-        .endpoint_url(info.dynamodb_endpoint.clone())
-        .build()
+    wsadmin_core::sdk::static_config_at(
+        info.region.clone(),
+        info.access_key_id.clone(),
+        info.secret_access_key.clone(),
+        info.dynamodb_endpoint.clone(),
+    )
 }
 
 async fn hold(

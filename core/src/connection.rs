@@ -1,0 +1,83 @@
+//! Operations on single connections, apart from any plan: GetConnection
+//! for one id ([`probe`], used by `list`, `inspect` and `status`), and
+//! closing connections ([`disconnect`], a sweep; [`close`] for one subject
+//! of any sweep, prune's idle ones included).
+//!
+//! Closing deletes the record after this run closed the connection itself
+//! (`$disconnect` is best effort); a 410 goes by the stale rule
+//! ([`crate::stale`]) instead, since the connection may still be in
+//! `$connect`. Which connections to close is the caller's business.
+
+use std::fmt::Display;
+
+use futures::stream::Stream;
+
+use crate::gateway::{ConnectionInfo, Gateway, GatewayError};
+use crate::retry::RetryPolicy;
+use crate::store::ConnectionStore;
+use crate::sweep::{Ctx, Finished, Outcome, Subject, Sweep, SweepReport};
+
+/// What GetConnection said about one id, after retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    Live(ConnectionInfo),
+    Gone,
+    Failed(GatewayError),
+}
+
+/// GetConnection, retrying throttled and transient failures. A 410 is
+/// reported as it is: whether it means gone is [`crate::stale`]'s call.
+pub async fn probe(gateway: &Gateway, id: &str, retry: &RetryPolicy) -> Probe {
+    match retry.run(|_| gateway.get(id)).await {
+        Ok(info) => Probe::Live(info),
+        Err(GatewayError::Gone { .. }) => Probe::Gone,
+        Err(e) => Probe::Failed(e),
+    }
+}
+
+/// Closes every subject's connection (DeleteConnection, then its record).
+/// A dry run makes no request and reports what it would close.
+pub async fn disconnect<T, E>(
+    sweep: &Sweep,
+    store: &ConnectionStore,
+    gateway: &Gateway,
+    subjects: impl Stream<Item = Result<T, E>>,
+    dry_run: bool,
+    on_done: impl FnMut(&Finished, &SweepReport),
+) -> SweepReport
+where
+    T: Into<Subject>,
+    E: Display,
+{
+    sweep
+        .each(
+            subjects,
+            |subject, ctx| async move {
+                if dry_run {
+                    Outcome::WouldDisconnect
+                } else {
+                    close(&ctx, store, gateway, &subject).await
+                }
+            },
+            on_done,
+        )
+        .await
+}
+
+/// DeleteConnection, then the record: after this run closed it, the record
+/// can only be stale. A 410 instead settles the record by the stale rule.
+pub(crate) async fn close(
+    ctx: &Ctx,
+    store: &ConnectionStore,
+    gateway: &Gateway,
+    subject: &Subject,
+) -> Outcome {
+    match ctx.call(|| gateway.delete(&subject.id)).await {
+        Ok(()) => match store.delete(&subject.id).await {
+            Ok(record_removed) => Outcome::Disconnected { record_removed },
+            Err(e) => Outcome::cleanup_failed(&e),
+        },
+        Err(e) if e.is_gone() => Outcome::settled(ctx.settle(store, subject, true).await),
+        Err(e) => Outcome::from_call(e),
+    }
+}
