@@ -8,22 +8,13 @@
 //! [`Status`]: crate::exit::Status
 
 pub mod broadcast;
+pub mod connect;
 pub mod context;
 pub mod disconnect;
+pub mod events;
 pub mod inspect;
 pub mod list;
 pub mod prune;
 pub mod send;
+pub mod stats;
 pub mod status;
-
-use wsadmin_core::record::validate_connection_id;
-
-use crate::exit::usage;
-
-/// Every id checked before any request.
-pub fn check_ids(ids: &[String]) -> anyhow::Result<()> {
-    for id in ids {
-        validate_connection_id(id).map_err(usage)?;
-    }
-    Ok(())
-}

@@ -10,6 +10,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use wsadmin_core::clock::Clock;
+use wsadmin_core::control_plane::ControlPlane;
 use wsadmin_core::local::LocalStackInfo;
 use wsadmin_core::sdk::static_config;
 use wsadmin_core::{ConnectionStore, Gateway, ManagementEndpoint, TableConfig, Target};
@@ -229,21 +230,49 @@ async fn check_credentials(sdk: &SdkConfig, profile: Option<&str>) -> Result<()>
     };
     let text = DisplayErrorContext(&err).to_string();
     tracing::debug!("credentials: {text}");
-    if let Some(p) = profile
-        && !profile_defined(&p)
+    let settings = profile_settings(profile.as_deref().unwrap_or("default"));
+    if let Some(p) = &profile
+        && settings.is_none()
     {
         bail!(
             "AWS profile {p:?} is not defined in the AWS config files (~/.aws/config, ~/.aws/credentials): create it with `aws configure --profile {p}` or pass another --profile"
         );
+    }
+    // The deepest cause, without the SDK's wrappers: "Connection refused
+    // (os error 111)", "AccessDenied: … not authorized to perform
+    // sts:AssumeRole", "the SSO token has expired and cannot be refreshed".
+    let cause = wsadmin_core::sdk_error::credentials_cause(&err);
+    let name = profile.as_deref().unwrap_or("default");
+    let login = match &profile {
+        Some(p) => format!("aws sso login --profile {p}"),
+        None => "aws sso login".to_owned(),
+    };
+    let settings = settings.unwrap_or_default();
+    if settings.contains_key("sso_start_url") || settings.contains_key("sso_session") {
+        let cause = if text.contains("No such file") {
+            "none is cached".to_owned()
+        } else {
+            cause
+        };
+        bail!("AWS profile {name:?} uses SSO and has no valid token ({cause}): run `{login}`");
+    }
+    if let Some(role) = settings.get("role_arn") {
+        let via = if text.contains("dispatch failure") {
+            " (STS could not be reached: AWS_ENDPOINT_URL_STS or the network?)"
+        } else {
+            ""
+        };
+        bail!("cannot assume role {role} for AWS profile {name:?}: {cause}{via}");
     }
     bail!(
         "no AWS credentials found: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use --context local with `wsstack local`)"
     )
 }
 
-/// Whether a section for `profile` exists in the AWS config or credentials
-/// file (the SDK's own error does not say when it does not).
-fn profile_defined(profile: &str) -> bool {
+/// The settings of `profile` in the AWS config and credentials files, or
+/// `None` when neither has a section for it (the SDK's own error does not
+/// say so, nor which kind of profile failed: SSO, a role to assume).
+fn profile_settings(profile: &str) -> Option<std::collections::BTreeMap<String, String>> {
     let home = dirs::home_dir().unwrap_or_default();
     let file = |var: &str, default: &str| {
         std::env::var_os(var)
@@ -251,26 +280,44 @@ fn profile_defined(profile: &str) -> bool {
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| home.join(".aws").join(default))
     };
-    let sections = |path: std::path::PathBuf| -> Vec<String> {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let l = l.trim();
-                l.strip_prefix('[')?
-                    .strip_suffix(']')
-                    .map(|s| s.trim().to_owned())
-            })
-            .collect()
+    // The keys of the section `wanted` says is ours, if there is one.
+    let section = |path: std::path::PathBuf,
+                   wanted: &dyn Fn(&str) -> bool|
+     -> Option<std::collections::BTreeMap<String, String>> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut found = None;
+        for line in text.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                if found.is_some() {
+                    break;
+                }
+                if wanted(name.trim()) {
+                    found = Some(std::collections::BTreeMap::new());
+                }
+            } else if let Some(keys) = found.as_mut()
+                && let Some((k, v)) = line.split_once('=')
+            {
+                keys.insert(k.trim().to_owned(), v.trim().to_owned());
+            }
+        }
+        found
     };
-    let config = sections(file("AWS_CONFIG_FILE", "config"));
-    let credentials = sections(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"));
-    let in_config = config.iter().any(|s| {
+    let config = section(file("AWS_CONFIG_FILE", "config"), &|s| {
         s.strip_prefix("profile")
             .is_some_and(|rest| rest.trim() == profile)
             || (profile == "default" && s == "default")
     });
-    in_config || credentials.iter().any(|s| s == profile)
+    let credentials = section(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), &|s| {
+        s == profile
+    });
+    match (config, credentials) {
+        (None, None) => None,
+        (a, b) => {
+            let mut all = b.unwrap_or_default();
+            all.extend(a.unwrap_or_default());
+            Some(all)
+        }
+    }
 }
 
 /// GetApi: the API's own endpoint, with the stage appended.
@@ -282,24 +329,14 @@ async fn resolve_api(
 ) -> Result<ManagementEndpoint> {
     // Validates the parts before they go into a request.
     ManagementEndpoint::for_api(api_id, region, stage).map_err(usage)?;
-    let client = aws_sdk_apigatewayv2::Client::new(sdk);
-    let api = client.get_api().api_id(api_id).send().await.map_err(|e| {
-        if e.as_service_error()
-            .is_some_and(|s| s.is_not_found_exception())
-        {
-            anyhow!("API {api_id:?} not found in {region} (check --api-id and --region)")
-        } else {
-            anyhow!(
-                "cannot look up API {api_id:?} in {region}: {}",
-                DisplayErrorContext(&e)
-            )
-        }
-    })?;
-    if api.protocol_type().map(|p| p.as_str()) != Some("WEBSOCKET") {
-        bail!("API {api_id:?} is not a WebSocket API");
+    // Its errors are one sentence naming the API, the region and the cause.
+    let api = ControlPlane::new(sdk).api(api_id).await?;
+    if !api.is_websocket() {
+        bail!("API {api_id:?} in {region} is not a WebSocket API");
     }
     let base = api
-        .api_endpoint()
+        .endpoint
+        .as_deref()
         .with_context(|| format!("API {api_id:?} has no endpoint"))?;
     ManagementEndpoint::parse(&format!("{}/{stage}", base.trim_end_matches('/'))).map_err(usage)
 }

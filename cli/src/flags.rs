@@ -23,12 +23,13 @@ targets a running `wsstack local`. Flags override the context's values.
 Environment:
   WSADMIN_CONTEXT, WSADMIN_ENDPOINT, WSADMIN_API_ID, WSADMIN_STAGE,
   WSADMIN_TABLE, WSADMIN_TABLE_KEY, WSADMIN_REGION, WSADMIN_PROFILE,
-  WSADMIN_DYNAMODB_ENDPOINT, WSADMIN_OUTPUT, WSADMIN_COLOR
-                       mirror the flags of the same name
+  WSADMIN_DYNAMODB_ENDPOINT, WSADMIN_OUTPUT, WSADMIN_COLOR,
+  WSADMIN_NO_HEADERS   mirror the flags of the same name
   WSADMIN_CONFIG       the contexts file (default: <config dir>/wsadmin/config.toml)
   WSADMIN_LOCAL_STATE  the state file of `wsstack local`
   WSADMIN_NOW          a fixed clock, epoch milliseconds (for reproducible ages)
   NO_COLOR             no color (as --color never)
+  COLUMNS              the width tables fit on a terminal (else the terminal's)
   AWS_*                the standard AWS variables and config files apply
 
 Exit status:
@@ -101,7 +102,8 @@ pub struct TargetArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Output")]
 pub struct GlobalArgs {
-    /// Output format.
+    /// Output format: table (fitted to the terminal's width), wide (a
+    /// table with every column whole), json, ndjson, or ids.
     #[arg(
         short = 'o',
         long,
@@ -111,6 +113,15 @@ pub struct GlobalArgs {
         default_value_t = OutputFormat::Table
     )]
     pub output: OutputFormat,
+    /// Tables without their header line.
+    #[arg(long, global = true, env = "WSADMIN_NO_HEADERS")]
+    pub no_headers: bool,
+    /// A JMESPath expression applied to -o json (the whole document) or to
+    /// each -o ndjson line (lines where it yields null are left out), as
+    /// the AWS CLI's --query: `[?meta.room=='7'].connectionId`,
+    /// `[*].{id: connectionId, ip: sourceIp}`, `length(@)`, `delivered`.
+    #[arg(long, global = true, value_name = "EXPR")]
+    pub query: Option<String>,
     /// More logging on stderr (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -131,6 +142,8 @@ pub struct GlobalArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Table,
+    /// A table with every column, nothing shortened.
+    Wide,
     Json,
     Ndjson,
     Ids,
@@ -157,10 +170,17 @@ pub enum Command {
     Disconnect(DisconnectArgs),
     /// Delete the records of gone connections; optionally close idle ones.
     Prune(PruneArgs),
+    /// Count registered connections: by meta key, sourceIp or user-agent
+    /// family (--by), and by age.
+    Stats(StatsArgs),
     /// Check the API, the table and the Management API; one verdict line.
     Status,
     /// The live dashboard: connections, details, activity; act on them.
     Tui(TuiArgs),
+    /// A WebSocket test client: send lines or --execute messages, print what arrives.
+    Connect(ConnectArgs),
+    /// Connection lifecycle as it happens: connected, disconnected, gone, pruned.
+    Events(EventsArgs),
     /// Manage saved deployments (contexts).
     #[command(subcommand)]
     Context(ContextCommand),
@@ -178,8 +198,11 @@ pub struct FilterArgs {
     /// Only connections opened longer ago than this (30s, 10m, 2h, 1d, 1h30m).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub older_than: Option<Duration>,
-    /// Only meta (query parameter) key=value, sourceIp=IP, or userAgent=SUBSTRING; repeatable.
-    #[arg(long = "where", value_name = "KEY=VALUE", value_parser = parse_where)]
+    /// Only connections matching a selector, as kubectl's: room=7,user!=ana,
+    /// room in (1,2), room notin (3), user (has it), !user, globs
+    /// (userAgent=*Firefox*, ignoring case); keys are meta (query parameter)
+    /// keys, sourceIp and userAgent. Repeatable (all must hold).
+    #[arg(long = "where", value_name = "SELECTOR", value_parser = parse_where)]
     pub wheres: Vec<Where>,
 }
 
@@ -189,6 +212,28 @@ fn parse_where(s: &str) -> Result<Where, String> {
 }
 
 impl FilterArgs {
+    /// No selection: every registered connection.
+    pub fn is_empty(&self) -> bool {
+        self.older_than.is_none() && self.wheres.is_empty()
+    }
+
+    /// The selection in words, for a question: `matching room=7, connected
+    /// over 1h ago`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.wheres.is_empty() {
+            let wheres: Vec<String> = self.wheres.iter().map(ToString::to_string).collect();
+            parts.push(format!("matching {}", wheres.join(" and ")));
+        }
+        if let Some(d) = self.older_than {
+            parts.push(format!(
+                "connected over {} ago",
+                wsadmin_core::duration::format_duration(d)
+            ));
+        }
+        parts.join(", ")
+    }
+
     pub fn filter(&self, idle_over: Option<Duration>) -> Filter {
         Filter {
             older_than: self.older_than,
@@ -230,11 +275,19 @@ pub struct ListArgs {
     /// Parallel scan segments.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub segments: u32,
+    /// Keep watching: the table re-printed on change, or with -o ndjson one
+    /// line per change (added, removed, changed).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// How often --watch scans the table.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_interval, requires = "watch")]
+    pub interval: Duration,
 }
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Connection ids.
+    /// Connection ids; `-` reads them from standard input, one per line.
+    /// An id starting with `-` goes after `--`.
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
 }
@@ -251,7 +304,8 @@ pub struct PayloadArgs {
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Connection ids; a last `-` reads the message from standard input.
+    /// Connection ids; `-` reads them from standard input, one per line.
+    /// An id starting with `-` goes after `--` (flags before it).
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
     #[command(flatten)]
@@ -275,15 +329,14 @@ pub struct BroadcastArgs {
     pub concurrency: u32,
     #[command(flatten)]
     pub sweep: SweepArgs,
-    /// Count the targets, send nothing.
-    #[arg(long)]
-    pub dry_run: bool,
     /// Keep the records of connections found gone (410).
     #[arg(long)]
     pub no_prune: bool,
     /// Parallel scan segments.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub segments: u32,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 }
 
 /// How a bulk command paces itself and when it may delete a record; the
@@ -321,40 +374,74 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-#[derive(Debug, Args)]
-pub struct DisconnectArgs {
-    /// Connection ids.
-    #[arg(value_name = "ID", required_unless_present_any = ["idle_over", "all"], conflicts_with_all = ["idle_over", "all"])]
-    pub ids: Vec<String>,
-    /// Every live connection idle longer than this.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, conflicts_with = "all")]
-    pub idle_over: Option<Duration>,
-    /// Every registered connection (asks first; --yes to skip).
-    #[arg(long)]
-    pub all: bool,
-    /// Do not ask.
+/// `--yes` and `--dry-run`: the same on every command that closes live
+/// connections or messages everyone.
+#[derive(Debug, Clone, Copy, Args)]
+#[command(next_help_heading = "Confirmation")]
+pub struct ConfirmArgs {
+    /// Do not ask (without a terminal, required to change anything).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// List the targets, change nothing (-o ids: only the ids on stdout).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    /// Connection ids; `-` reads them from standard input, one per line.
+    /// An id starting with `-` goes after `--`.
+    #[arg(
+        value_name = "ID",
+        required_unless_present_any = ["idle_over", "all", "wheres", "older_than"],
+        conflicts_with_all = ["idle_over", "all", "wheres", "older_than"]
+    )]
+    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Every live connection idle longer than this (probes each; with
+    /// --where, those matching).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, conflicts_with = "all")]
+    pub idle_over: Option<Duration>,
+    /// Every registered connection.
+    #[arg(long, conflicts_with_all = ["wheres", "older_than"])]
+    pub all: bool,
     /// Requests in flight at most.
     #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
     #[command(flatten)]
     pub sweep: SweepArgs,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Also close live connections idle longer than this.
+    /// Also close live connections idle longer than this (asks first).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub idle_over: Option<Duration>,
-    /// Print the plan, change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// GetConnection calls in flight at most.
     #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
     #[command(flatten)]
     pub sweep: SweepArgs,
+    /// Parallel scan segments.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub segments: u32,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Count by this key: a meta (query parameter) key, sourceIp, or
+    /// userAgent (by family: Firefox, Chrome, Safari, curl, …); repeatable.
+    #[arg(long = "by", value_name = "KEY")]
+    pub by: Vec<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Parallel scan segments.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub segments: u32,
@@ -383,4 +470,76 @@ pub struct TuiArgs {
     /// when its record is older than this.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_grace)]
     pub grace: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The WebSocket URL (ws://HOST/STAGE or wss://…); default: the
+    /// context's (--context NAME, or the current one).
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+    /// A handshake header, 'Name: value'; repeatable.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Ask for this subprotocol (Sec-WebSocket-Protocol); repeatable.
+    #[arg(long = "subprotocol", value_name = "PROTOCOL")]
+    pub subprotocols: Vec<String>,
+    /// A query-string parameter of the handshake (the $connect meta),
+    /// key=value; repeatable. (--query is the global JMESPath flag.)
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Send this message instead of reading standard input; repeatable, in
+    /// order. Then print what arrives within --wait and close.
+    #[arg(short = 'x', long, value_name = "MSG")]
+    pub execute: Vec<String>,
+    /// How long to wait for messages after the last one sent (--execute,
+    /// or the end of piped standard input) before closing.
+    #[arg(short = 'w', long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub wait: Duration,
+    /// Sign the handshake with the current AWS credentials (SigV4 in the
+    /// query string), for a $connect with IAM authorization.
+    #[arg(long)]
+    pub sign: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep watching after what the registry shows now (Ctrl-C to stop).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Where --follow learns of changes: the table's DynamoDB Stream when
+    /// it has one (auto), or successive scans.
+    #[arg(long, value_enum, default_value_t = EventSource::Auto)]
+    pub source: EventSource,
+    /// How often --follow reads [default: 500ms from the stream, 2s by
+    /// scans (each scan reads the whole table)].
+    #[arg(long, value_name = "DUR", value_parser = parse_interval)]
+    pub interval: Option<Duration>,
+    /// Only connections matching a selector, as `list --where` takes it
+    /// (room=7,user!=ana, room in (1,2), !user, userAgent=*Firefox*);
+    /// repeatable.
+    #[arg(long = "where", value_name = "SELECTOR", value_parser = parse_where)]
+    pub wheres: Vec<Where>,
+    /// Parallel scan segments.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub segments: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventSource {
+    /// The stream if the table has one, else scans.
+    Auto,
+    /// The table's DynamoDB Stream (NEW_AND_OLD_IMAGES shows the most).
+    Stream,
+    /// Successive scans of the table, diffed.
+    Scan,
+}
+
+/// A polling interval: at least 100ms.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_millis(100) {
+        return Err(format!("invalid interval {s:?}: at least 100ms"));
+    }
+    Ok(d)
 }

@@ -7,9 +7,11 @@
 
 mod cmd;
 mod config;
+mod confirm;
 mod deployment;
 mod exit;
 mod flags;
+mod ids;
 mod interrupt;
 mod output;
 mod payload;
@@ -30,6 +32,14 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            // clap's own tip for `-L0SM9cOFvHcCIh=` names only `-L`.
+            if e.kind() == clap::error::ErrorKind::UnknownArgument
+                && let Some(hint) =
+                    ids::dash_hint(std::env::args_os().map(|a| a.to_string_lossy().into_owned()))
+            {
+                let _ = writeln!(std::io::stderr(), "error: {hint}");
+                return ExitCode::from(exit::USAGE);
+            }
             let _ = e.print();
             return if e.use_stderr() {
                 ExitCode::from(exit::USAGE)
@@ -56,7 +66,7 @@ fn main() -> ExitCode {
         Ok(status) => status.code(),
         Err(e) if exit::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "wsadmin: {e:#}");
+            let _ = writeln!(std::io::stderr(), "wsadmin: {}", exit::message(&e));
             if exit::is_usage(&e) {
                 ExitCode::from(exit::USAGE)
             } else {
@@ -70,6 +80,12 @@ async fn run(cli: Cli) -> Result<Status> {
     // The dashboard owns the terminal: dispatch it before stdout is locked
     // for buffered output.
     if let Command::Tui(args) = &cli.command {
+        use std::io::IsTerminal;
+        if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+            return Err(exit::usage(
+                "the dashboard needs a terminal (standard input and output): run `wsadmin tui` in one, or use `wsadmin list --watch` or `wsadmin events --follow`",
+            ));
+        }
         let dep = deployment::select(&cli.target)?.connect().await?;
         let opts = wsadmin_tui::Options {
             interval: args.interval.max(std::time::Duration::from_millis(200)),
@@ -85,7 +101,7 @@ async fn run(cli: Cli) -> Result<Status> {
         });
     }
     interrupt::install();
-    let out = Output::new(&cli.global);
+    let out = Output::new(&cli.global)?;
     let stdout = std::io::stdout();
     let mut w = BufWriter::new(stdout.lock());
     let w: &mut dyn Write = &mut w;
@@ -109,6 +125,9 @@ async fn run(cli: Cli) -> Result<Status> {
         Command::Broadcast(args) => cmd::broadcast::run(&connect().await?, args, &out, w).await?,
         Command::Disconnect(args) => cmd::disconnect::run(&connect().await?, args, &out, w).await?,
         Command::Prune(args) => cmd::prune::run(&connect().await?, args, &out, w).await?,
+        Command::Connect(args) => cmd::connect::run(args, &target, &out, w).await?,
+        Command::Events(args) => cmd::events::run(&connect().await?, args, &out, w).await?,
+        Command::Stats(args) => cmd::stats::run(&connect().await?, args, &out, w).await?,
         Command::Status => {
             let dep: Deployment = connect().await?;
             cmd::status::run(&dep, &out, w).await?

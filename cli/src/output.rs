@@ -9,9 +9,13 @@
 //! - one [`Document`] (a status, a plan, a sweep's report): pretty JSON,
 //!   one NDJSON line, or its text for people.
 //!
-//! JSON and NDJSON are the values exactly as they are; text for people has
-//! control characters escaped (a client cannot put escape sequences on the
-//! operator's terminal) and colour only where it is wanted.
+//! JSON and NDJSON are the values exactly as they are (`--query`: what a
+//! JMESPath expression makes of them), keys in camelCase, every epoch time
+//! `…At` with its ISO-8601 `…Time` beside it ([`Times`]); text for people
+//! has control characters escaped (a client cannot put escape sequences on
+//! the operator's terminal), colour only where it is wanted, and tables
+//! fitted to the terminal's width (never when stdout is not a terminal, or
+//! with `-o wide`).
 
 mod table;
 
@@ -19,13 +23,19 @@ use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use wsadmin_core::duration::format_duration;
 use wsadmin_core::filter::age;
+use wsadmin_core::{ConnectionInfo, ConnectionRecord};
 
+use crate::exit::usage;
 use crate::flags::{ColorChoice, GlobalArgs, OutputFormat};
 
-pub use table::{Cell, Table, plain, styled};
+pub use table::{Cell, Fit, Table, plain, styled};
+
+/// A compiled `--query`, for the whole run.
+pub type Query = jmespath::Expression<'static>;
 
 /// How to write, decided once from the global flags.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +45,13 @@ pub struct Output {
     pub quiet: bool,
     /// Progress bars and prompts only on a terminal.
     pub stderr_tty: bool,
+    /// The width tables fit in: the terminal's, when stdout is one and not
+    /// `-o wide`; `None` shortens nothing (scripts get whole values).
+    pub width: Option<usize>,
+    /// Tables without their header line.
+    pub no_headers: bool,
+    /// `--query`: what JSON output is replaced by.
+    pub query: Option<&'static Query>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +72,11 @@ pub trait Item: Serialize {
 pub trait Row: Item + Sized {
     /// The table's headers for these rows.
     fn headers(rows: &[Self]) -> Vec<&'static str>;
+    /// How the column under `header` gives way on a narrow terminal
+    /// (default: it does not).
+    fn fit(_header: &str) -> Fit {
+        Fit::KEEP
+    }
     /// Its cells, under those headers (raw text: the table escapes it).
     fn cells(&self) -> Vec<Cell>;
 }
@@ -77,7 +99,9 @@ pub trait Document: Serialize {
 impl Table {
     /// The table of `rows`.
     pub fn of<R: Row>(rows: &[R]) -> Self {
-        let mut t = Table::new(R::headers(rows));
+        let headers = R::headers(rows);
+        let fits = headers.iter().map(|h| R::fit(h)).collect();
+        let mut t = Table::new(headers).with_fits(fits);
         for row in rows {
             t.row(row.cells());
         }
@@ -86,19 +110,78 @@ impl Table {
 }
 
 impl Output {
-    pub fn new(g: &GlobalArgs) -> Self {
+    /// From the global flags; a `--query` that does not parse, or one with
+    /// a format that is not JSON, is a usage error.
+    pub fn new(g: &GlobalArgs) -> Result<Self> {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let stdout_tty = io::stdout().is_terminal();
         let color = match g.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => !no_color && io::stdout().is_terminal(),
+            ColorChoice::Auto => !no_color && stdout_tty,
         };
-        Self {
-            format: g.output,
+        let query = match &g.query {
+            None => None,
+            Some(_) if !matches!(g.output, OutputFormat::Json | OutputFormat::Ndjson) => {
+                return Err(usage("--query applies to -o json and -o ndjson"));
+            }
+            Some(expr) => {
+                let q = jmespath::compile(expr).map_err(|e| {
+                    usage(format!(
+                        "invalid --query {expr:?} at column {}: {}",
+                        e.column, e.reason
+                    ))
+                })?;
+                Some(&*Box::leak(Box::new(q)))
+            }
+        };
+        Ok(Self {
+            format: match g.output {
+                OutputFormat::Wide => OutputFormat::Table,
+                f => f,
+            },
             color,
             quiet: g.quiet,
             stderr_tty: io::stderr().is_terminal(),
+            width: (g.output != OutputFormat::Wide && stdout_tty).then(terminal_width),
+            no_headers: g.no_headers,
+            query,
+        })
+    }
+
+    /// One JSON value and a newline (pretty: indented), or with `--query`
+    /// what the expression yields (`skip_null`: nothing when that is null,
+    /// for NDJSON lines).
+    fn json(
+        &self,
+        w: &mut dyn Write,
+        value: &(impl Serialize + ?Sized),
+        pretty: bool,
+        skip_null: bool,
+    ) -> io::Result<()> {
+        let Some(query) = self.query else {
+            return if pretty {
+                write_json_pretty(w, value)
+            } else {
+                write_json(w, value)
+            };
+        };
+        let found = query
+            .search(value)
+            .map_err(|e| io::Error::other(format!("--query: {}", e.reason)))?;
+        if skip_null && found.is_null() {
+            return Ok(());
         }
+        if pretty {
+            write_json_pretty(w, &*found)
+        } else {
+            write_json(w, &*found)
+        }
+    }
+
+    /// One NDJSON line of a command's own stream (`connect`'s transcript).
+    pub fn json_line(&self, w: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+        self.json(w, value, false, true)
     }
 
     pub fn paint<'a>(&self, style: Style, text: &'a str) -> Cow<'a, str> {
@@ -122,10 +205,10 @@ impl Output {
         text: impl FnOnce(&mut dyn Write) -> Result<()>,
     ) -> Result<()> {
         match self.format {
-            OutputFormat::Json => write_json_pretty(w, &items)?,
+            OutputFormat::Json => self.json(w, items, true, false)?,
             OutputFormat::Ndjson => {
                 for item in items {
-                    write_json(w, item)?;
+                    self.json(w, item, false, true)?;
                 }
             }
             OutputFormat::Ids => {
@@ -133,7 +216,7 @@ impl Output {
                     writeln!(w, "{}", escape(id))?;
                 }
             }
-            OutputFormat::Table => text(w)?,
+            OutputFormat::Table | OutputFormat::Wide => text(w)?,
         }
         w.flush()?;
         Ok(())
@@ -154,7 +237,7 @@ impl Output {
     ) -> Result<()> {
         match items {
             [one] if self.format == OutputFormat::Json => {
-                write_json_pretty(w, one)?;
+                self.json(w, one, true, false)?;
                 w.flush()?;
                 Ok(())
             }
@@ -165,10 +248,10 @@ impl Output {
     /// One document: JSON, one NDJSON line, its ids or its text.
     pub fn document<D: Document>(&self, w: &mut dyn Write, doc: &D) -> Result<()> {
         match self.format {
-            OutputFormat::Json if D::PRETTY_JSON => write_json_pretty(w, doc)?,
-            OutputFormat::Json | OutputFormat::Ndjson => write_json(w, doc)?,
+            OutputFormat::Json if D::PRETTY_JSON => self.json(w, doc, true, false)?,
+            OutputFormat::Json | OutputFormat::Ndjson => self.json(w, doc, false, false)?,
             OutputFormat::Ids => doc.ids(self, w)?,
-            OutputFormat::Table => doc.text(self, w)?,
+            OutputFormat::Table | OutputFormat::Wide => doc.text(self, w)?,
         }
         w.flush()?;
         Ok(())
@@ -192,6 +275,8 @@ pub struct ItemStream<'a> {
     out: &'a Output,
     w: &'a mut dyn Write,
     json_array: bool,
+    /// With `--query`, a JSON array's elements, queried as one at the end.
+    collected: Vec<serde_json::Value>,
     pushed: usize,
     error: Option<io::Error>,
 }
@@ -202,6 +287,7 @@ impl<'a> ItemStream<'a> {
             out,
             w,
             json_array: false,
+            collected: Vec::new(),
             pushed: 0,
             error: None,
         }
@@ -211,7 +297,7 @@ impl<'a> ItemStream<'a> {
     /// the elements of one array, opened now.
     pub fn json_array(out: &'a Output, w: &'a mut dyn Write) -> io::Result<Self> {
         let json_array = out.format == OutputFormat::Json;
-        if json_array {
+        if json_array && out.query.is_none() {
             write!(w, "[")?;
         }
         Ok(Self {
@@ -227,7 +313,12 @@ impl<'a> ItemStream<'a> {
         }
         let w = &mut *self.w;
         let written = match self.out.format {
-            OutputFormat::Ndjson => write_json(w, item),
+            OutputFormat::Ndjson => self.out.json(w, item, false, true),
+            OutputFormat::Json if self.json_array && self.out.query.is_some() => {
+                serde_json::to_value(item)
+                    .map(|v| self.collected.push(v))
+                    .map_err(io::Error::from)
+            }
             OutputFormat::Ids => match item.id() {
                 Some(id) => writeln!(w, "{}", escape(id)),
                 None => Ok(()),
@@ -236,7 +327,7 @@ impl<'a> ItemStream<'a> {
                 write!(w, "{}\n  ", if self.pushed == 0 { "" } else { "," })
                     .and_then(|()| serde_json::to_writer(&mut *w, item).map_err(io::Error::from))
             }
-            OutputFormat::Json | OutputFormat::Table => Ok(()),
+            OutputFormat::Json | OutputFormat::Table | OutputFormat::Wide => Ok(()),
         };
         match written {
             Ok(()) => self.pushed += 1,
@@ -274,7 +365,9 @@ impl<'a> ItemStream<'a> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        if self.json_array {
+        if self.json_array && self.out.query.is_some() {
+            self.out.json(self.w, &self.collected, true, false)?;
+        } else if self.json_array {
             writeln!(self.w, "{}]", if self.pushed == 0 { "" } else { "\n" })?;
         }
         self.w.flush()
@@ -306,6 +399,103 @@ pub fn timestamp(at_ms: Option<i64>) -> String {
                 .ok()
         })
         .unwrap_or_else(|| "-".to_owned())
+}
+
+/// ISO-8601 (UTC, milliseconds always) of epoch milliseconds.
+pub fn iso_ms(at_ms: i64) -> String {
+    let secs = timestamp(Some(at_ms.div_euclid(1000) * 1000));
+    match secs.strip_suffix('Z') {
+        Some(s) => format!("{s}.{:03}Z", at_ms.rem_euclid(1000)),
+        None => secs,
+    }
+}
+
+/// The ISO-8601 forms of a JSON value's epoch times, flattened beside
+/// them (`#[serde(flatten)]`): the one naming scheme, `…At` (epoch
+/// milliseconds; `expiresAt`, DynamoDB's TTL, epoch seconds) → `…Time`
+/// (`2025-01-02T03:04:05.678Z`), as an event's `at` has its `time`.
+#[derive(Debug, Clone, Default)]
+pub struct Times(Vec<(&'static str, String)>);
+
+impl Times {
+    /// `key` for epoch milliseconds, if there are any.
+    pub fn ms(mut self, key: &'static str, at_ms: Option<i64>) -> Self {
+        if let Some(ms) = at_ms {
+            self.0.push((key, iso_ms(ms)));
+        }
+        self
+    }
+
+    /// A record's: `connectedTime`, `expiresTime`, `goneSeenTime`.
+    pub fn record(r: &ConnectionRecord) -> Self {
+        Self::default()
+            .ms("connectedTime", r.connected_at)
+            .ms("expiresTime", r.expires_at.map(|s| s.saturating_mul(1000)))
+            .ms("goneSeenTime", r.gone_seen_at)
+    }
+
+    /// GetConnection's: `connectedTime`, `lastActiveTime`.
+    pub fn info(c: &ConnectionInfo) -> Self {
+        Self::default()
+            .ms("connectedTime", c.connected_at)
+            .ms("lastActiveTime", c.last_active_at)
+    }
+}
+
+impl Serialize for Times {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// A value with its [`Times`] beside its own fields.
+#[derive(Debug, Serialize)]
+pub struct Timed<'a, T: Serialize> {
+    #[serde(flatten)]
+    pub value: &'a T,
+    #[serde(flatten)]
+    pub times: Times,
+}
+
+/// `#[serde(serialize_with)]` for a record with its times.
+pub fn record_with_times<S: Serializer>(
+    r: &Option<ConnectionRecord>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    r.as_ref()
+        .map(|value| Timed {
+            value,
+            times: Times::record(value),
+        })
+        .serialize(s)
+}
+
+/// `#[serde(serialize_with)]` for GetConnection's answer with its times.
+pub fn info_with_times<S: Serializer>(
+    c: &Option<ConnectionInfo>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    c.as_ref()
+        .map(|value| Timed {
+            value,
+            times: Times::info(value),
+        })
+        .serialize(s)
+}
+
+/// The terminal's width: `COLUMNS` if set, else what the terminal says,
+/// else 80.
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
+        .unwrap_or(80)
 }
 
 /// One JSON value and a newline.

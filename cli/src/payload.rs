@@ -18,7 +18,7 @@ pub fn read(args: &PayloadArgs, stdin: bool) -> Result<Bytes> {
         usize::from(args.data.is_some()) + usize::from(args.file.is_some()) + usize::from(stdin);
     if sources == 0 {
         return Err(usage(
-            "no message: pass --data TEXT, --file PATH, or - to read standard input",
+            "no message: pass --data TEXT or --file PATH (`--file -` reads standard input)",
         ));
     }
     if sources > 1 {

@@ -9,16 +9,18 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use futures::{Stream, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
+use wsadmin_core::store::StoreError;
 use wsadmin_core::sweep::Stop;
-use wsadmin_core::{Finished, Sweep, SweepConfig, SweepReport};
+use wsadmin_core::{ConnectionRecord, Finished, Sweep, SweepConfig, SweepReport};
 
 use crate::deployment::Deployment;
 use crate::exit::Status;
 use crate::flags::SweepArgs;
 use crate::interrupt;
-use crate::output::{Document, Item, Output, Style, escape};
+use crate::output::{Document, Item, ItemStream, Output, Style, escape};
 
 /// The engine for one command: its concurrency, the sweep flags, AWS's
 /// clock as the gateway learns it, and Ctrl-C/SIGTERM.
@@ -136,9 +138,10 @@ impl<S: Summary> Document for Envelope<'_, S> {
         self.command.summary(out, w, self.report)
     }
 
-    /// The targets were listed as they finished.
-    fn ids(&self, _: &Output, _: &mut dyn Write) -> Result<()> {
-        Ok(())
+    /// The targets were listed as they finished; stdout holds only ids,
+    /// so the summary, a sentence, goes to stderr.
+    fn ids(&self, out: &Output, _: &mut dyn Write) -> Result<()> {
+        self.text(out, &mut std::io::stderr().lock())
     }
 }
 
@@ -257,4 +260,91 @@ pub fn summary_tail(out: &Output, w: &mut dyn Write, r: &SweepReport) -> Result<
         None => {}
     }
     Ok(())
+}
+
+/// A target a dry run would act on, listed like a sweep's targets.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Planned<'a> {
+    connection_id: &'a str,
+    /// `would_send`, `would_disconnect`.
+    outcome: &'static str,
+}
+
+impl Item for Planned<'_> {
+    fn id(&self) -> Option<&str> {
+        Some(self.connection_id)
+    }
+}
+
+/// A dry run over records: each one listed as it comes (`  would VERB ID`
+/// in a table, its id with `-o ids`, an NDJSON line), and counted. Nothing
+/// is sent.
+pub async fn list_targets(
+    out: &Output,
+    w: &mut dyn Write,
+    records: impl Stream<Item = Result<ConnectionRecord, StoreError>>,
+    outcome: &'static str,
+    verb: &str,
+) -> Result<u64> {
+    let mut targets = ItemStream::new(out, w);
+    let mut records = std::pin::pin!(records);
+    let mut n = 0u64;
+    while let Some(record) = records.try_next().await? {
+        n += 1;
+        let id = record.connection_id.as_str();
+        targets.note(format_args!("  would {verb} {}", escape(id)));
+        targets.push(&Planned {
+            connection_id: id,
+            outcome,
+        });
+        if targets.failed() {
+            break;
+        }
+    }
+    targets.finish()?;
+    Ok(n)
+}
+
+/// What a dry run found: its JSON is the command's fields and the count;
+/// its text one sentence (on stderr with `-o ids`, where stdout holds only
+/// the ids).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRun<S: Serialize> {
+    pub dry_run: bool,
+    #[serde(flatten)]
+    pub command: S,
+    pub targeted: u64,
+    #[serde(skip)]
+    pub sentence: String,
+}
+
+impl<S: Serialize> DryRun<S> {
+    pub fn new(command: S, targeted: u64, sentence: String) -> Self {
+        Self {
+            dry_run: true,
+            command,
+            targeted,
+            sentence,
+        }
+    }
+}
+
+impl<S: Serialize> Document for DryRun<S> {
+    fn text(&self, out: &Output, w: &mut dyn Write) -> Result<()> {
+        if !out.quiet {
+            writeln!(w, "{}", self.sentence)?;
+        }
+        Ok(())
+    }
+
+    fn ids(&self, out: &Output, _: &mut dyn Write) -> Result<()> {
+        self.text(out, &mut std::io::stderr().lock())
+    }
+}
+
+/// "1 connection", "3 connections".
+pub fn connections(n: u64) -> String {
+    format!("{n} connection{}", if n == 1 { "" } else { "s" })
 }

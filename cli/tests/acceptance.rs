@@ -14,7 +14,7 @@ async fn broadcast_to_everyone(
     clients: &[Client],
     extra: &[&str],
 ) -> serde_json::Value {
-    let mut args = vec!["broadcast", "--data", "to all 2000", "-o", "json"];
+    let mut args = vec!["broadcast", "--yes", "--data", "to all 2000", "-o", "json"];
     args.extend_from_slice(extra);
     let out = h.local(&args).await.success();
     let v = json(&out);

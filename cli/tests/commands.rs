@@ -6,8 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{NOW_MS, eventually, json, run, start, stderr, stdout};
+use assert_cmd::assert::{Assert, OutputAssertExt};
+use support::{Harness, NOW_MS, eventually, json, run, start, stderr, stdout};
 use wsadmin_core::ConnectionRecord;
+use wsadmin_harness::{assert_silent, recv_close, recv_text};
 
 /// Records with fixed ids and times, as a foreign stack might hold: their
 /// connections do not exist, so the Management API answers 410 for them.
@@ -76,7 +78,7 @@ async fn list_prints_tables_json_ndjson_and_ids_and_filters() {
     );
     assert_eq!(ids, "AAAAAAAAAAAAAAA=\n");
     let ids = stdout(
-        &h.local(&["list", "-o", "ids", "--where", "userAgent=EVIL"])
+        &h.local(&["list", "-o", "ids", "--where", "userAgent=*evil*"])
             .await
             .success(),
     );
@@ -113,7 +115,7 @@ async fn list_prints_tables_json_ndjson_and_ids_and_filters() {
             "-o",
             "json",
             "--where",
-            "userAgent=lister",
+            "userAgent=lister-*",
         ])
         .await
         .success(),
@@ -138,13 +140,17 @@ async fn inspect_shows_record_and_connection_side_by_side() {
     let clients = h.clients("inspected/1.0", 1, 1).await;
     let id = clients[0].id.clone();
 
-    let a = h.local(&["inspect", &id]).await.success();
+    let a = h.local(&["inspect", "--", &id]).await.success();
     let text = stdout(&a);
     assert!(text.starts_with(&format!("{id}  live\n")), "{text}");
     assert!(text.contains("FIELD         RECORD"), "{text}");
     assert!(text.contains("inspected/1.0"), "{text}");
 
-    let v = json(&h.local(&["inspect", &id, "-o", "json"]).await.success());
+    let v = json(
+        &h.local(&["inspect", "-o", "json", "--", &id])
+            .await
+            .success(),
+    );
     assert_eq!(v["state"], "live");
     assert_eq!(v["record"]["userAgent"], "inspected/1.0-0");
     assert_eq!(v["connection"]["sourceIp"], "127.0.0.1");
@@ -180,7 +186,14 @@ async fn send_delivers_and_reports_a_result_per_id() {
     let (a, b) = (&clients[0], &clients[1]);
 
     let out = h
-        .local(&["send", &a.id, &b.id, "--data", "hello \u{1b}[2J there"])
+        .local(&[
+            "send",
+            "--data",
+            "hello \u{1b}[2J there",
+            "--",
+            &a.id,
+            &b.id,
+        ])
         .await
         .success();
     let text = stdout(&out);
@@ -192,11 +205,11 @@ async fn send_delivers_and_reports_a_result_per_id() {
     // From a file and from stdin.
     let file = h.dir.path().join("msg.txt");
     std::fs::write(&file, "from a file").expect("write");
-    h.local(&["send", &a.id, "--file", file.to_str().expect("utf8")])
+    h.local(&["send", "--file", file.to_str().expect("utf8"), "--", &a.id])
         .await
         .success();
     let mut cmd = h.cmd();
-    cmd.args(["--context", "local", "send", &a.id, "-"])
+    cmd.args(["--context", "local", "send", "--file", "-", "--", &a.id])
         .stdin(std::process::Stdio::piped());
     let out = tokio::task::spawn_blocking(move || {
         use std::io::Write;
@@ -227,12 +240,13 @@ async fn send_delivers_and_reports_a_result_per_id() {
     let out = h
         .local(&[
             "send",
-            &a.id,
-            "AAAAAAAAAAAAAAA=",
             "--data",
             "x",
             "-o",
             "json",
+            "--",
+            &a.id,
+            "AAAAAAAAAAAAAAA=",
         ])
         .await
         .code(3);
@@ -264,7 +278,7 @@ async fn broadcast_reaches_everyone_prunes_gone_records_and_reports() {
     );
 
     let out = h
-        .local(&["broadcast", "--data", "hi all", "-o", "json"])
+        .local(&["broadcast", "--yes", "--data", "hi all", "-o", "json"])
         .await;
     let v = json(&out);
     out.code(0);
@@ -309,6 +323,7 @@ async fn broadcast_reaches_everyone_prunes_gone_records_and_reports() {
     let v = json(
         &h.local(&[
             "broadcast",
+            "--yes",
             "--data",
             "x",
             "--no-prune",
@@ -341,10 +356,11 @@ async fn disconnect_closes_connections_and_removes_records() {
     let out = h
         .local(&[
             "disconnect",
-            &clients[0].id,
-            "AAAAAAAAAAAAAAA=",
             "-o",
             "json",
+            "--",
+            &clients[0].id,
+            "AAAAAAAAAAAAAAA=",
         ])
         .await
         .success();
@@ -426,7 +442,7 @@ async fn prune_deletes_only_stale_records_and_closes_idle_ones() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     clients[0].close().await;
     let v = json(
-        &h.local(&["prune", "--idle-over", "200ms", "-o", "json"])
+        &h.local(&["prune", "--idle-over", "200ms", "--yes", "-o", "json"])
             .await
             .success(),
     );
@@ -507,6 +523,374 @@ async fn list_into_a_closed_pipe_exits_quietly() {
     .expect("join");
     assert!(status.success(), "{status:?}: {err}");
     assert_eq!(err, "", "quiet on a broken pipe");
+    h.stop().await;
+}
+
+/// `wsadmin --context local ARGS…` with `input` on standard input.
+async fn piped(h: &Harness, args: &[&str], input: String) -> Assert {
+    let mut cmd = h.cmd();
+    cmd.arg("--context")
+        .arg("local")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = cmd.spawn().expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // A command refusing early may not read it all.
+        let _ = stdin.write_all(input.as_bytes());
+        drop(stdin);
+        child.wait_with_output().expect("wait")
+    })
+    .await
+    .expect("join")
+    .assert()
+}
+
+fn sorted(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text.lines().map(str::to_owned).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_with_a_leading_dash_and_ids_from_standard_input() {
+    let h = start(|_| {}).await;
+    // 1 id in 64 starts with '-': connect until one does.
+    let mut clients = Vec::new();
+    let dashed = loop {
+        let round = clients.len() / 64;
+        assert!(
+            round < 10,
+            "no id starting with '-' in {} ids",
+            clients.len()
+        );
+        clients.extend(h.clients(&format!("dash{round}"), 64, 32).await);
+        if let Some(i) = clients.iter().position(|c| c.id.starts_with('-')) {
+            break i;
+        }
+    };
+    let id = clients[dashed].id.clone();
+    let others: Vec<usize> = (0..clients.len())
+        .filter(|&i| i != dashed)
+        .take(4)
+        .collect();
+
+    // After `--` it is an id; without, a usage error that says so.
+    let v = json(
+        &h.local(&["inspect", "-o", "json", "--", &id])
+            .await
+            .success(),
+    );
+    assert_eq!(v["state"], "live", "{v}");
+    let out = h.local(&["inspect", &id]).await.code(2);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("'{id}'")) && err.contains("goes after `--`"),
+        "{err}"
+    );
+    let v = json(
+        &h.local(&["send", "--data", "to the dash", "-o", "json", "--", &id])
+            .await
+            .success(),
+    );
+    assert_eq!(v[0]["result"], "delivered", "{v}");
+    assert!(eventually(5, || clients[dashed].messages() == ["to the dash"]).await);
+
+    // A bad id on standard input: a usage error naming it, nothing sent.
+    let a = &clients[others[0]];
+    let out = piped(
+        &h,
+        &["send", "--data", "never", "-"],
+        format!("{}\n\nbad id\n", a.id),
+    )
+    .await
+    .code(2);
+    assert!(stderr(&out).contains("\"bad id\""), "{}", stderr(&out));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(a.messages().is_empty(), "nothing was sent");
+    // Nothing on standard input is no id, not an id named "-".
+    let out = piped(&h, &["disconnect", "-"], "\n\n".to_owned())
+        .await
+        .code(2);
+    assert!(
+        stderr(&out).contains("no connection id on standard input"),
+        "{}",
+        stderr(&out)
+    );
+
+    // One per line, blank lines skipped, ids with a leading dash too.
+    let v = json(
+        &piped(
+            &h,
+            &["disconnect", "-o", "json", "-"],
+            format!("\n{id}\n\n{}\n", a.id),
+        )
+        .await
+        .success(),
+    );
+    assert_eq!(v[0]["connectionId"], id.as_str());
+    assert_eq!(
+        (v[0]["result"].as_str(), v[1]["result"].as_str()),
+        (Some("disconnected"), Some("disconnected")),
+        "{v}"
+    );
+    assert!(eventually(5, || clients[dashed].closed() && a.closed()).await);
+
+    // The pipeline of the issue: list's ids into disconnect.
+    let (b, c) = (&clients[others[1]], &clients[others[2]]);
+    let selector = format!("userAgent in ({},{})", b.agent, c.agent);
+    let ids = stdout(
+        &h.local(&["list", "--where", &selector, "-o", "ids"])
+            .await
+            .success(),
+    );
+    assert_eq!(sorted(&ids), sorted(&format!("{}\n{}\n", b.id, c.id)));
+    piped(&h, &["disconnect", "-", "--yes"], ids)
+        .await
+        .success();
+    assert!(eventually(5, || b.closed() && c.closed()).await);
+    assert!(!clients[others[3]].closed());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selectors_like_kubectl_and_unparseable_ones_show_the_grammar() {
+    let h = start(|_| {}).await;
+    h.stack.store().put_batch(&seeded()).await.expect("seed");
+    let select = |selector: &'static str| {
+        let h = &h;
+        async move {
+            let out = h
+                .local(&["list", "-o", "ids", "--where", selector])
+                .await
+                .success();
+            sorted(&stdout(&out))
+        }
+    };
+    let (a, b, c) = ("AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC=");
+    assert_eq!(select("room=7,user!=bob").await, [a]);
+    assert_eq!(select("room!=3").await, [a, b, c], "absent is not 3");
+    assert_eq!(select("room in (1,7)").await, [a]);
+    assert_eq!(select("room notin (7)").await, [b, c]);
+    assert_eq!(select("user").await, [a, b]);
+    assert_eq!(select("!user").await, [c]);
+    assert_eq!(select("userAgent=*x11*").await, [a], "ignoring case");
+    assert_eq!(select("sourceIp=198.51.*").await, [b]);
+    // Repeated flags all hold.
+    let out = h
+        .local(&["list", "-o", "ids", "--where", "user", "--where", "room=7"])
+        .await
+        .success();
+    assert_eq!(stdout(&out), format!("{a}\n"));
+
+    // The same selector on prune (a dry run: gone records it would delete).
+    let out = h
+        .local(&["prune", "--where", "user=bob", "--dry-run", "-o", "ids"])
+        .await
+        .success();
+    assert_eq!(stdout(&out), format!("{b}\n"));
+    assert_eq!(h.ids().await.len(), 3);
+
+    for bad in ["room!", "a=1,", "room in (1", "user ana"] {
+        let out = h.local(&["list", "--where", bad]).await.code(2);
+        let err = stderr(&out);
+        assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
+        assert!(err.contains("key notin (v1,v2)"), "{bad}: {err}");
+        for cmd in [
+            &["broadcast", "--data", "x", "--where", bad][..],
+            &["disconnect", "--where", bad, "--yes"],
+            &["prune", "--where", bad],
+        ] {
+            h.local(cmd).await.code(2);
+        }
+    }
+    assert_eq!(h.ids().await.len(), 3, "nothing changed");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destructive_commands_refuse_without_a_terminal_and_dry_runs_list_the_targets() {
+    let h = start(|_| {}).await;
+    let mut room = Vec::new();
+    for i in 0..3 {
+        let config = Default::default();
+        room.push(
+            h.client_with(&format!("roomer-{i}"), "?room=7", config)
+                .await,
+        );
+    }
+    let others = h.clients("elsewhere", 2, 2).await;
+    let room_ids: Vec<String> = sorted(
+        &room
+            .iter()
+            .map(|c| format!("{}\n", c.id))
+            .collect::<String>(),
+    );
+    let all = h.ids().await;
+    assert_eq!(all.len(), 5);
+
+    // Without a terminal and without --yes: exit 2, one line, nothing done.
+    for cmd in [
+        &["disconnect", "--where", "room=7"][..],
+        &["disconnect", "--all"],
+        &["disconnect", "--idle-over", "0s"],
+        &["prune", "--idle-over", "0s"],
+        &["broadcast", "--data", "to all"],
+    ] {
+        let out = h.local(cmd).await;
+        let err = support::fails_with(out, 2, "without --yes");
+        assert_eq!(err.lines().count(), 1, "{cmd:?}: {err}");
+        assert!(err.contains("pass --yes"), "{err}");
+    }
+    assert_eq!(h.ids().await, all);
+
+    // Dry runs: exactly the targets on stdout with -o ids, the sentence on
+    // stderr, nothing changed.
+    let out = h
+        .local(&["disconnect", "--where", "room=7", "--dry-run", "-o", "ids"])
+        .await
+        .success();
+    assert_eq!(sorted(&stdout(&out)), room_ids);
+    assert!(
+        stderr(&out).contains("dry run: would disconnect 3 connections"),
+        "{}",
+        stderr(&out)
+    );
+    let out = h
+        .local(&["broadcast", "--data", "to all", "--dry-run", "-o", "ids"])
+        .await
+        .success();
+    assert_eq!(sorted(&stdout(&out)), all);
+    assert!(stderr(&out).contains("would broadcast 6 bytes to 5 connections"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let out = h
+        .local(&["prune", "--idle-over", "0s", "--dry-run", "-o", "ids"])
+        .await
+        .success();
+    assert_eq!(
+        sorted(&stdout(&out)),
+        all,
+        "every fresh client is idle over 0s"
+    );
+    let out = h
+        .local(&[
+            "disconnect",
+            "--idle-over",
+            "0s",
+            "--where",
+            "room=7",
+            "--dry-run",
+            "-o",
+            "ids",
+        ])
+        .await
+        .success();
+    assert_eq!(sorted(&stdout(&out)), room_ids);
+    let text = stdout(
+        &h.local(&["disconnect", "--all", "--dry-run"])
+            .await
+            .success(),
+    );
+    for id in &all {
+        assert!(text.contains(&format!("would disconnect {id}")), "{text}");
+    }
+    assert_eq!(h.ids().await, all, "dry runs change nothing");
+    assert!(
+        others
+            .iter()
+            .all(|c| c.messages().is_empty() && !c.closed())
+    );
+    for c in &mut room {
+        assert_silent(&mut c.ws, Duration::from_millis(100)).await;
+    }
+
+    // A selector is no broadcast to everyone: no question.
+    h.local(&["broadcast", "--data", "room only", "--where", "room=7"])
+        .await
+        .success();
+    for c in &mut room {
+        assert_eq!(recv_text(&mut c.ws).await, "room only");
+    }
+
+    // --yes proceeds: the room closed, the others untouched.
+    let v = json(
+        &h.local(&["disconnect", "--where", "room=7", "--yes", "-o", "json"])
+            .await
+            .success(),
+    );
+    assert_eq!(v["disconnected"], 3, "{v}");
+    for c in &mut room {
+        recv_close(&mut c.ws, Duration::from_secs(5)).await;
+    }
+    let mut rest: Vec<String> = others.iter().map(|c| c.id.clone()).collect();
+    rest.sort();
+    assert_eq!(h.ids().await, rest);
+    assert!(others.iter().all(|c| !c.closed()));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_by_meta_key_user_agent_family_and_age_and_status_counts() {
+    let h = start(|_| {}).await;
+    let mut records = seeded();
+    let mut d = ConnectionRecord::new("DDDDDDDDDDDDDDD=").connected_at(NOW_MS - 30_000);
+    d.user_agent = Some("Mozilla/5.0 (X11; rv:120.0) Gecko/20100101 Firefox/120.0".into());
+    d.meta.insert("room".into(), "7".into());
+    records.push(d);
+    h.stack.store().put_batch(&records).await.expect("seed");
+    let stats = |args: &[&str]| {
+        let mut cmd = h.cmd();
+        cmd.env("WSADMIN_NOW", now())
+            .args(["--context", "local", "stats"])
+            .args(args);
+        run(cmd)
+    };
+
+    let v = json(
+        &stats(&["--by", "room", "--by", "userAgent", "-o", "json"])
+            .await
+            .success(),
+    );
+    assert_eq!(v["registered"], 4, "{v}");
+    assert_eq!(
+        v["by"]["room"],
+        serde_json::json!([{"value": "(none)", "count": 2}, {"value": "7", "count": 2}])
+    );
+    let families = v["by"]["userAgent"].as_array().expect("groups");
+    assert!(
+        families.contains(&serde_json::json!({"value": "Firefox", "count": 1})),
+        "{v}"
+    );
+    let age = |bucket: &str| {
+        v["age"]
+            .as_array()
+            .expect("age")
+            .iter()
+            .find(|g| g["value"] == bucket)
+            .map(|g| g["count"].clone())
+    };
+    assert_eq!(age("<1m"), Some(1.into()));
+    assert_eq!(age("1m-10m"), Some(1.into()));
+    assert_eq!(age("1h-6h"), Some(1.into()));
+    assert_eq!(age("unknown"), Some(1.into()));
+
+    // The same selector as everywhere.
+    let v = json(&stats(&["--where", "room=7", "-o", "json"]).await.success());
+    assert_eq!(v["registered"], 2);
+    let text = stdout(&stats(&["--by", "user"]).await.success());
+    assert!(text.starts_with("registered 4\n"), "{text}");
+    assert!(text.contains("by user") && text.contains("ana"), "{text}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+
+    // status: the registered count, and how it was had.
+    let text = stdout(&h.local(&["status"]).await.success());
+    assert!(text.contains("registered 4 (counted now)"), "{text}");
+    let v = json(&h.local(&["status", "-o", "json"]).await.success());
+    assert_eq!(v["table"]["registered"]["count"], 4);
+    assert_eq!(v["table"]["registered"]["source"], "count");
     h.stop().await;
 }
 

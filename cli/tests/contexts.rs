@@ -116,7 +116,7 @@ async fn a_saved_context_reaches_the_stack_with_standard_credentials() {
     let out = run(with_keys(&["status"])).await.success();
     assert!(stdout(&out).contains("API id unknown"), "{}", stdout(&out));
     // Wrong keys: the Management API refuses them (403), one line.
-    let mut bad = with_keys(&["send", &clients[0].id, "--data", "x"]);
+    let mut bad = with_keys(&["send", "--data", "x", "--", &clients[0].id]);
     bad.env("AWS_SECRET_ACCESS_KEY", "wrong");
     support::fails_with(run(bad).await, 1, "forbidden");
     h.stop().await;

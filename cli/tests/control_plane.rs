@@ -93,6 +93,18 @@ async fn api_id_resolves_through_get_api() {
         "is not a WebSocket API",
     );
     fails_with(run(wsadmin("bad/id", &["list"])).await, 2, "invalid API id");
+    // Unreachable: one sentence naming the region, the call and the cause.
+    let mut unreachable = wsadmin(&ws_api, &["list"]);
+    unreachable.env("AWS_ENDPOINT_URL_APIGATEWAYV2", "http://127.0.0.1:1");
+    let err = fails_with(
+        run(unreachable).await,
+        1,
+        "cannot reach the API Gateway control plane in us-east-1 (GetApi)",
+    );
+    assert!(
+        !err.contains("DispatchFailure") && !err.contains("ConnectorError"),
+        "{err}"
+    );
 }
 
 /// `status` with `--api-id` (the control plane: moto) and `--endpoint` (a

@@ -11,21 +11,36 @@ async fn bad_inputs_against_the_local_stack() {
     let clients = h.clients("victim", 1, 1).await;
     let id = clients[0].id.clone();
 
-    // Table not found.
+    // Table not found: the hint names commands `wsstack` has.
     fails_with(
         h.local(&["list", "--table", "NOPE"]).await,
         1,
-        "table \"NOPE\" not found",
+        "table \"NOPE\" not found in us-east-1 (deploy the stack with `wsstack up`, or run `wsstack local`; or name another table)",
+    );
+    // The wrong key attribute: the cause once, not twice.
+    let err = fails_with(
+        h.local(&["list", "--table-key", "id"]).await,
+        1,
+        "holds an item that is not a connection record: item has no string attribute \"id\"",
+    );
+    assert_eq!(err.matches("has no string attribute").count(), 1, "{err}");
+    // An unreachable DynamoDB is named by its URL.
+    fails_with(
+        h.local(&["list", "--dynamodb-endpoint", "http://127.0.0.1:1"])
+            .await,
+        1,
+        "cannot reach DynamoDB at http://127.0.0.1:1",
     );
     // Endpoint unreachable.
     fails_with(
         h.local(&[
             "send",
-            &id,
             "--data",
             "x",
             "--endpoint",
             "http://127.0.0.1:1/dev",
+            "--",
+            &id,
         ])
         .await,
         1,
@@ -34,7 +49,7 @@ async fn bad_inputs_against_the_local_stack() {
     // Wrong stage: 403, as on AWS.
     let wrong = format!("http://{}/prod", h.stack.addr());
     fails_with(
-        h.local(&["send", &id, "--data", "x", "--endpoint", &wrong])
+        h.local(&["send", "--data", "x", "--endpoint", &wrong, "--", &id])
             .await,
         1,
         "403 ForbiddenException",
@@ -53,7 +68,7 @@ async fn bad_inputs_against_the_local_stack() {
     );
     // Empty payload.
     fails_with(
-        h.local(&["send", &id, "--data", ""]).await,
+        h.local(&["send", "--data", "", "--", &id]).await,
         2,
         "the message is empty",
     );
@@ -61,7 +76,7 @@ async fn bad_inputs_against_the_local_stack() {
     let big = h.dir.path().join("big.bin");
     std::fs::write(&big, vec![b'x'; 131_073]).expect("write");
     fails_with(
-        h.local(&["send", &id, "--file", big.to_str().expect("utf8")])
+        h.local(&["send", "--file", big.to_str().expect("utf8"), "--", &id])
             .await,
         2,
         "is 131073 bytes, over API Gateway's limit",
@@ -94,7 +109,7 @@ async fn bad_inputs_against_the_local_stack() {
     fails_with(h.local(&["prune", "--rate", "0"]).await, 2, "invalid rate");
     // Unreadable --file.
     fails_with(
-        h.local(&["send", &id, "--file", "/nonexistent/msg.txt"])
+        h.local(&["send", "--file", "/nonexistent/msg.txt", "--", &id])
             .await,
         1,
         "cannot read message file /nonexistent/msg.txt",
@@ -108,9 +123,9 @@ async fn bad_inputs_against_the_local_stack() {
         "invalid duration \"5x\": unknown unit",
     );
     fails_with(
-        h.local(&["list", "--where", "nokey"]).await,
+        h.local(&["list", "--where", "room!3"]).await,
         2,
-        "use key=value",
+        "invalid selector \"room!3\"",
     );
     // Unknown context.
     fails_with(
@@ -172,5 +187,158 @@ fn credentials_profiles_and_nothing_configured() {
         run(&["--api-id", "abc", "list"]),
         2,
         "--api-id needs --stage NAME",
+    );
+    // A malformed state file: its cause once, not twice.
+    std::fs::write(dir.path().join("local-stack.json"), "{bad").expect("write");
+    let out = run(&["--context", "local", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    check(
+        out,
+        1,
+        "is not a local stack description: key must be a string at line 1 column 2",
+    );
+    assert_eq!(err.matches("key must be a string").count(), 1, "{err}");
+    // The dashboard without a terminal says so, before anything else.
+    check(
+        run(&["--context", "local", "tui"]),
+        2,
+        "the dashboard needs a terminal",
+    );
+}
+
+/// An AWS config with SSO profiles (no token cached: never logged in) and
+/// a profile assuming a role with static source credentials.
+const AWS_CONFIG: &str = "\
+[profile sso]
+sso_start_url = https://example.awsapps.com/start
+sso_region = us-east-1
+sso_account_id = 123456789012
+sso_role_name = Admin
+region = eu-west-1
+
+[profile sso-session]
+sso_session = corp
+sso_account_id = 123456789012
+sso_role_name = Admin
+region = eu-west-1
+
+[sso-session corp]
+sso_start_url = https://example.awsapps.com/start
+sso_region = us-east-1
+
+[profile source]
+aws_access_key_id = AKIDEXAMPLE
+aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+region = eu-west-1
+
+[profile ops]
+role_arn = arn:aws:iam::123456789012:role/ops
+source_profile = source
+region = eu-west-1
+";
+
+/// STS refusing every AssumeRole, as AWS does for a role that does not
+/// trust the caller: a canned 403 on loopback.
+async fn refusing_sts() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // The request: headers, then Content-Length bytes of body.
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if seen.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let body = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>\
+                    <Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/source \
+                    is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::123456789012:role/ops\
+                    </Message></Error><RequestId>r1</RequestId></ErrorResponse>";
+                let response = format!(
+                    "HTTP/1.1 403 Forbidden\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sso_and_assume_role_failures_name_the_cause() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("aws-config");
+    std::fs::write(&config, AWS_CONFIG).expect("config");
+    let sts = refusing_sts().await;
+    let endpoint = "https://abc123.execute-api.eu-west-1.amazonaws.com/dev";
+    let wsadmin = |env: &[(&str, &str)], args: &[&str]| {
+        let mut c = wsadmin_in(dir.path());
+        c.env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .args(["--endpoint", endpoint])
+            .args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run(c)
+    };
+    // SSO, never logged in: the command that logs in, for that profile.
+    fails_with(
+        wsadmin(&[], &["--profile", "sso", "list"]).await,
+        1,
+        "AWS profile \"sso\" uses SSO and has no valid token (none is cached): run `aws sso login --profile sso`",
+    );
+    fails_with(
+        wsadmin(&[], &["--profile", "sso-session", "list"]).await,
+        1,
+        "run `aws sso login --profile sso-session`",
+    );
+    fails_with(
+        wsadmin(&[("AWS_PROFILE", "sso")], &["status"]).await,
+        1,
+        "run `aws sso login --profile sso`",
+    );
+    // A role whose STS cannot be reached: the role and the cause.
+    fails_with(
+        wsadmin(
+            &[("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1")],
+            &["--profile", "ops", "list"],
+        )
+        .await,
+        1,
+        "cannot assume role arn:aws:iam::123456789012:role/ops for AWS profile \"ops\": Connection refused",
+    );
+    // A role STS refuses: the role and STS's own words.
+    fails_with(
+        wsadmin(
+            &[("AWS_ENDPOINT_URL_STS", &sts)],
+            &["--profile", "ops", "list"],
+        )
+        .await,
+        1,
+        "cannot assume role arn:aws:iam::123456789012:role/ops for AWS profile \"ops\": AccessDenied: User: arn:aws:iam::123456789012:user/source is not authorized to perform: sts:AssumeRole",
     );
 }

@@ -316,7 +316,14 @@ async fn race_round(h: &Harness, grace: Option<&str>, churn_for: Duration) -> Ra
         move || {
             let tag = tagger.next();
             let args = [
-                strings(&["broadcast", "--data", &tag.to_string(), "-o", "json"]),
+                strings(&[
+                    "broadcast",
+                    "--yes",
+                    "--data",
+                    &tag.to_string(),
+                    "-o",
+                    "json",
+                ]),
                 grace.clone(),
             ]
             .concat();
@@ -459,7 +466,14 @@ async fn churn_every_client_connected_throughout_a_broadcast_gets_it_once_and_a_
     let prunes = CliLoop::start(h.home(), || (strings(&["prune", "-o", "json"]), None));
     let broadcasts = CliLoop::start(h.home(), move || {
         let tag = tagger.next();
-        let args = strings(&["broadcast", "--data", &tag.to_string(), "-o", "json"]);
+        let args = strings(&[
+            "broadcast",
+            "--yes",
+            "--data",
+            &tag.to_string(),
+            "-o",
+            "json",
+        ]);
         (args, Some(tag))
     });
     let summary = churning.finished().await.expect("churn ends by itself");
@@ -573,7 +587,14 @@ async fn back_pressure_five_clients_that_never_read_fail_alone_and_the_rest_get_
     let tag = tagger.next();
     let before = wsadmin(
         h.dir.path(),
-        &strings(&["broadcast", "--data", &tag.to_string(), "-o", "json"]),
+        &strings(&[
+            "broadcast",
+            "--yes",
+            "--data",
+            &tag.to_string(),
+            "-o",
+            "json",
+        ]),
         Some(tag),
     )
     .await;
@@ -589,7 +610,14 @@ async fn back_pressure_five_clients_that_never_read_fail_alone_and_the_rest_get_
     let filled = futures::future::join_all(stuck_ids.iter().map(|id| fill(&gateway, id))).await;
 
     let tag = tagger.next();
-    let args = strings(&["broadcast", "--data", &tag.to_string(), "-o", "json"]);
+    let args = strings(&[
+        "broadcast",
+        "--yes",
+        "--data",
+        &tag.to_string(),
+        "-o",
+        "json",
+    ]);
     let stuck_run = wsadmin(h.dir.path(), &args, Some(tag.clone())).await;
     let v = stuck_run.json();
     eprintln!(
@@ -643,7 +671,14 @@ async fn back_pressure_five_clients_that_never_read_fail_alone_and_the_rest_get_
 /// Broadcasts `tag` to a throttled stack and sends `signal` once some
 /// clients have it; checks the partial report against what they received.
 async fn broadcast_interrupted(h: &Harness, fleet: &Fleet, tag: &Tag, signal: &str) {
-    let args = strings(&["broadcast", "--data", &tag.to_string(), "-o", "json"]);
+    let args = strings(&[
+        "broadcast",
+        "--yes",
+        "--data",
+        &tag.to_string(),
+        "-o",
+        "json",
+    ]);
     let child = local_command(h.dir.path(), &args)
         .spawn()
         .expect("wsadmin starts");
@@ -744,7 +779,7 @@ async fn faults_dynamodb_killed_commands_fail_naming_it_and_succeed_once_it_is_b
     assert_eq!(registered(&h).await, agents);
 
     h.db.kill();
-    let broadcast = fails_naming_dynamodb(&h, &["broadcast", "--data", "x"]).await;
+    let broadcast = fails_naming_dynamodb(&h, &["broadcast", "--yes", "--data", "x"]).await;
     let prune = fails_naming_dynamodb(&h, &["prune"]).await;
     eprintln!("DynamoDB down: broadcast failed in {broadcast:?}, prune in {prune:?}");
     assert!(
@@ -756,7 +791,14 @@ async fn faults_dynamodb_killed_commands_fail_naming_it_and_succeed_once_it_is_b
     let tag = Tagger::new(fleet.run()).expect("run").next();
     let v = wsadmin(
         h.dir.path(),
-        &strings(&["broadcast", "--data", &tag.to_string(), "-o", "json"]),
+        &strings(&[
+            "broadcast",
+            "--yes",
+            "--data",
+            &tag.to_string(),
+            "-o",
+            "json",
+        ]),
         Some(tag.clone()),
     )
     .await;
@@ -813,7 +855,7 @@ async fn dynamodb_killed_mid(sweep: &str) {
 
     let tag = Tagger::new(fleet.run()).expect("run").next();
     let args = match sweep {
-        "broadcast" => strings(&["broadcast", "--data", &tag.to_string()]),
+        "broadcast" => strings(&["broadcast", "--yes", "--data", &tag.to_string()]),
         _ => strings(&[sweep]),
     };
     let child = local_command(h.dir.path(), &args)
@@ -914,5 +956,64 @@ async fn faults_dynamodb_stalled_prune_ends_with_an_error_naming_it() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&dynamodb_named(&h)), "{stderr}");
     fleet.close().await;
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// disconnect --where while clients come and go
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_disconnect_where_closes_the_selection_and_no_live_connection_loses_its_record() {
+    let h = start(|_| {}).await;
+    let mut room = Vec::new();
+    for i in 0..30 {
+        room.push(
+            h.client_with(&format!("room7-{i}"), "?room=7", Default::default())
+                .await,
+        );
+    }
+    let stay = h.clients("stay", 30, 15).await;
+
+    // Clients outside the selection connect and leave while it runs.
+    let done = AtomicBool::new(false);
+    let cli = async {
+        let out = h
+            .local(&["disconnect", "--where", "room=7", "--yes", "-o", "json"])
+            .await;
+        done.store(true, Ordering::SeqCst);
+        out
+    };
+    let churn = async {
+        let mut kept = Vec::new();
+        let mut i = 0;
+        while !done.load(Ordering::SeqCst) || i < 10 {
+            let c = h.client(&format!("churn-{i}")).await;
+            if i % 2 == 0 {
+                wsadmin_harness::close(c).await;
+            } else {
+                kept.push(c);
+            }
+            i += 1;
+        }
+        kept
+    };
+    let (out, kept) = tokio::join!(cli, churn);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).expect("json report");
+    assert_eq!(out.get_output().status.code(), Some(0), "{v}");
+    assert_eq!(v["disconnected"], 30, "{v}");
+    for c in &mut room {
+        wsadmin_harness::recv_close(&mut c.ws, Duration::from_secs(5)).await;
+    }
+    let registered: BTreeSet<String> = h.ids().await.into_iter().collect();
+    for c in &stay {
+        assert!(!c.closed(), "{} was left open", c.agent);
+        assert!(registered.contains(&c.id), "{} kept its record", c.agent);
+    }
+    for c in &kept {
+        assert!(registered.contains(&c.id), "{} kept its record", c.id);
+    }
+    for c in &room {
+        assert!(!registered.contains(&c.id), "{}'s record went", c.id);
+    }
     h.stop().await;
 }

@@ -1,5 +1,6 @@
 //! What `wsadmin` does only on a terminal (tmux gives it a real one): the
-//! `disconnect --all` confirmation, and the broadcast progress bar.
+//! confirmations of `disconnect --all` and `broadcast`, and the broadcast
+//! progress bar.
 
 mod support;
 
@@ -29,14 +30,14 @@ async fn disconnect_all_asks_on_a_terminal_and_no_changes_nothing() {
 
     let t = in_terminal(&h, "disconnect --all");
     t.until("the question", 10, |s| {
-        s.contains("disconnect all 3 registered connections? [y/N]")
+        s.contains("about to disconnect every registered connection: 3 connections. Proceed? [y/N]")
     })
     .await;
     t.text("n");
     t.keys(&["Enter"]);
     let screen = t.until("the refusal", 10, |s| s.contains("EXIT=")).await;
     assert!(
-        screen.contains("not confirmed: nothing was disconnected"),
+        screen.contains("not confirmed: nothing was changed"),
         "{screen}"
     );
     assert!(screen.contains("EXIT=1"), "{screen}");
@@ -69,7 +70,14 @@ async fn broadcast_shows_a_progress_bar_on_a_terminal_only() {
     let clients = h.clients("watched", 200, 50).await;
 
     // 200 targets at 80/s: about 2.5 s, long enough to see the bar.
+    // To everyone: asked first, with the count.
     let t = in_terminal(&h, "broadcast --data progress --rate 80");
+    t.until("the question", 10, |s| {
+        s.contains("about to broadcast 8 bytes to every registered connection: 200 connections")
+    })
+    .await;
+    t.text("y");
+    t.keys(&["Enter"]);
     let screen = t
         .until("a bar with position, rate and ETA", 10, |s| {
             s.contains("/200") && s.contains("eta")
@@ -91,8 +99,45 @@ async fn broadcast_shows_a_progress_bar_on_a_terminal_only() {
     }
 
     // Piped: no bar, no control sequences, the summary only.
-    let piped = h.local(&["broadcast", "--data", "piped"]).await.success();
+    let piped = h
+        .local(&["broadcast", "--yes", "--data", "piped"])
+        .await
+        .success();
     let err = support::stderr(&piped);
     assert!(!err.contains("eta") && !err.contains('\x1b'), "{err}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_idle_connections_asks_with_the_count_and_touches_only_those() {
+    let h = start(|_| {}).await;
+    let idle = h.clients("idler", 3, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let t = in_terminal(&h, "disconnect --idle-over 200ms");
+    t.until("the question with the count", 10, |s| {
+        s.contains("about to close the connections idle over 200ms: 3 connections. Proceed? [y/N]")
+    })
+    .await;
+    // Arrived after the count: not among what the operator agreed to.
+    let late = h.clients("late", 1, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    t.text("y");
+    t.keys(&["Enter"]);
+    let screen = t.until("the result", 10, |s| s.contains("EXIT=")).await;
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    for c in &idle {
+        assert!(
+            support::eventually(5, || c.closed()).await,
+            "{} closed",
+            c.agent
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !late[0].closed(),
+        "the late client was not counted, so not closed"
+    );
+    assert_eq!(h.ids().await, [late[0].id.clone()]);
     h.stop().await;
 }

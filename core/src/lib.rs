@@ -4,6 +4,10 @@
 //! - [`clock`]: the one clock, on AWS's time as its answers tell it.
 //! - [`connection`]: one connection at a time: GetConnection (`probe`),
 //!   and closing connections (`disconnect`, a sweep).
+//! - `control_plane` (feature `control-plane`): the API Gateway v2 reads
+//!   of `--api-id` and `status`.
+//! - [`context`]: the contexts file (named deployments) that `wsadmin`
+//!   reads and `wsstack up` writes.
 //! - [`duration`]: durations as operators type and read them.
 //! - [`filter`]: which connections a command selects (age, idleness, meta).
 //! - [`local`]: how a running `wsstack local` describes itself to the tools.
@@ -27,12 +31,19 @@
 //! - [`fanout`]: broadcast, as a sweep.
 //! - [`stack`]: the one description of the stack (routes, stage, table)
 //!   that the local stack and the AWS deploy both build from.
+//! - `stream` (feature `streams`): the registry table's DynamoDB Stream,
+//!   read across shards with in-memory checkpoints (`wsadmin events`).
+//! - [`watch`]: the registry's changes between two scans, as connection
+//!   lifecycle events. Pure.
 //!
 //! This crate knows AWS SDK types; it knows nothing of terminals, clap or
 //! the Lambda runtime.
 
 pub mod clock;
 pub mod connection;
+pub mod context;
+#[cfg(feature = "control-plane")]
+pub mod control_plane;
 pub mod duration;
 pub mod failure;
 pub mod fanout;
@@ -47,11 +58,14 @@ pub mod sdk;
 pub mod stack;
 pub mod stale;
 pub mod store;
+#[cfg(feature = "streams")]
+pub mod stream;
 pub mod sweep;
 pub mod target;
 pub mod text;
+pub mod watch;
 
-mod sdk_error;
+pub mod sdk_error;
 
 pub use gateway::{ConnectionInfo, Gateway, GatewayError, ManagementEndpoint};
 pub use record::{ConnectionRecord, TableConfig};

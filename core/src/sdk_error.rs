@@ -1,6 +1,8 @@
 //! Turns AWS SDK errors into what a person can act on. The SDK's `Display`
 //! says only "service error"; the useful text lives in the error chain
-//! (`DisplayErrorContext`) and in the error code.
+//! (`DisplayErrorContext`) and in the error code. The one place that reads
+//! SDK errors, for any service's client: the store, the gateway, the
+//! control plane, and `wsstack`'s CloudFormation and S3 calls.
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -8,7 +10,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 
 /// What went wrong with one SDK call, before any service-specific meaning.
 #[derive(Debug)]
-pub(crate) enum SdkFailure {
+pub enum SdkFailure {
     /// The service answered with an error.
     Service {
         status: u16,
@@ -25,7 +27,7 @@ pub(crate) enum SdkFailure {
     Other(String),
 }
 
-pub(crate) fn classify<E>(err: SdkError<E, HttpResponse>) -> SdkFailure
+pub fn classify<E>(err: SdkError<E, HttpResponse>) -> SdkFailure
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -39,10 +41,17 @@ where
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
             let e = se.err();
-            let message = e
-                .message()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("HTTP {status}"));
+            // An answer the SDK could not read (a proxy, a stand-in) still
+            // says something in its body.
+            let message = e.message().map(str::to_owned).unwrap_or_else(|| {
+                let body = se.raw().body().bytes().map(String::from_utf8_lossy);
+                match body.map(|b| b.split_whitespace().collect::<Vec<_>>().join(" ")) {
+                    Some(b) if !b.is_empty() => {
+                        format!("HTTP {status}: {}", b.chars().take(300).collect::<String>())
+                    }
+                    _ => format!("HTTP {status}"),
+                }
+            });
             SdkFailure::Service {
                 status,
                 code: e.code().map(str::to_owned),
@@ -71,7 +80,7 @@ fn looks_like_missing_credentials(text: &str) -> bool {
 
 /// The messages of an error and its sources, outermost first, without
 /// repeats (wrappers often echo their source).
-fn causes(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+pub fn causes(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut next = Some(err);
     while let Some(e) = next {
@@ -84,6 +93,28 @@ fn causes(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
     out
 }
 
+/// Why credentials could not be loaded, in a few words: the deepest cause
+/// below the SDK's wrappers ("an error occurred while loading credentials",
+/// "service error"), a service's error as `Code: message` (STS's
+/// `AccessDenied: … not authorized to perform: sts:AssumeRole …`).
+pub fn credentials_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let all = causes(err);
+    let cause = all
+        .iter()
+        .rfind(|c| !c.starts_with("an error occurred while loading") && *c != "service error")
+        .or(all.last())
+        .cloned()
+        .unwrap_or_default();
+    // ErrorMetadata's Display: `Error { code: "C", message: "M", … }`.
+    let service = cause.strip_prefix("Error { code: \"").and_then(|rest| {
+        let (code, rest) = rest.split_once('"')?;
+        let message = rest.strip_prefix(", message: \"")?;
+        let end = message.find("\"").unwrap_or(message.len());
+        Some(format!("{code}: {}", &message[..end]))
+    });
+    service.unwrap_or(cause)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +124,21 @@ mod tests {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
         let outer = std::io::Error::other(io);
         assert_eq!(causes(&outer), vec!["Connection refused".to_owned()]);
+    }
+
+    #[test]
+    fn a_credentials_failure_reads_as_its_cause() {
+        let sts = std::io::Error::other(
+            "Error { code: \"AccessDenied\", message: \"not authorized to perform: sts:AssumeRole\" }",
+        );
+        let outer = std::io::Error::other(sts);
+        assert_eq!(
+            credentials_cause(&outer),
+            "AccessDenied: not authorized to perform: sts:AssumeRole"
+        );
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        assert_eq!(credentials_cause(&refused), "Connection refused");
     }
 
     #[test]

@@ -39,7 +39,7 @@ const UNPROCESSED: &str = "UnprocessedItems";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "table \"{table}\" not found in {region} (create it with `wsstack`, or name another table)"
+        "table \"{table}\" not found in {region} (deploy the stack with `wsstack up`, or run `wsstack local`; or name another table)"
     )]
     TableNotFound { table: String, region: String },
     #[error(

@@ -175,7 +175,7 @@ async fn a_missing_table_is_named_with_what_to_do() {
     assert!(matches!(err, StoreError::TableNotFound { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "table \"NoSuchTable\" not found in us-east-1 (create it with `wsstack`, or name another table)"
+        "table \"NoSuchTable\" not found in us-east-1 (deploy the stack with `wsstack up`, or run `wsstack local`; or name another table)"
     );
     let scan_err = store
         .scan(ScanOptions::default())

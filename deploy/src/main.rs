@@ -1,9 +1,10 @@
 //! `wsstack`: stands the WebSocket stack up. `wsstack local` runs it on this
 //! machine: dynalite, the API Gateway emulator, the real handlers.
 //! `wsstack template` prints its CloudFormation template and `wsstack
-//! policy` the IAM policy an operator of a deployment needs.
+//! policy` the IAM policy an operator of a deployment needs. `wsstack up`,
+//! `plan`, `status` and `down` deploy it to AWS through CloudFormation.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use wsadmin_core::TableConfig;
 use wsadmin_core::duration::parse_duration;
 use wsadmin_core::local::LocalStackInfo;
 use wsadmin_core::stack::StackSpec;
+use wsadmin_deploy::aws::DeployError;
 use wsadmin_dynalite::{Dynalite, Home};
 use wsadmin_emulator::{
     DEFAULT_LAMBDA_CONCURRENCY, EmulatorConfig, LAMBDA_CONCURRENCY_RANGE, LOCAL_ACCESS_KEY_ID,
@@ -49,6 +51,97 @@ enum Command {
     /// Values not given stay placeholders (<REGION>, <ACCOUNT_ID>,
     /// <API_ID>) that must be replaced before use.
     Policy(PolicyArgs),
+    /// Build the four handlers as Lambda `bootstrap` zips with cargo-lambda
+    /// (`scripts/setup` installs it), into target/lambda/<function>/bootstrap.zip
+    /// of the checkout; prints each zip's size.
+    Package(PackageArgs),
+    /// Deploy the stack to AWS through CloudFormation: upload the packaged
+    /// zips, show the plan (a change set), ask, execute it with progress,
+    /// print the endpoints and save a `wsadmin` context named after it.
+    Up(UpArgs),
+    /// Show what `up` would change (a change set, then deleted); changes
+    /// nothing. Same as `up --dry-run`.
+    Plan(DeployArgs),
+    /// A deployed stack: status, outputs, drift per resource, whether the
+    /// Management endpoint answers, and a verdict.
+    Status(StatusArgs),
+    /// Delete a stack `wsstack up` made, the artifacts it uploaded and its
+    /// saved context.
+    Down(DownArgs),
+}
+
+/// What `up` and `plan` deploy, and where.
+#[derive(Debug, Args)]
+struct DeployArgs {
+    /// Stack name (CloudFormation), also the saved `wsadmin` context's name.
+    #[arg(long)]
+    name: String,
+    /// AWS region (default: AWS_REGION or the profile's region).
+    #[arg(long)]
+    region: Option<String>,
+    /// AWS profile (default: AWS_PROFILE or the default profile).
+    #[arg(long)]
+    profile: Option<String>,
+    /// Stage name (overrides the stack file).
+    #[arg(long)]
+    stage: Option<String>,
+    /// Instruction set the zips were packaged for: x86_64 or arm64.
+    #[arg(long, default_value_t = wsadmin_deploy::package::Arch::X86_64)]
+    arch: wsadmin_deploy::package::Arch,
+    /// Stack description (TOML); defaults reproduce the seed's stack.
+    #[arg(long, value_name = "FILE")]
+    stack: Option<PathBuf>,
+    /// Directory of the packaged zips, as <function>/bootstrap.zip
+    /// (default: target/lambda of the checkout, where `wsstack package`
+    /// writes them).
+    #[arg(long, value_name = "DIR")]
+    artifacts: Option<PathBuf>,
+    /// A template parameter, e.g. LogRetentionInDays=30 or
+    /// PointInTimeRecovery=true (repeatable; one not given takes the
+    /// template's default again).
+    #[arg(long = "parameter", value_name = "KEY=VALUE", value_parser = wsadmin_deploy::up::parse_parameter)]
+    parameters: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    #[command(flatten)]
+    deploy: DeployArgs,
+    /// Deploy without asking (needed when standard input is not a terminal).
+    #[arg(long, short)]
+    yes: bool,
+    /// Print the plan only, like `wsstack plan`.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// Stack name (default: the only stack wsstack made in the region).
+    #[arg(long)]
+    name: Option<String>,
+    /// AWS region (default: AWS_REGION or the profile's region).
+    #[arg(long)]
+    region: Option<String>,
+    /// AWS profile (default: AWS_PROFILE or the default profile).
+    #[arg(long)]
+    profile: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DownArgs {
+    /// Stack name.
+    #[arg(long)]
+    name: String,
+    /// AWS region (default: AWS_REGION or the profile's region).
+    #[arg(long)]
+    region: Option<String>,
+    /// AWS profile (default: AWS_PROFILE or the default profile).
+    #[arg(long)]
+    profile: Option<String>,
+    /// Delete without asking (needed when standard input is not a terminal).
+    #[arg(long, short)]
+    yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +152,10 @@ struct LocalArgs {
     /// Stack description (TOML); defaults reproduce the seed's stack.
     #[arg(long, value_name = "FILE")]
     stack: Option<PathBuf>,
+    /// Start from a CloudFormation template `wsstack template` wrote (YAML
+    /// or JSON) instead: its API, stage, table, routes and functions.
+    #[arg(long, value_name = "FILE", conflicts_with = "stack")]
+    template: Option<PathBuf>,
     /// Stage name (overrides the stack file).
     #[arg(long)]
     stage: Option<String>,
@@ -170,6 +267,17 @@ struct PolicyArgs {
     account: Option<String>,
 }
 
+#[derive(Debug, Args)]
+struct PackageArgs {
+    /// Instruction set of the functions: x86_64 or arm64 (the template's
+    /// Architecture parameter must match).
+    #[arg(long, default_value_t = wsadmin_deploy::package::Arch::X86_64)]
+    arch: wsadmin_deploy::package::Arch,
+    /// Also copy the zips here, as DIR/<function>/bootstrap.zip.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
 /// `--lambda-concurrency`: a whole number within AWS's range.
 fn parse_concurrency(text: &str) -> Result<usize, String> {
     let (low, high) = (
@@ -209,21 +317,42 @@ fn main() -> ExitCode {
             Command::Local(args) => local(args).await,
             Command::Template(args) => template(args),
             Command::Policy(args) => policy(args),
+            Command::Package(args) => package(args),
+            Command::Up(args) => up(args.deploy, args.yes, args.dry_run).await,
+            Command::Plan(args) => up(args, true, true).await,
+            Command::Status(args) => status(args).await,
+            Command::Down(args) => down(args).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wsstack: {e:#}");
+            eprintln!("wsstack: {}", message(&e));
             ExitCode::FAILURE
         }
     }
 }
 
+/// `{:#}` without a cause the text before it already says (`cannot listen
+/// on …: Address already in use (…)` names its source and returns it too).
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if !cause.is_empty() && !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 async fn local(args: LocalArgs) -> Result<()> {
-    let mut stack = match &args.stack {
-        Some(path) => StackSpec::load(path)?,
-        None => StackSpec::default(),
+    let mut stack = match (&args.template, &args.stack) {
+        (Some(path), _) => wsadmin_deploy::from_template::load(path)?,
+        (None, Some(path)) => StackSpec::load(path)?,
+        (None, None) => StackSpec::default(),
     };
     if let Some(stage) = args.stage {
         stack.stage = stage;
@@ -372,6 +501,93 @@ fn policy(args: PolicyArgs) -> Result<()> {
     Ok(())
 }
 
+fn package(args: PackageArgs) -> Result<()> {
+    let zips = wsadmin_deploy::package::package(args.arch, args.out.as_deref())?;
+    print_stdout(&wsadmin_deploy::package::listing(&zips))
+}
+
+async fn up(args: DeployArgs, yes: bool, dry_run: bool) -> Result<()> {
+    if !dry_run && !yes && !std::io::stdin().is_terminal() {
+        return Err(DeployError::NoTerminal { what: "up" }.into());
+    }
+    let spec = stack_spec(args.stack.as_deref(), args.stage, None)?;
+    let artifacts = match args.artifacts {
+        Some(dir) => dir,
+        None => default_artifacts_dir(),
+    };
+    let request = wsadmin_deploy::up::UpRequest {
+        name: args.name,
+        region: args.region,
+        profile: args.profile,
+        spec,
+        arch: args.arch,
+        artifacts,
+        overrides: args.parameters,
+        dry_run,
+    };
+    let name = request.name.clone();
+    wsadmin_deploy::up::up(&request, &mut |_plan| {
+        yes || ask(&format!("deploy these changes to stack \"{name}\"?"))
+    })
+    .await?;
+    Ok(())
+}
+
+async fn status(args: StatusArgs) -> Result<()> {
+    let request = wsadmin_deploy::status::StatusRequest {
+        name: args.name,
+        region: args.region,
+        profile: args.profile,
+    };
+    match wsadmin_deploy::status::status(&request).await? {
+        wsadmin_deploy::status::Verdict::Unhealthy => {
+            anyhow::bail!("the stack is unhealthy (see the verdict above)")
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn down(args: DownArgs) -> Result<()> {
+    if !args.yes && !std::io::stdin().is_terminal() {
+        return Err(DeployError::NoTerminal { what: "down" }.into());
+    }
+    let request = wsadmin_deploy::down::DownRequest {
+        name: args.name,
+        region: args.region,
+        profile: args.profile,
+    };
+    let yes = args.yes;
+    wsadmin_deploy::down::down(&request, &mut |stack| {
+        yes || ask(&format!(
+            "delete stack \"{}\" ({}) and everything in it, the connection table's records included?",
+            stack.name, stack.status
+        ))
+    })
+    .await?;
+    Ok(())
+}
+
+/// `target/lambda` of the checkout around the working directory or the
+/// binary (where `wsstack package` writes), else `target/lambda` here.
+fn default_artifacts_dir() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let exe = std::env::current_exe().ok();
+    wsadmin_deploy::package::Checkout::find(&cwd, exe.as_deref())
+        .map(|c| c.lambda_dir())
+        .unwrap_or_else(|| cwd.join("target").join("lambda"))
+}
+
+/// Asks a yes/no question on the terminal; anything but y/yes is no.
+fn ask(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
 /// Writes to standard output; a closed pipe (`| head`) ends quietly.
 fn print_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -437,5 +653,38 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An error that names its source and returns it, as `cannot listen`.
+    #[derive(Debug)]
+    struct Busy(std::io::Error);
+
+    impl std::fmt::Display for Busy {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(
+                f,
+                "cannot listen on 127.0.0.1:3001: {} (pick another --port)",
+                self.0
+            )
+        }
+    }
+
+    impl std::error::Error for Busy {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_busy_port_is_named_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        let e = anyhow::Error::new(Busy(io)).context("wsstack local");
+        assert_eq!(
+            super::message(&e),
+            "wsstack local: cannot listen on 127.0.0.1:3001: Address already in use (pick another --port)"
+        );
     }
 }

@@ -75,6 +75,14 @@ pub const TABLE_ACTIONS: &[&str] = &[
     "dynamodb:UpdateItem",
 ];
 
+/// The DynamoDB Streams actions `wsadmin events` reads the registry's
+/// stream with (without them it falls back to scanning, and says so).
+pub const STREAM_ACTIONS: &[&str] = &[
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+];
+
 /// The Management API methods `wsadmin` uses on `@connections/{id}`.
 pub const CONNECTION_METHODS: &[&str] = &["GET", "POST", "DELETE"];
 
@@ -165,6 +173,12 @@ pub fn operator_policy(d: &Deployment) -> Result<OperatorPolicy, PolicyError> {
                 "Resource": connections,
             },
             {
+                "Sid": "ReadRegistryStream",
+                "Effect": "Allow",
+                "Action": STREAM_ACTIONS,
+                "Resource": format!("{table_arn}/stream/*"),
+            },
+            {
                 "Sid": "ReadApiForStatus",
                 "Effect": "Allow",
                 "Action": ["apigateway:GET"],
@@ -247,7 +261,7 @@ mod tests {
             ])
         );
         assert_eq!(
-            statements[2]["Resource"][0],
+            statements[3]["Resource"][0],
             "arn:aws:apigateway:eu-west-1::/apis/a1b2c3d4e5"
         );
         assert!(!p.document.to_string().contains('<'));

@@ -125,6 +125,10 @@ pub mod params {
     pub const CLOUDWATCH_ROLE: &str = "ApiGatewayCloudWatchRoleArn";
 }
 
+/// The metadata key naming the handler an `AWS::Lambda::Function` runs
+/// (`ws-connect`), which the function's code alone does not say.
+pub const HANDLER_METADATA: &str = "wsstack:handler";
+
 /// The attribute DynamoDB's TTL deletes records by (the handlers write it).
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
@@ -488,7 +492,13 @@ fn function(f: Function, table: &TableConfig) -> Value {
     if !variables.is_empty() {
         properties["Environment"] = json!({ "Variables": variables });
     }
-    json!({"Type": "AWS::Lambda::Function", "Properties": properties})
+    json!({
+        "Type": "AWS::Lambda::Function",
+        // Which of our handlers the function runs, for readers of the
+        // template (`wsstack local --template`): the code is only a zip.
+        "Metadata": {HANDLER_METADATA: f.handler()},
+        "Properties": properties,
+    })
 }
 
 fn integration(f: Function) -> Value {

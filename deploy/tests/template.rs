@@ -15,34 +15,6 @@ use wsadmin_deploy::template::{Function, template};
 
 const WSSTACK: &str = env!("CARGO_BIN_EXE_wsstack");
 
-/// The default stack plus a `chat` route to ws-message.
-const EXTRA_ROUTE_STACK: &str = r#"
-api_name = "chat-demo"
-stage = "prod"
-table = "CHAT_CONNECTIONS"
-
-[[routes]]
-key = "$connect"
-handler = "ws-connect"
-
-[[routes]]
-key = "$disconnect"
-handler = "ws-disconnect"
-
-[[routes]]
-key = "$default"
-handler = "ws-default"
-route_response = true
-
-[[routes]]
-key = "message"
-handler = "ws-message"
-
-[[routes]]
-key = "chat"
-handler = "ws-message"
-"#;
-
 fn venv_bin(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../.venv/bin")
@@ -67,8 +39,16 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The default stack, renamed, plus a `chat` route to ws-message.
 fn extra_route_spec() -> StackSpec {
-    StackSpec::from_toml(EXTRA_ROUTE_STACK).expect("the extra-route stack is valid")
+    let mut spec = StackSpec {
+        api_name: "chat-demo".into(),
+        stage: "prod".into(),
+        table: "CHAT_CONNECTIONS".into(),
+        ..StackSpec::default()
+    };
+    spec.routes.push(RouteSpec::new("chat", "ws-message"));
+    spec
 }
 
 // ------------------------------------------------------------ cfn-lint
@@ -77,7 +57,7 @@ fn extra_route_spec() -> StackSpec {
 fn cfn_lint_passes_for_the_default_stack_and_an_extra_route_in_both_languages() {
     let dir = tempfile::tempdir().unwrap();
     let stack_file = dir.path().join("stack.toml");
-    std::fs::write(&stack_file, EXTRA_ROUTE_STACK).unwrap();
+    std::fs::write(&stack_file, extra_route_spec().to_toml()).unwrap();
     let stack_arg = stack_file.to_str().unwrap();
 
     let cases: [(&str, &[&str]); 2] = [("default", &[]), ("extra", &["--stack", stack_arg])];
@@ -695,7 +675,16 @@ fn policy_with_every_value_is_ready_for_create_policy() {
             ],
         })
     );
-    assert_eq!(statements[2]["Action"], json!(["apigateway:GET"]));
+    assert_eq!(
+        statements[2],
+        json!({
+            "Sid": "ReadRegistryStream",
+            "Effect": "Allow",
+            "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+            "Resource": "arn:aws:dynamodb:eu-west-1:123456789012:table/WS_CONNECTIONS/stream/*",
+        })
+    );
+    assert_eq!(statements[3]["Action"], json!(["apigateway:GET"]));
     let mut found = BTreeMap::new();
     walk(&policy, &mut found);
     for action in &found["Action"] {

@@ -35,6 +35,11 @@ impl Handlers {
         record.domain_name = ctx.domain_name.clone();
         record.stage = ctx.stage.clone();
         for (k, v) in event.query_string_parameters.iter() {
+            if is_query_auth(k) {
+                // A SigV4-signed handshake's credential, signature and
+                // session token: never stored where operators list meta.
+                continue;
+            }
             record
                 .meta
                 .entry(k.to_owned())
@@ -163,4 +168,12 @@ pub fn marko_polo(event: &Event) -> Response {
     } else {
         respond(200, "Marko?")
     }
+}
+
+/// The query parameters of SigV4 query-string authentication
+/// (`X-Amz-Algorithm`, `X-Amz-Credential`, `X-Amz-Signature`,
+/// `X-Amz-Security-Token`, …), in any case.
+fn is_query_auth(key: &str) -> bool {
+    key.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("x-amz-"))
 }

@@ -79,6 +79,38 @@ async fn connect_registers_identity_ttl_and_query_meta() {
 }
 
 #[tokio::test]
+async fn a_signed_handshakes_credentials_never_reach_the_meta() {
+    let s = stack(None).await;
+    let mut event = fixture("connect");
+    let mut query = serde_json::json!({ "room": "7" });
+    for key in [
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Signature",
+        "x-amz-security-token",
+    ] {
+        query[key] = serde_json::json!("secret-ish");
+    }
+    event.query_string_parameters = serde_json::from_value(query).expect("query map");
+    let res = s.handlers.handle(Route::Connect, event).await;
+    assert_eq!(res.status_code, 200);
+    let record = s
+        .handlers
+        .store()
+        .get("SyNUdcQAoAMCJsg=")
+        .await
+        .expect("get")
+        .expect("registered");
+    assert_eq!(
+        record.meta,
+        BTreeMap::from([("room".into(), "7".into())]),
+        "only the application's parameters are kept"
+    );
+}
+
+#[tokio::test]
 async fn connect_with_only_a_source_ip_registers() {
     let s = stack(None).await;
     let res = s.handlers.connect(fixture("connect-ip-only")).await;

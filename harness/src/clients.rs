@@ -45,11 +45,8 @@ impl Listener {
 
 impl Harness {
     /// Connects `n` listeners named `{prefix}-{i}`, `parallel` at a time,
-    /// and learns their ids from one scan.
-    ///
-    /// About 2% of ids start with `-`, which clap takes for a flag when an
-    /// id is passed on a command line: such a client is replaced by one
-    /// with another id and the same name, so every id can be typed.
+    /// and learns their ids from one scan. About 2% of ids start with `-`,
+    /// as on AWS: the tools must take them as they come.
     pub async fn clients(&self, prefix: &str, n: usize, parallel: usize) -> Vec<Listener> {
         let url = self.stack.websocket_url();
         let mut clients: Vec<Listener> = futures::stream::iter(0..n)
@@ -74,27 +71,6 @@ impl Harness {
                 .get(&c.agent)
                 .cloned()
                 .unwrap_or_else(|| panic!("{} registered on $connect", c.agent));
-        }
-        let mut retired: Vec<String> = Vec::new();
-        for c in &mut clients {
-            while c.id.starts_with('-') {
-                retired.push(std::mem::take(&mut c.id));
-                c.close().await;
-                // Its record may stay (a dropped `$disconnect`): the new
-                // client's is the one with its name and an id not retired.
-                let mut fresh = listen(url.clone(), c.agent.clone()).await;
-                fresh.id = self
-                    .records()
-                    .await
-                    .into_iter()
-                    .find(|r| {
-                        r.user_agent.as_deref() == Some(&c.agent)
-                            && !retired.contains(&r.connection_id)
-                    })
-                    .map(|r| r.connection_id)
-                    .unwrap_or_else(|| panic!("{} registered on $connect", c.agent));
-                *c = fresh;
-            }
         }
         clients
     }

@@ -3,19 +3,27 @@
 //! work is requested by returning a [`Command`] and answered with an
 //! [`Event`]. Nothing here touches a terminal, a socket or the clock: time
 //! arrives in [`Event::Tick`], so every state is reproducible in tests.
+//! What the IDLE column asks API Gateway, and how often, is decided here
+//! too: a tick returns the next batch of visible rows to probe.
+//!
+//! With a filter, broadcast (`b`) and `D` act on the filtered rows: the
+//! ids shown when the confirmation opened ([`Rows`]), never a new scan.
 //!
 //! Sized for 100,000 records: records live in one `Vec`; filtering and
 //! sorting produce an index `Vec` only when their inputs change (a refresh,
-//! a filter keystroke, a sort change), never per frame.
+//! a filter keystroke, a sort change, an idle answer under the idle sort),
+//! never per frame.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use wsadmin_core::filter::Where;
+use wsadmin_core::record::{ATTR_SOURCE_IP, ATTR_USER_AGENT};
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport, Target};
 
 use crate::command::Command;
-use crate::event::{Event, LiveCheck, PrunePlan, PruneSummary, Signal, Task};
+use crate::event::{Event, IdleCheck, LiveCheck, PrunePlan, PruneSummary, Signal, Task};
 use crate::format::fmt_count;
 use crate::layout::{self, Panes};
 use crate::row::ConnectionRow;
@@ -29,6 +37,15 @@ const HISTORY_CAPACITY: usize = 512;
 const RATE_WINDOW_MS: i64 = 60_000;
 /// Below this many, connects and disconnects are logged one by one.
 const LOG_EACH_UP_TO: usize = 5;
+/// The IDLE column's pace: at most one batch of this many GetConnection
+/// requests per [`IDLE_EVERY_MS`], one batch at a time, visible rows only.
+pub const IDLE_BATCH: usize = 4;
+pub const IDLE_EVERY_MS: i64 = 1000;
+/// A row's idle answer is asked again once it is this old.
+pub const IDLE_MAX_AGE_MS: i64 = 30_000;
+/// A batch not answered by then is given up on (its answers, if they come,
+/// are still taken), so a lost one cannot stop the column.
+pub const IDLE_GIVE_UP_MS: i64 = 15_000;
 
 /// What the header says about the deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,16 +76,22 @@ pub enum SortKey {
     Id,
     SourceIp,
     UserAgent,
+    /// The most idle first (`i`), among the rows whose idle time is known;
+    /// the rest follow, newest first. Only visible rows are asked, so the
+    /// order fills in as the operator pages.
+    Idle,
 }
 
 impl SortKey {
+    /// `s` cycles through every order but [`SortKey::Idle`], which `i`
+    /// toggles.
     pub fn next(self) -> Self {
         match self {
             Self::Newest => Self::Oldest,
             Self::Oldest => Self::Id,
             Self::Id => Self::SourceIp,
             Self::SourceIp => Self::UserAgent,
-            Self::UserAgent => Self::Newest,
+            Self::UserAgent | Self::Idle => Self::Newest,
         }
     }
 
@@ -79,10 +102,17 @@ impl SortKey {
             Self::Id => "id",
             Self::SourceIp => "source ip",
             Self::UserAgent => "user agent",
+            Self::Idle => "idle",
         }
     }
 
-    fn compare(self, a: &ConnectionRow, b: &ConnectionRow) -> Ordering {
+    /// `last_active` is a row's last activity, if known (for `Idle`).
+    fn compare(
+        self,
+        a: &ConnectionRow,
+        b: &ConnectionRow,
+        last_active: impl Fn(&str) -> Option<i64>,
+    ) -> Ordering {
         // Missing values sort last in every order; ties break on the id so
         // the order is total and stable across refreshes.
         fn some_first<T: Ord>(a: Option<T>, b: Option<T>, rev: bool) -> Ordering {
@@ -100,6 +130,8 @@ impl SortKey {
             Self::Id => Ordering::Equal,
             Self::SourceIp => some_first(a.source_ip.as_deref(), b.source_ip.as_deref(), false),
             Self::UserAgent => some_first(a.user_agent.as_deref(), b.user_agent.as_deref(), false),
+            Self::Idle => some_first(last_active(&a.id), last_active(&b.id), false)
+                .then_with(|| some_first(a.connected_at, b.connected_at, true)),
         };
         primary.then_with(|| a.id.cmp(&b.id))
     }
@@ -121,12 +153,18 @@ pub enum Mode {
     Broadcast {
         input: String,
     },
-    /// The broadcast is typed; `y` sends it to every registered connection.
+    /// The broadcast is typed; `y` sends it to every registered connection
+    /// (`rows: None`, no filter) or to the filtered rows.
     ConfirmBroadcast {
         text: String,
+        rows: Option<Rows>,
     },
     ConfirmDisconnect {
         id: String,
+    },
+    /// `D` with a filter: `y` closes every filtered row.
+    ConfirmDisconnectRows {
+        rows: Rows,
     },
     /// The prune dry run is asking the Management API about each record.
     PrunePlanning {
@@ -142,6 +180,32 @@ pub enum Mode {
     ConfirmQuit {
         back: Box<Mode>,
     },
+}
+
+/// The rows a filter selected when an action on them was asked for: what
+/// the confirmation counts and names, and exactly what the action touches
+/// (rows that match only after a later refresh are not included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rows {
+    /// The filter as typed (`room=7`, or text).
+    pub filter: String,
+    pub ids: Vec<String>,
+}
+
+/// One row's answer for the IDLE column, and when it came (the app's clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdleEntry {
+    pub check: IdleCheck,
+    pub at_ms: i64,
+}
+
+impl IdleEntry {
+    pub fn last_active_at(&self) -> Option<i64> {
+        match self.check {
+            IdleCheck::Live { last_active_at } => last_active_at,
+            _ => None,
+        }
+    }
 }
 
 /// Why the dashboard ended.
@@ -244,8 +308,14 @@ pub struct App {
     pub mode: Mode,
     pub show_help: bool,
     pub details: Option<Details>,
-    /// GetConnection answers so far, for the idle column.
-    pub live: HashMap<String, ConnectionInfo>,
+    /// GetConnection answers for the IDLE column, by id, with their time:
+    /// visible rows, asked at [`IDLE_EVERY_MS`]'s pace; entries of
+    /// connections no longer registered are dropped at each refresh.
+    pub idle: HashMap<String, IdleEntry>,
+    /// A [`Command::ProbeIdle`] is running (one at a time).
+    idle_in_flight: bool,
+    /// When the last one started.
+    last_idle_ms: Option<i64>,
     pub refreshing: bool,
     /// When the next periodic refresh is due.
     next_refresh_ms: i64,
@@ -262,6 +332,8 @@ pub struct App {
     pub history: VecDeque<u64>,
     pub log: VecDeque<LogEntry>,
     pub broadcast: Option<BroadcastRun>,
+    /// Connections being closed by `D` (how many), while it runs.
+    pub disconnecting: Option<u64>,
     pub pruning: bool,
     /// The latest failure, shown in the header until a refresh succeeds.
     pub error: Option<String>,
@@ -285,7 +357,9 @@ impl App {
             mode: Mode::Normal,
             show_help: false,
             details: None,
-            live: HashMap::new(),
+            idle: HashMap::new(),
+            idle_in_flight: false,
+            last_idle_ms: None,
             refreshing: false,
             next_refresh_ms: i64::MIN,
             refresh_again: false,
@@ -296,6 +370,7 @@ impl App {
             history: VecDeque::new(),
             log: VecDeque::new(),
             broadcast: None,
+            disconnecting: None,
             pruning: false,
             error: None,
             exit: None,
@@ -310,7 +385,24 @@ impl App {
     /// prune's deletes (the prune dry run only reads, it is not asked
     /// about).
     pub fn quitting_abandons_work(&self) -> bool {
-        self.broadcast.is_some() || self.pruning
+        self.broadcast.is_some() || self.disconnecting.is_some() || self.pruning
+    }
+
+    /// Whether a filter narrows the table (actions then work on its rows).
+    pub fn filtered(&self) -> bool {
+        !self.filter.is_empty()
+    }
+
+    /// The filtered rows, for an action on them.
+    fn filtered_rows(&self) -> Rows {
+        Rows {
+            filter: self.filter.clone(),
+            ids: self
+                .view
+                .iter()
+                .map(|&i| self.records[i].id.to_string())
+                .collect(),
+        }
     }
 
     /// Every registered record, in scan order.
@@ -361,7 +453,26 @@ impl App {
             }
             Event::Tick { now_ms } => {
                 self.now_ms = now_ms;
-                (!self.refreshing && now_ms >= self.next_refresh_ms).then(|| self.start_refresh())
+                if !self.refreshing && now_ms >= self.next_refresh_ms {
+                    return Some(self.start_refresh());
+                }
+                self.next_idle_probe()
+            }
+            Event::IdleProbed { results } => {
+                self.idle_in_flight = false;
+                for (id, check) in results {
+                    self.idle.insert(
+                        id,
+                        IdleEntry {
+                            check,
+                            at_ms: self.now_ms,
+                        },
+                    );
+                }
+                if self.sort == SortKey::Idle {
+                    self.rebuild_view();
+                }
+                None
             }
             Event::Signal(signal) => {
                 self.exit = Some(Exit::Signal(signal));
@@ -388,6 +499,10 @@ impl App {
             }
             Event::BroadcastDone(report) => {
                 self.on_broadcast_done(&report);
+                self.refresh_soon()
+            }
+            Event::DisconnectedRows(report) => {
+                self.on_disconnected_rows(&report);
                 self.refresh_soon()
             }
             Event::Disconnected { id, was_gone } => {
@@ -479,7 +594,8 @@ impl App {
             },
             Mode::Broadcast { mut input } => match key.code {
                 KeyCode::Enter if !input.is_empty() => {
-                    self.mode = Mode::ConfirmBroadcast { text: input };
+                    let rows = self.filtered().then(|| self.filtered_rows());
+                    self.mode = Mode::ConfirmBroadcast { text: input, rows };
                     None
                 }
                 KeyCode::Esc => None,
@@ -489,29 +605,33 @@ impl App {
                     None
                 }
             },
-            Mode::ConfirmBroadcast { text } => match key.code {
+            Mode::ConfirmBroadcast { text, rows } => match key.code {
                 KeyCode::Char('y') | KeyCode::Enter => {
-                    let expected = self.records.len() as u64;
+                    let expected = rows.as_ref().map_or(self.records.len(), |r| r.ids.len()) as u64;
                     self.broadcast = Some(BroadcastRun {
                         done: 0,
                         total: expected,
                     });
+                    let whom = match &rows {
+                        None => format!("{} connections", fmt_count(expected)),
+                        Some(r) => rows_matching(r.ids.len(), &r.filter),
+                    };
                     self.push_log(
                         Level::Info,
-                        format!(
-                            "broadcasting {} bytes to {} connections",
-                            text.len(),
-                            fmt_count(expected)
-                        ),
+                        format!("broadcasting {} bytes to {whom}", text.len()),
                     );
-                    Some(Command::Broadcast { text, expected })
+                    Some(Command::Broadcast {
+                        text,
+                        expected,
+                        ids: rows.map(|r| r.ids),
+                    })
                 }
                 KeyCode::Char('n') | KeyCode::Esc => {
                     self.push_log(Level::Info, "broadcast cancelled".into());
                     None
                 }
                 _ => {
-                    self.mode = Mode::ConfirmBroadcast { text };
+                    self.mode = Mode::ConfirmBroadcast { text, rows };
                     None
                 }
             },
@@ -520,6 +640,27 @@ impl App {
                 KeyCode::Char('n') | KeyCode::Esc => None,
                 _ => {
                     self.mode = Mode::ConfirmDisconnect { id };
+                    None
+                }
+            },
+            Mode::ConfirmDisconnectRows { rows } => match key.code {
+                KeyCode::Char('y') | KeyCode::Enter => {
+                    self.disconnecting = Some(rows.ids.len() as u64);
+                    self.push_log(
+                        Level::Info,
+                        format!(
+                            "disconnecting {}",
+                            rows_matching(rows.ids.len(), &rows.filter)
+                        ),
+                    );
+                    Some(Command::DisconnectRows { ids: rows.ids })
+                }
+                KeyCode::Char('n') | KeyCode::Esc => {
+                    self.push_log(Level::Info, "disconnect cancelled".into());
+                    None
+                }
+                _ => {
+                    self.mode = Mode::ConfirmDisconnectRows { rows };
                     None
                 }
             },
@@ -586,6 +727,36 @@ impl App {
                 self.sort = self.sort.next();
                 self.rebuild_view();
             }
+            KeyCode::Char('i') => {
+                self.sort = if self.sort == SortKey::Idle {
+                    SortKey::Newest
+                } else {
+                    SortKey::Idle
+                };
+                self.rebuild_view();
+            }
+            KeyCode::Char('D') => {
+                if self.disconnecting.is_some() {
+                    self.push_log(Level::Warn, "a disconnect is already running".into());
+                } else if !self.filtered() {
+                    self.push_log(
+                        Level::Warn,
+                        "D closes the rows a filter shows: filter first with /".into(),
+                    );
+                } else if self.view.is_empty() {
+                    self.push_log(
+                        Level::Warn,
+                        format!(
+                            "no row matches /{}: nothing to disconnect",
+                            sanitize(&self.filter)
+                        ),
+                    );
+                } else {
+                    self.mode = Mode::ConfirmDisconnectRows {
+                        rows: self.filtered_rows(),
+                    };
+                }
+            }
             KeyCode::Char('r') if !self.refreshing => return Some(self.start_refresh()),
             KeyCode::Enter => {
                 let id = self.selected_record()?.id.to_string();
@@ -616,6 +787,14 @@ impl App {
             KeyCode::Char('b') => {
                 if self.broadcast.is_some() {
                     self.push_log(Level::Warn, "a broadcast is already running".into());
+                } else if self.filtered() && self.view.is_empty() {
+                    self.push_log(
+                        Level::Warn,
+                        format!(
+                            "no row matches /{}: nothing to broadcast to",
+                            sanitize(&self.filter)
+                        ),
+                    );
                 } else {
                     self.mode = Mode::Broadcast {
                         input: String::new(),
@@ -705,6 +884,10 @@ impl App {
         self.history.push_back(records.len() as u64);
         let keep = self.selected_record().map(|r| r.id.to_string());
         self.records = records;
+        if !self.idle.is_empty() {
+            let registered: HashSet<&str> = self.records.iter().map(|r| &*r.id).collect();
+            self.idle.retain(|id, _| registered.contains(id.as_str()));
+        }
         self.view.clear();
         if let Some(stale) = self.stale {
             self.stale = Some(stale.min(self.records.len() as u64));
@@ -766,14 +949,28 @@ impl App {
     fn on_probed(&mut self, id: String, record: Option<ConnectionRecord>, check: LiveCheck) {
         let live = match check {
             LiveCheck::Live(info) => {
-                self.live.insert(id.clone(), info.clone());
+                self.idle.insert(
+                    id.clone(),
+                    IdleEntry {
+                        check: IdleCheck::Live {
+                            last_active_at: info.last_active_at,
+                        },
+                        at_ms: self.now_ms,
+                    },
+                );
                 LiveState::Live {
                     info,
                     at_ms: self.now_ms,
                 }
             }
             LiveCheck::Gone => {
-                self.live.remove(&id);
+                self.idle.insert(
+                    id.clone(),
+                    IdleEntry {
+                        check: IdleCheck::Gone,
+                        at_ms: self.now_ms,
+                    },
+                );
                 self.push_log(
                     Level::Warn,
                     format!("{} is gone: its record is stale", sanitize(&id)),
@@ -788,7 +985,7 @@ impl App {
     }
 
     fn on_broadcast_done(&mut self, r: &SweepReport) {
-        self.broadcast = None;
+        let counted = self.broadcast.take().map_or(r.targeted, |b| b.total);
         self.push_log(
             Level::warn_unless(r.is_complete()),
             format!(
@@ -811,6 +1008,30 @@ impl App {
                 ),
             );
         }
+        // What delivered + gone + failed does not add up to: the count
+        // asked about was of rows then, the sweep reads the registry now.
+        let gap = [
+            (
+                r.marked,
+                "gone without connectedAt (marked, settled by a later run)",
+            ),
+            (r.not_attempted, "not attempted (stopped early)"),
+        ];
+        let mut why: Vec<String> = gap
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, w)| format!("{} {w}", fmt_count(*n)))
+            .collect();
+        if counted != r.targeted {
+            why.push(format!(
+                "{} targeted of {} counted: the registry changed since",
+                fmt_count(r.targeted),
+                fmt_count(counted)
+            ));
+        }
+        if !why.is_empty() {
+            self.push_log(Level::Info, format!("broadcast: {}", why.join("; ")));
+        }
         if let Some(f) = r.failures.first.first() {
             self.push_log(
                 Level::Warn,
@@ -823,6 +1044,58 @@ impl App {
                 format!("scan failed: {}", sanitize(&e.reason)),
             );
         }
+    }
+
+    fn on_disconnected_rows(&mut self, r: &SweepReport) {
+        self.disconnecting = None;
+        self.push_log(
+            Level::warn_unless(r.is_complete()),
+            format!(
+                "disconnected {} of {} ({} already closed, {} failed)",
+                fmt_count(r.disconnected),
+                fmt_count(r.targeted),
+                fmt_count(r.gone),
+                fmt_count(r.failed + r.cleanup_failed),
+            ),
+        );
+        if let Some(f) = r.failures.first.first() {
+            self.push_log(
+                Level::Warn,
+                format!("first failure: {}", sanitize(&f.reason)),
+            );
+        }
+    }
+
+    /// The next batch of the IDLE column's probes, if one is due: rows on
+    /// screen without an answer, or with one older than
+    /// [`IDLE_MAX_AGE_MS`], at most [`IDLE_BATCH`] per [`IDLE_EVERY_MS`],
+    /// and none while a batch runs.
+    fn next_idle_probe(&mut self) -> Option<Command> {
+        let since = self.last_idle_ms.map(|at| self.now_ms - at);
+        if since.is_some_and(|ms| ms < IDLE_EVERY_MS)
+            || (self.idle_in_flight && since.is_some_and(|ms| ms < IDLE_GIVE_UP_MS))
+        {
+            return None;
+        }
+        let start = self.offset.min(self.view.len());
+        let end = (start + self.page_size()).min(self.view.len());
+        let ids: Vec<String> = self.view[start..end]
+            .iter()
+            .map(|&i| &self.records[i].id)
+            .filter(|id| {
+                self.idle
+                    .get(&***id)
+                    .is_none_or(|e| self.now_ms - e.at_ms >= IDLE_MAX_AGE_MS)
+            })
+            .take(IDLE_BATCH)
+            .map(|id| id.to_string())
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
+        self.idle_in_flight = true;
+        self.last_idle_ms = Some(self.now_ms);
+        Some(Command::ProbeIdle { ids })
     }
 
     fn on_prune_planned(&mut self, plan: PrunePlan) {
@@ -918,13 +1191,19 @@ impl App {
 
     fn rebuild_view_keeping(&mut self, keep: Option<String>) {
         let needle = self.filter.to_lowercase();
+        let selector = selector_of(&self.filter);
         let records = &self.records;
         self.view.clear();
         self.view
-            .extend((0..records.len()).filter(|&i| matches_filter(&records[i], &needle)));
+            .extend((0..records.len()).filter(|&i| match &selector {
+                Some(s) => s.matches_with(|key| row_value(&records[i], key)),
+                None => matches_filter(&records[i], &needle),
+            }));
         let sort = self.sort;
+        let idle = &self.idle;
+        let last_active = |id: &str| idle.get(id).and_then(IdleEntry::last_active_at);
         self.view
-            .sort_unstable_by(|&a, &b| sort.compare(&records[a], &records[b]));
+            .sort_unstable_by(|&a, &b| sort.compare(&records[a], &records[b], last_active));
         let at = keep.and_then(|id| self.view.iter().position(|&i| *records[i].id == *id));
         self.select(at.unwrap_or(self.selected));
     }
@@ -975,6 +1254,41 @@ fn edit(line: &mut String, code: KeyCode, ctrl: bool) -> bool {
     }
 }
 
+/// `the 3 rows matching room=7`, as confirmations and the log say it.
+pub fn rows_matching(rows: usize, filter: &str) -> String {
+    format!(
+        "the {} {} matching {}",
+        fmt_count(rows as u64),
+        if rows == 1 { "row" } else { "rows" },
+        sanitize(filter)
+    )
+}
+
+/// A filter with a selector's operator (`room=7`, `!user`, `room in (1,2)`)
+/// selects as `wsadmin --where` does; other text (or a selector still
+/// being typed) is searched for.
+fn selector_of(filter: &str) -> Option<Where> {
+    filter
+        .contains(['=', '!', '('])
+        .then(|| filter.parse().ok())
+        .flatten()
+}
+
+/// A row's value for a selector key: `sourceIp`, `userAgent`, or a meta
+/// key (the row keeps meta as `k=v k=v`).
+fn row_value<'a>(r: &'a ConnectionRow, key: &str) -> Option<&'a str> {
+    match key {
+        ATTR_SOURCE_IP => r.source_ip.as_deref(),
+        ATTR_USER_AGENT => r.user_agent.as_deref(),
+        key => r
+            .meta
+            .as_deref()?
+            .split(' ')
+            .find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == key))
+            .map(|(_, v)| v),
+    }
+}
+
 /// Case-insensitive match of the filter against id, IP, user agent and meta.
 fn matches_filter(r: &ConnectionRow, needle: &str) -> bool {
     if needle.is_empty() {
@@ -995,4 +1309,31 @@ fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
         return n.len() <= h.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
     }
     haystack.to_lowercase().contains(needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_with_an_operator_selects_as_where_does() {
+        let mut r = ConnectionRecord::new("abc=");
+        r.user_agent = Some("Mozilla/5.0 Firefox/120.0".into());
+        r.meta.insert("room".into(), "7".into());
+        r.meta.insert("user".into(), "ana".into());
+        let row = ConnectionRow::from(r);
+        let selects = |filter: &str| {
+            selector_of(filter)
+                .unwrap_or_else(|| panic!("{filter} is a selector"))
+                .matches_with(|key| row_value(&row, key))
+        };
+        assert!(selects("room=7"));
+        assert!(selects("room in (1,7),user!=bob"));
+        assert!(selects("userAgent=*firefox*"));
+        assert!(!selects("!user"));
+        assert!(!selects("room=77"));
+        // Text, or a selector still being typed, is searched for.
+        assert!(selector_of("firefox").is_none());
+        assert!(selector_of("room in (1").is_none());
+    }
 }

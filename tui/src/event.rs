@@ -35,6 +35,10 @@ pub enum Event {
         record: Option<ConnectionRecord>,
         live: LiveCheck,
     },
+    /// The IDLE column's answers for a batch of [`Command::ProbeIdle`](crate::Command::ProbeIdle).
+    IdleProbed {
+        results: Vec<(String, IdleCheck)>,
+    },
     /// A message reached `id`.
     Sent {
         id: String,
@@ -50,6 +54,8 @@ pub enum Event {
         id: String,
         was_gone: bool,
     },
+    /// Closing the filtered rows ended.
+    DisconnectedRows(SweepReport),
     /// The prune dry run has asked about `checked` of `total` records.
     PruneProgress {
         checked: u64,
@@ -94,6 +100,17 @@ pub enum LiveCheck {
     Live(ConnectionInfo),
     /// 410: the connection is closed (its record, if any, is stale).
     Gone,
+}
+
+/// What GetConnection said about one row, for the IDLE column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdleCheck {
+    /// Live; when it last sent or received (epoch ms), if API Gateway said.
+    Live { last_active_at: Option<i64> },
+    /// 410: closed.
+    Gone,
+    /// Not answered (throttled, an error): asked again later.
+    Failed(String),
 }
 
 /// Which background task an [`Event::Failed`] comes from.

@@ -5,7 +5,7 @@
 //! - [`command`]: background work the app asks for.
 //! - [`row`]: one connection as the table keeps it, compactly.
 //! - [`layout`]: where the parts of the screen go, and the table's paging.
-//! - [`format`]: counts, ages and clock times as the dashboard writes them.
+//! - [`format`](mod@format): counts, ages and clock times as the dashboard writes them.
 //! - [`ui`]: drawing, which only reads the app.
 //! - [`worker`]: runs commands against the deployment, reports events.
 //! - [`terminal`]: raw mode and the alternate screen, restored whatever

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
@@ -16,7 +16,8 @@ use ratatui::widgets::{
     StatefulWidget, Table, TableState, Widget, Wrap,
 };
 
-use crate::app::{App, BroadcastRun, Level, LiveState, Mode};
+use crate::app::{App, BroadcastRun, Level, LiveState, Mode, rows_matching};
+use crate::event::IdleCheck;
 use crate::format::{fmt_age, fmt_clock, fmt_count};
 use crate::layout::{Areas, visible_offset};
 use crate::row::ConnectionRow;
@@ -142,12 +143,15 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
     let end = (offset + rows_h).min(len);
     let visible: Vec<&ConnectionRow> = (offset..end).filter_map(|i| app.row(i)).collect();
 
+    // The id is never cut: the other columns give way (the user agent
+    // first, being the one that fills).
     let id_width = visible
         .iter()
         .map(|r| sanitize(&r.id).chars().count())
         .max()
         .unwrap_or(0)
-        .clamp(16, 32) as u16;
+        .max(16)
+        .min(usize::from(area.width.saturating_sub(1))) as u16;
     let columns: &[Column] = match area.width {
         90.. => &[
             Column::Id,
@@ -166,15 +170,30 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
         ],
         _ => &[Column::Id, Column::Age, Column::UserAgent],
     };
-    let widths = columns.iter().map(|c| c.width(id_width));
+    let widths: Vec<Constraint> = columns.iter().map(|c| c.width(id_width)).collect();
+    // Where the table will put each column (as `Table` lays them out: the
+    // highlight symbol's cell, then the columns from the start), so a value
+    // too long for its column ends in `…` rather than mid-word silently.
+    let room: Vec<usize> = Layout::horizontal(widths.iter().copied())
+        .flex(Flex::Start)
+        .spacing(COLUMN_SPACING)
+        .split(Rect::new(0, 0, area.width.saturating_sub(1), 1))
+        .iter()
+        .map(|r| usize::from(r.width))
+        .collect();
     let header = Row::new(columns.iter().map(|c| Cell::from(c.title())))
         .style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
-    let rows = visible
-        .iter()
-        .map(|r| Row::new(columns.iter().map(|c| Cell::from(c.value(app, r)))));
+    let rows = visible.iter().map(|r| {
+        Row::new(
+            columns
+                .iter()
+                .zip(&room)
+                .map(|(c, &room)| Cell::from(c.fitted(app, r, room))),
+        )
+    });
     let table = Table::new(rows, widths)
         .header(header)
-        .column_spacing(1)
+        .column_spacing(COLUMN_SPACING)
         .highlight_symbol(">")
         .highlight_spacing(HighlightSpacing::Always)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
@@ -195,6 +214,31 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
             .centered()
             .render(at, buf);
     }
+}
+
+const COLUMN_SPACING: u16 = 1;
+
+/// `text` in at most `width` cells: cut, with `…` as its last cell, if
+/// longer.
+fn fit(text: String, width: usize) -> String {
+    if Span::raw(text.as_str()).width() <= width {
+        return text;
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    let mut buf = [0; 4];
+    for c in text.chars() {
+        let w = Span::raw(&*c.encode_utf8(&mut buf)).width();
+        if used + w + 1 > width {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -229,6 +273,15 @@ impl Column {
         }
     }
 
+    /// The value in its column's `room`: the id whole (the table makes
+    /// room for it), the rest cut with `…`.
+    fn fitted(self, app: &App, r: &ConnectionRow, room: usize) -> String {
+        match self {
+            Self::Id => self.value(app, r),
+            _ => fit(self.value(app, r), room),
+        }
+    }
+
     fn value(self, app: &App, r: &ConnectionRow) -> String {
         let dash = || "-".to_owned();
         match self {
@@ -236,11 +289,18 @@ impl Column {
             Self::Age => r
                 .connected_at
                 .map_or_else(dash, |at| fmt_age(app.now_ms - at)),
-            Self::Idle => app
-                .live
-                .get(&*r.id)
-                .and_then(|i| i.last_active_at)
-                .map_or_else(dash, |at| fmt_age(app.now_ms - at)),
+            // Unknown until the row has been on screen for a probe.
+            Self::Idle => match app.idle.get(&*r.id).map(|e| &e.check) {
+                Some(IdleCheck::Live {
+                    last_active_at: Some(at),
+                }) => fmt_age(app.now_ms - at),
+                Some(IdleCheck::Gone) => "gone".to_owned(),
+                Some(IdleCheck::Failed(_)) => "?".to_owned(),
+                Some(IdleCheck::Live {
+                    last_active_at: None,
+                })
+                | None => dash(),
+            },
             Self::SourceIp => r
                 .source_ip
                 .as_deref()
@@ -420,22 +480,62 @@ fn hint(text: &'static str) -> Span<'static> {
     Span::styled(text, Style::new().fg(Color::DarkGray))
 }
 
+/// The normal mode's keys, most wanted first: the long form, a medium
+/// one without the obvious keys, and a short one for narrow terminals
+/// (empty: left out). `?` (all of them) and `q` always show.
+const NORMAL_KEYS: &[(&str, &str, &str, &str)] = &[
+    ("↑↓", " move ", "", ""),
+    ("/", " filter ", " filter ", " filter "),
+    ("s", " sort ", " sort ", " sort "),
+    ("i", " idle ", " idle ", " idle "),
+    ("⏎", " inspect ", " inspect ", " info "),
+    ("m", " message ", " message ", " msg "),
+    ("b", " broadcast ", " broadcast ", " bcast "),
+    ("d", " disconnect ", " disconnect ", " disc "),
+    ("D", " disconnect rows ", " disconnect rows ", " disc rows "),
+    ("p", " prune ", " prune ", " prune "),
+    ("r", " refresh ", "", ""),
+];
+
+/// The normal mode's key bar for a width: the first form that fits, else
+/// the short one with as many keys as fit; `? help` and `q quit` end it
+/// whatever the width.
+fn normal_keys(width: u16) -> Vec<(&'static str, &'static str)> {
+    const TAIL: [(&str, &str); 2] = [("?", " help "), ("q", " quit")];
+    let len = |keys: &[(&str, &str)]| -> usize {
+        keys.iter()
+            .chain(&TAIL)
+            .map(|(k, h)| k.chars().count() + h.chars().count())
+            .sum()
+    };
+    let form =
+        |pick: fn(&(&'static str, &'static str, &'static str, &'static str)) -> &'static str| {
+            NORMAL_KEYS
+                .iter()
+                .map(|k| (k.0, pick(k)))
+                .filter(|(_, hint)| !hint.is_empty())
+                .collect::<Vec<_>>()
+        };
+    let width = usize::from(width);
+    let mut keys = [form(|k| k.1), form(|k| k.2)]
+        .into_iter()
+        .find(|keys| len(keys) <= width)
+        .unwrap_or_else(|| form(|k| k.3));
+    while !keys.is_empty() && len(&keys) > width {
+        keys.pop();
+    }
+    keys.extend(TAIL);
+    keys
+}
+
 fn render_footer(app: &App, area: Rect, buf: &mut Buffer) {
+    let normal;
     let keys: &[(&str, &str)] = match &app.mode {
         _ if app.show_help => &[("esc", " close help")],
-        Mode::Normal => &[
-            ("↑↓", " move "),
-            ("/", " filter "),
-            ("s", " sort "),
-            ("⏎", " inspect "),
-            ("m", " message "),
-            ("b", " broadcast "),
-            ("d", " disconnect "),
-            ("p", " prune "),
-            ("r", " refresh "),
-            ("?", " help "),
-            ("q", " quit"),
-        ],
+        Mode::Normal => {
+            normal = normal_keys(area.width);
+            &normal
+        }
         Mode::Filter => {
             let line = Line::from(vec![
                 key("/"),
@@ -449,7 +549,9 @@ fn render_footer(app: &App, area: Rect, buf: &mut Buffer) {
         Mode::Message { .. } | Mode::Broadcast { .. } => {
             &[("⏎", " next "), ("esc", " cancel "), ("ctrl-u", " clear")]
         }
-        Mode::ConfirmBroadcast { .. } | Mode::ConfirmDisconnect { .. } => {
+        Mode::ConfirmBroadcast { .. }
+        | Mode::ConfirmDisconnect { .. }
+        | Mode::ConfirmDisconnectRows { .. } => {
             &[("y", " confirm "), ("n", "/"), ("esc", " cancel")]
         }
         Mode::ConfirmPrune { plan } if !plan.stale.is_empty() => {
@@ -486,8 +588,9 @@ fn popup(area: Rect, width: u16, height: u16, title: String, buf: &mut Buffer) -
 fn render_overlay(app: &App, area: Rect, buf: &mut Buffer) {
     let para = |lines: Vec<Line<'static>>| Paragraph::new(lines).wrap(Wrap { trim: false });
     if app.show_help {
-        let inner = popup(area, 64, 16, " keys ".into(), buf);
-        para(help_lines()).render(inner, buf);
+        let help = help_lines();
+        let inner = popup(area, 64, help.len() as u16 + 2, " keys ".into(), buf);
+        para(help).render(inner, buf);
         return;
     }
     let registered = fmt_count(app.records().len() as u64);
@@ -498,21 +601,27 @@ fn render_overlay(app: &App, area: Rect, buf: &mut Buffer) {
             para(input_lines(input, "⏎ send  esc cancel")).render(inner, buf);
         }
         Mode::Broadcast { input } => {
-            let inner = popup(
-                area,
-                70,
-                5,
-                format!(" broadcast to {registered} connections "),
-                buf,
-            );
+            let title = if app.filtered() {
+                format!(
+                    " broadcast to {} ",
+                    rows_matching(app.visible_len(), &app.filter)
+                )
+            } else {
+                format!(" broadcast to {registered} connections ")
+            };
+            let inner = popup(area, 70, 5, title, buf);
             para(input_lines(input, "⏎ review  esc cancel")).render(inner, buf);
         }
-        Mode::ConfirmBroadcast { text } => {
+        Mode::ConfirmBroadcast { text, rows } => {
             let inner = popup(area, 70, 8, " confirm broadcast ".into(), buf);
+            let whom = match rows {
+                None => format!("{registered} registered connections"),
+                Some(rows) => rows_matching(rows.ids.len(), &rows.filter),
+            };
             para(vec![
                 Line::from(vec![
                     Span::raw("Send this message to "),
-                    Span::raw(format!("{registered} registered connections")).bold(),
+                    Span::raw(whom).bold(),
                     Span::raw("?"),
                 ]),
                 Line::from(""),
@@ -552,6 +661,38 @@ fn render_overlay(app: &App, area: Rect, buf: &mut Buffer) {
                 ]),
             ])
             .render(inner, buf);
+        }
+        Mode::ConfirmDisconnectRows { rows } => {
+            const LISTED: usize = 5;
+            let listed = if rows.ids.len() > LISTED {
+                LISTED - 1
+            } else {
+                rows.ids.len()
+            };
+            let height = 2 + 1 + listed as u16 + u16::from(listed < rows.ids.len()) + 2;
+            let inner = popup(area, 64, height, " confirm disconnect ".into(), buf);
+            let mut lines = vec![Line::from(vec![
+                Span::raw("Close "),
+                Span::raw(rows_matching(rows.ids.len(), &rows.filter)).bold(),
+                Span::raw("?"),
+            ])];
+            for id in rows.ids.iter().take(listed) {
+                lines.push(Line::from(format!("  {}", sanitize(id))));
+            }
+            if listed < rows.ids.len() {
+                lines.push(Line::from(format!(
+                    "  … and {} more",
+                    fmt_count((rows.ids.len() - listed) as u64)
+                )));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(vec![
+                key("y"),
+                hint(" disconnect them  "),
+                key("n"),
+                hint(" cancel"),
+            ]));
+            para(lines).render(inner, buf);
         }
         Mode::ConfirmQuit { .. } => {
             let inner = popup(area, 60, 6, " quit? ".into(), buf);
@@ -636,6 +777,21 @@ fn render_overlay(app: &App, area: Rect, buf: &mut Buffer) {
 fn quit_lines(app: &App) -> Vec<Line<'static>> {
     let progress =
         |b: BroadcastRun| format!("{} of {} done", fmt_count(b.done), fmt_count(b.total));
+    if let Some(n) = app.disconnecting {
+        let mut running = format!("Closing {} connections.", fmt_count(n));
+        if let Some(b) = app.broadcast {
+            running.push_str(&format!(" A broadcast is running ({}).", progress(b)));
+        }
+        if app.pruning {
+            running.push_str(" A prune is running.");
+        }
+        return vec![
+            Line::from(running).bold(),
+            Line::from("Quit and abandon it? The rest stay open."),
+            Line::from(""),
+            Line::from(vec![key("y"), hint(" quit  "), key("n"), hint(" stay")]),
+        ];
+    }
     let (running, question) = match (app.broadcast, app.pruning) {
         (Some(b), false) => (
             format!("A broadcast is running ({}).", progress(b)),
@@ -676,12 +832,14 @@ fn help_lines() -> Vec<Line<'static>> {
         ("↑ ↓  j k", "move the selection"),
         ("PgUp PgDn", "move a page"),
         ("g G", "first / last connection"),
-        ("/", "filter by id, source IP, user agent or meta"),
+        ("/", "filter: text, or a selector (room=7, user!=ana)"),
         ("s", "cycle the sort: newest, oldest, id, IP, user agent"),
+        ("i", "sort by idle (asked of API Gateway, visible rows)"),
         ("Enter", "inspect: ask API Gateway about the selection"),
         ("m", "send a message to the selected connection"),
-        ("b", "broadcast a message to every connection"),
+        ("b", "broadcast to all, or to the filtered rows"),
         ("d", "disconnect the selected connection"),
+        ("D", "disconnect every filtered row"),
         ("p", "prune: list stale records, then delete them"),
         ("r", "refresh now"),
         ("?", "this help"),

@@ -14,11 +14,14 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 use wsadmin_core::prune::{self, PruneOptions};
 use wsadmin_core::stale::RecordFate;
-use wsadmin_core::{GatewayError, Outcome, ScanOptions, Sweep, SweepConfig, SweepReport, Target};
+use wsadmin_core::{
+    GatewayError, Outcome, RetryPolicy, ScanOptions, Subject, Sweep, SweepConfig, SweepReport,
+    Target,
+};
 use wsadmin_core::{connection, fanout};
 
 use crate::command::Command;
-use crate::event::{Event, LiveCheck, PrunePlan, PruneSummary, Task};
+use crate::event::{Event, IdleCheck, LiveCheck, PrunePlan, PruneSummary, Task};
 use crate::row::ConnectionRow;
 
 /// Progress events at most this often, so a 100,000-target run does not
@@ -114,11 +117,48 @@ async fn run(
             };
             Event::Probed { id, record, live }
         }
+        // One attempt each, all at once: the app paces the batches, so
+        // retries would only add requests it did not plan for.
+        Command::ProbeIdle { ids } => {
+            let once = RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            };
+            let once = &once;
+            let results = futures::future::join_all(ids.into_iter().map(|id| async move {
+                let check = match connection::probe(gateway, &id, once).await {
+                    connection::Probe::Live(info) => IdleCheck::Live {
+                        last_active_at: info.last_active_at,
+                    },
+                    connection::Probe::Gone => IdleCheck::Gone,
+                    connection::Probe::Failed(e) => IdleCheck::Failed(e.to_string()),
+                };
+                (id, check)
+            }))
+            .await;
+            Event::IdleProbed { results }
+        }
         Command::Send { id, text } => match gateway.post(&id, Bytes::from(text)).await {
             Ok(()) => Event::Sent { id },
             Err(e) => failed(Task::Send { id }, &e),
         },
-        Command::Broadcast { text, expected } => broadcast(target, sweep, text, expected, tx).await,
+        Command::Broadcast {
+            text,
+            expected,
+            ids: None,
+        } => {
+            let records = target.store.scan(ScanOptions::default());
+            broadcast(target, sweep, records, text, expected, tx).await
+        }
+        Command::Broadcast {
+            text,
+            expected,
+            ids: Some(ids),
+        } => broadcast(target, sweep, id_stream(ids), text, expected, tx).await,
+        // The same engine and stale rule as one disconnect, over the rows.
+        Command::DisconnectRows { ids } => Event::DisconnectedRows(
+            connection::disconnect(sweep, store, gateway, id_stream(ids), false, |_, _| {}).await,
+        ),
         // DeleteConnection, then the record's conditional delete: closed
         // or already gone, the record can only be stale, and `$disconnect`
         // is best effort.
@@ -154,6 +194,12 @@ async fn run(
     }
 }
 
+/// Ids as the sweep engine's subjects (each record is read only if its
+/// connection answers 410, by the stale rule).
+fn id_stream(ids: Vec<String>) -> impl futures::Stream<Item = Result<String, Infallible>> + Send {
+    stream::iter(ids.into_iter().map(Ok))
+}
+
 fn failed(task: Task, error: &dyn std::fmt::Display) -> Event {
     Event::Failed {
         task,
@@ -178,20 +224,24 @@ impl Throttle {
     }
 }
 
-async fn broadcast(
+async fn broadcast<T, E>(
     target: &Target,
     sweep: &Sweep,
+    subjects: impl futures::Stream<Item = Result<T, E>>,
     text: String,
     expected: u64,
     tx: &UnboundedSender<Event>,
-) -> Event {
-    let records = target.store.scan(ScanOptions::default());
+) -> Event
+where
+    T: Into<Subject>,
+    E: std::fmt::Display,
+{
     let mut throttle = Throttle(None);
     let result = fanout::broadcast(
         sweep,
         &target.gateway,
         Some(&target.store),
-        records,
+        subjects,
         Bytes::from(text),
         |_, so_far| {
             if throttle.ready() {

@@ -4,7 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport};
 use wsadmin_tui::app::{LiveState, Mode, SortKey, TargetInfo};
-use wsadmin_tui::event::{Event, LiveCheck, PrunePlan, PruneSummary, Signal, Task};
+use wsadmin_tui::event::{Event, IdleCheck, LiveCheck, PrunePlan, PruneSummary, Signal, Task};
 use wsadmin_tui::row::ConnectionRow;
 use wsadmin_tui::{App, Command, Exit};
 
@@ -196,7 +196,13 @@ fn enter_inspects_in_the_background() {
     assert!(
         matches!(&app.details.as_ref().unwrap().live, LiveState::Live { info: i, .. } if *i == info)
     );
-    assert_eq!(app.live.get("id001="), Some(&info), "feeds the idle column");
+    assert_eq!(
+        app.idle.get("id001=").map(|e| &e.check),
+        Some(&IdleCheck::Live {
+            last_active_at: Some(NOW - 500)
+        }),
+        "feeds the idle column"
+    );
 
     press(&mut app, KeyCode::Esc);
     assert_eq!(app.details, None, "Esc closes the details first");
@@ -254,12 +260,19 @@ fn b_broadcasts_after_a_confirmation_with_the_count() {
     ch(&mut app, 'b');
     typed(&mut app, "bye");
     assert_eq!(press(&mut app, KeyCode::Enter), None);
-    assert_eq!(app.mode, Mode::ConfirmBroadcast { text: "bye".into() });
+    assert_eq!(
+        app.mode,
+        Mode::ConfirmBroadcast {
+            text: "bye".into(),
+            rows: None
+        }
+    );
     assert_eq!(
         ch(&mut app, 'y'),
         Some(Command::Broadcast {
             text: "bye".into(),
-            expected: 4
+            expected: 4,
+            ids: None
         })
     );
     assert_eq!(app.broadcast.map(|b| (b.done, b.total)), Some((0, 4)));
@@ -407,7 +420,13 @@ fn r_refreshes_unless_one_is_running() {
 #[test]
 fn ticks_refresh_every_interval() {
     let mut app = app_with(1);
-    assert_eq!(app.update(Event::Tick { now_ms: NOW + 1999 }), None);
+    assert_eq!(
+        app.update(Event::Tick { now_ms: NOW + 1999 }),
+        Some(Command::ProbeIdle {
+            ids: vec!["id000=".into()]
+        }),
+        "not a refresh yet (the IDLE column asks about its row)"
+    );
     assert_eq!(
         app.update(Event::Tick { now_ms: NOW + 2000 }),
         Some(Command::Refresh)
@@ -717,7 +736,13 @@ fn failures_are_shown_and_the_next_refresh_clears_them() {
     );
     assert!(!app.refreshing);
     assert_eq!(app.records().len(), 2, "the last good data stays");
-    assert_eq!(app.update(Event::Tick { now_ms: NOW + 1000 }), None);
+    assert_eq!(
+        app.update(Event::Tick { now_ms: NOW + 1000 }),
+        Some(Command::ProbeIdle {
+            ids: vec!["id000=".into(), "id001=".into()]
+        }),
+        "not a refresh yet (the IDLE column asks about its rows)"
+    );
     assert_eq!(
         app.update(Event::Tick { now_ms: NOW + 2000 }),
         Some(Command::Refresh),
@@ -760,4 +785,320 @@ fn resize_keeps_the_selection_on_screen() {
     });
     let page = app.page_size();
     assert!(app.offset <= app.selected && app.selected < app.offset + page);
+}
+
+/// Rows in room 7 (ids r7-0= …) and room 8 (r8-0= …), on a 100x30 screen.
+fn rooms_app(in7: usize, in8: usize) -> App {
+    let mut app = app_with(0);
+    let row = |room: u8, i: usize| -> ConnectionRow {
+        let mut r = ConnectionRecord::new(format!("r{room}-{i}=")).connected_at(NOW - 1000);
+        r.meta.insert("room".into(), room.to_string());
+        r.into()
+    };
+    let records = (0..in7)
+        .map(|i| row(7, i))
+        .chain((0..in8).map(|i| row(8, i)))
+        .collect();
+    app.update(Event::Refreshed {
+        records,
+        at_ms: NOW + 1,
+    });
+    app
+}
+
+fn filter(app: &mut App, text: &str) {
+    ch(app, '/');
+    typed(app, text);
+    press(app, KeyCode::Enter);
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+#[test]
+fn with_a_filter_b_broadcasts_to_the_filtered_rows_named_in_the_confirmation() {
+    let mut app = rooms_app(3, 2);
+    filter(&mut app, "room=7");
+    assert_eq!(app.visible_len(), 3);
+    ch(&mut app, 'b');
+    typed(&mut app, "hi 7");
+    press(&mut app, KeyCode::Enter);
+    let Mode::ConfirmBroadcast {
+        rows: Some(rows), ..
+    } = &app.mode
+    else {
+        panic!(
+            "expected a confirmation of the filtered rows: {:?}",
+            app.mode
+        )
+    };
+    assert_eq!(rows.filter, "room=7");
+    assert_eq!(
+        wsadmin_tui::app::rows_matching(rows.ids.len(), &rows.filter),
+        "the 3 rows matching room=7"
+    );
+    let Some(Command::Broadcast {
+        text,
+        expected,
+        ids: Some(ids),
+    }) = ch(&mut app, 'y')
+    else {
+        panic!("expected a broadcast to the rows")
+    };
+    assert_eq!((text.as_str(), expected), ("hi 7", 3));
+    assert_eq!(sorted(ids), ["r7-0=", "r7-1=", "r7-2="]);
+    assert!(
+        app.log
+            .back()
+            .unwrap()
+            .text
+            .ends_with("to the 3 rows matching room=7"),
+        "{:?}",
+        app.log.back()
+    );
+
+    // A filter that matches nothing has nothing to broadcast to.
+    app.update(Event::BroadcastDone(SweepReport::default()));
+    filter(&mut app, "room=9");
+    ch(&mut app, 'b');
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn the_confirmed_rows_are_what_is_sent_whatever_a_refresh_brings() {
+    let mut app = rooms_app(2, 1);
+    filter(&mut app, "room=7");
+    ch(&mut app, 'b');
+    typed(&mut app, "x");
+    press(&mut app, KeyCode::Enter);
+    // A refresh while the question is open: a third room-7 row appears.
+    app.update(Event::Refreshed {
+        records: rooms_app(3, 1).records().to_vec(),
+        at_ms: NOW + 2000,
+    });
+    let Some(Command::Broadcast { ids: Some(ids), .. }) = ch(&mut app, 'y') else {
+        panic!("expected a broadcast to the rows")
+    };
+    assert_eq!(
+        sorted(ids),
+        ["r7-0=", "r7-1="],
+        "what the operator confirmed"
+    );
+}
+
+#[test]
+fn shift_d_disconnects_the_filtered_rows_after_a_confirmation_and_only_with_a_filter() {
+    let mut app = rooms_app(2, 2);
+    assert_eq!(ch(&mut app, 'D'), None);
+    assert_eq!(app.mode, Mode::Normal, "without a filter D does nothing");
+    assert!(app.log.back().unwrap().text.contains("filter first"));
+
+    filter(&mut app, "room=8");
+    ch(&mut app, 'D');
+    let Mode::ConfirmDisconnectRows { rows } = &app.mode else {
+        panic!("expected a confirmation: {:?}", app.mode)
+    };
+    assert_eq!(
+        wsadmin_tui::app::rows_matching(rows.ids.len(), &rows.filter),
+        "the 2 rows matching room=8"
+    );
+    assert_eq!(ch(&mut app, 'x'), None, "other keys wait for an answer");
+    assert_eq!(press(&mut app, KeyCode::Esc), None);
+    assert_eq!(app.mode, Mode::Normal);
+
+    ch(&mut app, 'D');
+    let Some(Command::DisconnectRows { ids }) = ch(&mut app, 'y') else {
+        panic!("expected DisconnectRows")
+    };
+    assert_eq!(sorted(ids), ["r8-0=", "r8-1="]);
+    assert_eq!(app.disconnecting, Some(2));
+    assert!(app.quitting_abandons_work());
+    ch(&mut app, 'q');
+    assert!(asking_to_quit(&app), "quitting would leave the rest open");
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.mode, Mode::Normal);
+    ch(&mut app, 'D');
+    assert!(
+        matches!(app.mode, Mode::Normal),
+        "one disconnect of rows at a time"
+    );
+    let after = app.update(Event::DisconnectedRows(SweepReport {
+        targeted: 2,
+        disconnected: 2,
+        ..SweepReport::default()
+    }));
+    assert_eq!(after, Some(Command::Refresh), "the registry changed");
+    assert_eq!(app.disconnecting, None);
+    assert_eq!(
+        app.log.back().unwrap().text,
+        "disconnected 2 of 2 (0 already closed, 0 failed)"
+    );
+}
+
+#[test]
+fn plain_text_filters_also_scope_the_actions() {
+    let mut app = app_with(10);
+    filter(&mut app, "ana");
+    ch(&mut app, 'D');
+    let Mode::ConfirmDisconnectRows { rows } = &app.mode else {
+        panic!("expected a confirmation: {:?}", app.mode)
+    };
+    assert_eq!(rows.ids, ["id007="]);
+    assert_eq!(
+        wsadmin_tui::app::rows_matching(rows.ids.len(), &rows.filter),
+        "the 1 row matching ana"
+    );
+}
+
+/// Answers a ProbeIdle: every id live, last active `idle_ms` before NOW.
+fn answer(app: &mut App, ids: &[String], idle_ms: impl Fn(&str) -> i64) {
+    app.update(Event::IdleProbed {
+        results: ids
+            .iter()
+            .map(|id| {
+                (
+                    id.clone(),
+                    IdleCheck::Live {
+                        last_active_at: Some(NOW - idle_ms(id)),
+                    },
+                )
+            })
+            .collect(),
+    });
+}
+
+/// A tick at `t`; a refresh it starts is answered with the same records
+/// and the tick repeated, so what is left is the IDLE column's business.
+fn tick(app: &mut App, t: i64) -> Option<Command> {
+    match app.update(Event::Tick { now_ms: t }) {
+        Some(Command::Refresh) => {
+            let records = app.records().to_vec();
+            app.update(Event::Refreshed { records, at_ms: t });
+            app.update(Event::Tick { now_ms: t })
+        }
+        other => other,
+    }
+}
+
+fn probe_idle(command: Option<Command>) -> Vec<String> {
+    match command {
+        Some(Command::ProbeIdle { ids }) => ids,
+        other => panic!("expected ProbeIdle, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_idle_column_asks_about_visible_rows_only_paced_and_cached() {
+    use wsadmin_tui::app::{IDLE_BATCH, IDLE_EVERY_MS, IDLE_MAX_AGE_MS};
+    let mut app = app_with(1000);
+    let page = app.page_size();
+    let mut t = NOW + 1;
+    let first = probe_idle(app.update(Event::Tick { now_ms: t }));
+    assert_eq!(first.len(), IDLE_BATCH);
+    assert_eq!(first[0], "id000=");
+    // One batch at a time, and at most one per IDLE_EVERY_MS.
+    assert_eq!(app.update(Event::Tick { now_ms: t + 100 }), None);
+    answer(&mut app, &first, |_| 5_000);
+    assert_eq!(app.update(Event::Tick { now_ms: t + 200 }), None);
+    let mut asked = first;
+    loop {
+        t += IDLE_EVERY_MS;
+        match tick(&mut app, t) {
+            None => break,
+            c => {
+                let ids = probe_idle(c);
+                assert!(ids.len() <= IDLE_BATCH);
+                answer(&mut app, &ids, |_| 5_000);
+                asked.extend(ids);
+            }
+        }
+    }
+    let visible: Vec<String> = (0..page)
+        .map(|i| app.row(i).unwrap().id.to_string())
+        .collect();
+    assert_eq!(sorted(asked), sorted(visible), "each visible row once");
+
+    // Paging down asks about the new page.
+    press(&mut app, KeyCode::PageDown);
+    press(&mut app, KeyCode::PageDown);
+    t += IDLE_EVERY_MS;
+    let ids = probe_idle(tick(&mut app, t));
+    let on_screen = app.offset..app.offset + page;
+    for id in &ids {
+        let at = (0..app.visible_len())
+            .position(|i| *app.row(i).unwrap().id == **id)
+            .unwrap();
+        assert!(on_screen.contains(&at), "{id} at {at} is not on screen");
+    }
+    // Failures are cached too, and asked again only once old.
+    app.update(Event::IdleProbed {
+        results: ids
+            .iter()
+            .map(|id| (id.clone(), IdleCheck::Failed("throttled".into())))
+            .collect(),
+    });
+    assert!(
+        ids.iter()
+            .all(|id| matches!(app.idle[id].check, IdleCheck::Failed(_)))
+    );
+    press(&mut app, KeyCode::Char('g'));
+    let stale_at = NOW + 200 + IDLE_MAX_AGE_MS;
+    let again = probe_idle(tick(&mut app, stale_at));
+    assert_eq!(again[0], "id000=", "an answer older than the max age");
+}
+
+#[test]
+fn i_sorts_by_idle_most_idle_first_and_unknown_last() {
+    let mut app = app_with(5);
+    let ids = probe_idle(app.update(Event::Tick { now_ms: NOW + 1 }));
+    assert_eq!(ids, ["id000=", "id001=", "id002=", "id003="]);
+    // id002= idle longest, id000= least; id004= not asked yet.
+    answer(&mut app, &ids, |id| match id {
+        "id000=" => 1_000,
+        "id001=" => 20_000,
+        "id002=" => 90_000,
+        _ => 10_000,
+    });
+    ch(&mut app, 'i');
+    assert_eq!(app.sort, SortKey::Idle);
+    assert_eq!(app.sort.label(), "idle");
+    let order: Vec<String> = (0..5).map(|i| app.row(i).unwrap().id.to_string()).collect();
+    assert_eq!(order, ["id002=", "id001=", "id003=", "id000=", "id004="]);
+    // Answers arriving re-sort.
+    answer(&mut app, &["id004=".to_owned()], |_| 1_000_000);
+    assert_eq!(&*app.row(0).unwrap().id, "id004=");
+    ch(&mut app, 'i');
+    assert_eq!(app.sort, SortKey::Newest, "i again goes back");
+    ch(&mut app, 'i');
+    ch(&mut app, 's');
+    assert_eq!(app.sort, SortKey::Newest, "s leaves the idle sort too");
+}
+
+#[test]
+fn idle_answers_of_connections_that_went_away_are_dropped() {
+    let mut app = app_with(3);
+    let ids = probe_idle(app.update(Event::Tick { now_ms: NOW + 1 }));
+    answer(&mut app, &ids, |_| 1_000);
+    assert_eq!(app.idle.len(), 3);
+    app.update(Event::Refreshed {
+        records: vec![record(1)],
+        at_ms: NOW + 2000,
+    });
+    assert_eq!(app.idle.keys().collect::<Vec<_>>(), ["id001="]);
+}
+
+#[test]
+fn an_unanswered_idle_batch_is_given_up_on_so_the_column_goes_on() {
+    use wsadmin_tui::app::IDLE_GIVE_UP_MS;
+    let mut app = app_with(3);
+    let t = NOW + 1;
+    let first = probe_idle(tick(&mut app, t));
+    assert_eq!(
+        tick(&mut app, t + IDLE_GIVE_UP_MS - 1),
+        None,
+        "still waiting"
+    );
+    assert_eq!(probe_idle(tick(&mut app, t + IDLE_GIVE_UP_MS)), first);
 }

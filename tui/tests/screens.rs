@@ -9,7 +9,7 @@ use ratatui::backend::TestBackend;
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport};
 use wsadmin_tui::App;
 use wsadmin_tui::app::TargetInfo;
-use wsadmin_tui::event::{Event, LiveCheck, PrunePlan, Task};
+use wsadmin_tui::event::{Event, IdleCheck, LiveCheck, PrunePlan, Task};
 use wsadmin_tui::row::ConnectionRow;
 
 /// 2023-11-14 22:13:20 UTC.
@@ -251,4 +251,76 @@ fn no_control_character_reaches_the_screen() {
             cell.symbol()
         );
     }
+}
+
+/// The IDLE column's answers for the first rows: live ones idle 3 s, 1 m,
+/// 2 m…, one gone, one failed; the rest not asked yet.
+fn with_idle(app: &mut App) {
+    let ids: Vec<String> = (0..8)
+        .filter_map(|i| app.row(i))
+        .map(|r| r.id.to_string())
+        .collect();
+    let results = ids
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let check = match i {
+                5 => IdleCheck::Gone,
+                6 => IdleCheck::Failed("throttled".into()),
+                _ => IdleCheck::Live {
+                    last_active_at: Some(NOW - 3_000 - 60_000 * i as i64),
+                },
+            };
+            (id, check)
+        })
+        .collect();
+    app.update(Event::IdleProbed { results });
+}
+
+#[test]
+fn eighty_by_twenty_four() {
+    let mut app = populated();
+    with_idle(&mut app);
+    assert_snapshot!(screen(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn eighty_by_twenty_four_sorted_by_idle() {
+    let mut app = populated();
+    with_idle(&mut app);
+    app.update(key(KeyCode::Char('i')));
+    assert_snapshot!(screen(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn two_hundred_by_fifty() {
+    let mut app = populated();
+    with_idle(&mut app);
+    assert_snapshot!(screen(&mut app, 200, 50).backend());
+}
+
+#[test]
+fn filtered_broadcast_confirmation_at_80x24() {
+    let mut app = populated();
+    app.update(key(KeyCode::Char('/')));
+    chars(&mut app, "room=0");
+    app.update(key(KeyCode::Enter));
+    app.update(key(KeyCode::Char('b')));
+    chars(&mut app, "room 0 closes at noon");
+    assert_snapshot!(
+        "filtered_broadcast_input_at_80x24",
+        screen(&mut app, 80, 24).backend()
+    );
+    app.update(key(KeyCode::Enter));
+    assert_snapshot!(screen(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn filtered_disconnect_confirmation() {
+    let mut app = populated();
+    app.update(key(KeyCode::Char('/')));
+    chars(&mut app, "userAgent=websocat*");
+    app.update(key(KeyCode::Enter));
+    app.update(key(KeyCode::Char('D')));
+    assert_snapshot!(screen(&mut app, 100, 24).backend());
 }

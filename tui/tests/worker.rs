@@ -6,10 +6,12 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Harness, close, recv_close, recv_text, start};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use support::{Client, Harness, assert_silent, close, recv_close, recv_text, start};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use wsadmin_tui::app::TargetInfo;
-use wsadmin_tui::event::{Event, LiveCheck, Task};
+use wsadmin_tui::event::{Event, IdleCheck, LiveCheck, Task};
 use wsadmin_tui::row::ConnectionRow;
 use wsadmin_tui::worker::Worker;
 use wsadmin_tui::{App, Command};
@@ -92,6 +94,7 @@ async fn a_broadcast_reaches_every_client_and_reports_progress() {
     w.start(Command::Broadcast {
         text: "maintenance at noon".into(),
         expected: 12,
+        ids: None,
     });
     let mut progress = Vec::new();
     let report = loop {
@@ -252,6 +255,143 @@ async fn an_unreachable_registry_is_a_failed_refresh_not_a_crash() {
             message,
         })) => assert!(message.contains("DynamoDB"), "{message}"),
         other => panic!("expected a failed refresh, got {other:?}"),
+    }
+    h.stop().await;
+}
+
+/// The operator's keys, through the app; what it asks for goes to the worker.
+fn keys(app: &mut App, w: &mut Worker, keys: &[KeyCode]) {
+    for &code in keys {
+        if let Some(command) = app.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE))) {
+            w.start(command);
+        }
+    }
+}
+
+fn typed(text: &str) -> Vec<KeyCode> {
+    text.chars().map(KeyCode::Char).collect()
+}
+
+async fn in_room(h: &Harness, name: &str, room: u8) -> Client {
+    h.client_with(name, &format!("?room={room}"), WebSocketConfig::default())
+        .await
+}
+
+#[tokio::test]
+async fn filtered_broadcast_and_disconnect_touch_only_the_rows_matching_the_selector() {
+    let h = start(|_| {}).await;
+    let (mut w, mut rx) = worker(&h);
+    let mut room7 = Vec::new();
+    for i in 0..3 {
+        room7.push(in_room(&h, &format!("seven-{i}"), 7).await);
+    }
+    let mut room8 = Vec::new();
+    for i in 0..2 {
+        room8.push(in_room(&h, &format!("eight-{i}"), 8).await);
+    }
+    let records_of_8 = |records: Vec<wsadmin_core::ConnectionRecord>| {
+        let mut r: Vec<_> = records
+            .into_iter()
+            .filter(|r| r.meta.get("room").map(String::as_str) == Some("8"))
+            .collect();
+        r.sort_by(|a, b| a.connection_id.cmp(&b.connection_id));
+        r
+    };
+    let before = records_of_8(h.records().await);
+    assert_eq!(before.len(), 2);
+
+    let mut app = App::new(TargetInfo::of(&h.target()), 2000);
+    let (records, at_ms) = refresh(&mut w, &mut rx).await;
+    app.update(Event::Refreshed { records, at_ms });
+    keys(&mut app, &mut w, &[KeyCode::Char('/')]);
+    keys(&mut app, &mut w, &typed("room=7"));
+    keys(&mut app, &mut w, &[KeyCode::Enter]);
+    assert_eq!(app.visible_len(), 3);
+
+    // b, the message, Enter, y: a broadcast to the three rows.
+    keys(&mut app, &mut w, &[KeyCode::Char('b')]);
+    keys(&mut app, &mut w, &typed("room 7 only"));
+    keys(&mut app, &mut w, &[KeyCode::Enter, KeyCode::Char('y')]);
+    let report = loop {
+        match next(&mut rx).await {
+            Event::BroadcastProgress { done, total } => assert!(done <= total && total == 3),
+            Event::BroadcastDone(report) => break report,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!((report.targeted, report.delivered), (3, 3), "{report:?}");
+    for c in &mut room7 {
+        assert_eq!(recv_text(&mut c.ws).await, "room 7 only");
+    }
+    for c in &mut room8 {
+        assert_silent(&mut c.ws, Duration::from_millis(300)).await;
+    }
+    app.update(Event::BroadcastDone(report));
+
+    // D, y: the three rows are closed, the others stay.
+    keys(&mut app, &mut w, &[KeyCode::Char('D'), KeyCode::Char('y')]);
+    let report = loop {
+        match next(&mut rx).await {
+            // The refresh the broadcast's end asked for.
+            Event::Refreshed { .. } => continue,
+            Event::DisconnectedRows(report) => break report,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!((report.targeted, report.disconnected), (3, 3), "{report:?}");
+    assert!(report.is_complete(), "{report:?}");
+    for c in &mut room7 {
+        recv_close(&mut c.ws, Duration::from_secs(5)).await;
+    }
+    let eight: Vec<&str> = room8.iter().map(|c| c.id.as_str()).collect();
+    h.wait_for_ids(&eight).await;
+    assert_eq!(
+        records_of_8(h.records().await),
+        before,
+        "room 8's records intact"
+    );
+    for c in &mut room8 {
+        assert_silent(&mut c.ws, Duration::from_millis(300)).await;
+    }
+    // And their connections are open: a message still reaches them.
+    for c in &mut room8 {
+        w.start(Command::Send {
+            id: c.id.clone(),
+            text: "still here".into(),
+        });
+        loop {
+            if let Event::Sent { id } = next(&mut rx).await {
+                assert_eq!(id, c.id);
+                break;
+            }
+        }
+        assert_eq!(recv_text(&mut c.ws).await, "still here");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn idle_probes_report_last_activity_of_live_and_gone_connections() {
+    let h = start(|_| {}).await;
+    let (mut w, mut rx) = worker(&h);
+    let a = h.client("client-a").await;
+    let b = h.client("client-b").await;
+    let gone = b.id.clone();
+    close(b).await;
+    h.wait_for_ids(&[&a.id]).await;
+    w.start(Command::ProbeIdle {
+        ids: vec![a.id.clone(), gone.clone()],
+    });
+    match next(&mut rx).await {
+        Event::IdleProbed { results } => {
+            assert_eq!(results.len(), 2);
+            assert!(
+                matches!(&results[0], (id, IdleCheck::Live { last_active_at: Some(_) }) if *id == a.id),
+                "{results:?}"
+            );
+            assert_eq!(results[1], (gone, IdleCheck::Gone));
+        }
+        other => panic!("expected IdleProbed, got {other:?}"),
     }
     h.stop().await;
 }

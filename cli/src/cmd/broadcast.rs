@@ -11,12 +11,13 @@ use wsadmin_core::fanout::broadcast;
 use wsadmin_core::store::ScanOptions;
 use wsadmin_core::{Outcome, SweepReport};
 
+use crate::confirm;
 use crate::deployment::Deployment;
 use crate::exit::{Status, usage};
 use crate::flags::BroadcastArgs;
-use crate::output::{Document, ItemStream, Output, Style};
+use crate::output::{ItemStream, Output, Style};
 use crate::payload;
-use crate::report::{self, Summary};
+use crate::report::{self, DryRun, Summary, connections};
 
 /// The broadcast's own fields in its report.
 #[derive(Debug, Serialize)]
@@ -26,24 +27,11 @@ struct Broadcast {
     payload_bytes: usize,
 }
 
-/// What a dry run would do.
+/// A dry run's own fields.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DryRun {
-    dry_run: bool,
+struct Planned {
     payload_bytes: usize,
-    targeted: u64,
-}
-
-impl Document for DryRun {
-    fn text(&self, _: &Output, w: &mut dyn Write) -> Result<()> {
-        writeln!(
-            w,
-            "dry run: would broadcast {} bytes to {} connections",
-            self.payload_bytes, self.targeted
-        )?;
-        Ok(())
-    }
 }
 
 pub async fn run(
@@ -65,24 +53,36 @@ pub async fn run(
     let filter = args.filter.filter(None);
     let now = dep.target.clock().now_ms();
     let store = &dep.target.store;
-    let records = store
-        .scan(ScanOptions::segments(args.segments))
-        .try_filter(move |r| future::ready(filter.matches_record(r, now)));
+    let records = || {
+        let filter = filter.clone();
+        store
+            .scan(ScanOptions::segments(args.segments))
+            .try_filter(move |r| future::ready(filter.matches_record(r, now)))
+    };
 
-    if args.dry_run {
-        let targeted = records
-            .try_fold(0u64, |n, _| future::ready(Ok(n + 1)))
-            .await?;
-        let plan = DryRun {
-            dry_run: true,
+    if args.confirm.dry_run {
+        let targeted = report::list_targets(out, w, records(), "would_send", "send to").await?;
+        let sentence = format!(
+            "dry run: would broadcast {} bytes to {}",
+            data.len(),
+            connections(targeted)
+        );
+        let plan = Planned {
             payload_bytes: data.len(),
-            targeted,
         };
-        out.document(w, &plan)?;
+        out.document(w, &DryRun::new(plan, targeted, sentence))?;
         return Ok(Status::Ok);
     }
 
-    let whole_table = args.filter.older_than.is_none() && args.filter.wheres.is_empty();
+    let whole_table = args.filter.is_empty();
+    if whole_table {
+        // Everyone: ask first (--yes in scripts).
+        let what = format!(
+            "broadcast {} bytes to every registered connection",
+            data.len()
+        );
+        confirm::confirm(args.confirm.yes, &what, async { Ok(store.count(4).await?) }).await?;
+    }
     let bar = report::progress_bar(dep, out, whole_table, "sent").await;
     let sweep = report::engine(dep, args.concurrency, &args.sweep);
     let cleanup = (!args.no_prune).then_some(store);
@@ -92,7 +92,7 @@ pub async fn run(
         &sweep,
         &dep.target.gateway,
         cleanup,
-        records,
+        records(),
         data,
         |done, so_far| {
             report::tick(bar.as_ref(), so_far);

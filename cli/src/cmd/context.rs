@@ -10,14 +10,53 @@ use wsadmin_core::local::LocalStackInfo;
 use crate::config::{ConfigFile, ContextSpec, LOCAL};
 use crate::exit::{Status, usage};
 use crate::flags::{ContextCommand, TargetArgs};
-use crate::output::{Cell, Document, Item, Output, Row, escape, escape_lines, plain};
+use crate::output::{Cell, Document, Fit, Item, Output, Row, escape, escape_lines, plain};
 
 #[derive(Debug, Serialize)]
 struct Listed<'a> {
     name: &'a str,
     current: bool,
-    #[serde(flatten)]
+    /// camelCase as every JSON key of ours (the TOML file is kebab-case).
+    #[serde(flatten, serialize_with = "camel_case_spec")]
     spec: &'a ContextSpec,
+}
+
+/// A context's fields as JSON: `apiId`, `tableKey`, `dynamodbEndpoint`.
+fn camel_case_spec<S: serde::Serializer>(
+    spec: &&ContextSpec,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Json<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        endpoint: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        api_id: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stage: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        table: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        table_key: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        region: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        profile: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dynamodb_endpoint: &'a Option<String>,
+    }
+    Json {
+        endpoint: &spec.endpoint,
+        api_id: &spec.api_id,
+        stage: &spec.stage,
+        table: &spec.table,
+        table_key: &spec.table_key,
+        region: &spec.region,
+        profile: &spec.profile,
+        dynamodb_endpoint: &spec.dynamodb_endpoint,
+    }
+    .serialize(s)
 }
 
 pub fn run(
@@ -44,11 +83,8 @@ pub fn run(
                     )));
                 }
             }
-            let replaced = file.contexts.insert(name.clone(), spec).is_some();
             let made_current = file.current.is_none();
-            if made_current {
-                file.current = Some(name.clone());
-            }
+            let replaced = file.put(&name, spec);
             file.save(&path)?;
             out.say(
                 w,
@@ -62,18 +98,15 @@ pub fn run(
         }
         ContextCommand::Use { name } => {
             if name != LOCAL && file.get(&name).is_none() {
-                return Err(file.unknown(&name));
+                return Err(file.unknown(&name).into());
             }
             file.current = Some(name.clone());
             file.save(&path)?;
             out.say(w, &format!("current context: {name}"))?;
         }
         ContextCommand::Remove { name } => {
-            if file.contexts.remove(&name).is_none() {
-                return Err(file.unknown(&name));
-            }
-            if file.current.as_deref() == Some(name.as_str()) {
-                file.current = None;
+            if !file.remove(&name) {
+                return Err(file.unknown(&name).into());
             }
             file.save(&path)?;
             out.say(w, &format!("removed context {name:?}"))?;
@@ -144,6 +177,14 @@ impl Item for Listed<'_> {
 impl Row for Listed<'_> {
     fn headers(_: &[Self]) -> Vec<&'static str> {
         vec!["CURRENT", "NAME", "ENDPOINT", "TABLE", "REGION"]
+    }
+
+    fn fit(header: &str) -> Fit {
+        if header == "ENDPOINT" {
+            Fit::shrink(24)
+        } else {
+            Fit::KEEP
+        }
     }
 
     fn cells(&self) -> Vec<Cell> {

@@ -1,25 +1,26 @@
-//! `wsadmin disconnect ID… | --idle-over DUR | --all --yes`: DeleteConnection,
-//! and the record removed (a closed or already gone connection's record can
-//! only be stale).
+//! `wsadmin disconnect ID… | - | --where SELECTOR | --idle-over DUR | --all`:
+//! DeleteConnection, and the record removed (a closed or already gone
+//! connection's record can only be stale). Anything but named ids asks
+//! first ([`confirm`]); `--dry-run` lists the targets.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 
-use anyhow::{Result, bail};
-use futures::stream;
+use anyhow::Result;
+use futures::{TryStreamExt, future, stream};
 use serde::Serialize;
 use wsadmin_core::connection;
 use wsadmin_core::prune::PruneOptions;
 use wsadmin_core::stale::RecordFate;
 use wsadmin_core::store::ScanOptions;
-use wsadmin_core::{Finished, Outcome};
+use wsadmin_core::{ConnectionRecord, Finished, Outcome, Sweep};
 
-use crate::cmd::check_ids;
-use crate::cmd::prune::Pruned;
+use crate::cmd::prune::{Pruned, Selection};
+use crate::confirm;
 use crate::deployment::Deployment;
-use crate::exit::{Status, usage};
+use crate::exit::Status;
 use crate::flags::DisconnectArgs;
-use crate::output::{Cell, Item, ItemStream, Output, Row, Style, plain, styled};
-use crate::report;
+use crate::output::{Cell, Fit, Item, ItemStream, Output, Row, Style, plain, styled};
+use crate::report::{self, DryRun, connections};
 
 pub async fn run(
     dep: &Deployment,
@@ -27,58 +28,113 @@ pub async fn run(
     out: &Output,
     w: &mut dyn Write,
 ) -> Result<Status> {
-    let target = &dep.target;
     let sweep = report::engine(dep, args.concurrency, &args.sweep);
     if let Some(idle_over) = args.idle_over {
         let opts = PruneOptions {
             idle_over: Some(idle_over),
-            dry_run: false,
+            dry_run: args.confirm.dry_run,
         };
-        let scan = ScanOptions::default();
-        return crate::cmd::prune::sweep_table(dep, &sweep, scan, opts, out, w, "disconnect").await;
-    }
-    if args.all {
-        if !args.yes {
-            let n = target.store.count(4).await?;
-            confirm(n)?;
-        }
-        let records = target.store.scan(ScanOptions::default());
-        let bar = report::progress_bar(dep, out, true, "closed").await;
-        let mut targets = ItemStream::new(out, w);
-        let report = connection::disconnect(
-            &sweep,
-            &target.store,
-            &target.gateway,
-            records,
-            false,
-            |done, so_far| {
-                report::tick(bar.as_ref(), so_far);
-                targets.push(&report::TargetLine::new(done, closed(done)));
-            },
-        )
-        .await;
-        report::finish_bar(bar);
-        targets.finish()?;
-        let command = Pruned {
-            dry_run: false,
+        let how = Selection {
+            scan: ScanOptions::default(),
+            filter: &args.filter,
+            yes: args.confirm.yes,
             what: "disconnect",
         };
-        return report::finish(out, w, &report, command);
+        return crate::cmd::prune::gated(dep, &sweep, how, opts, out, w).await;
     }
-    check_ids(&args.ids)?;
-    // A few ids, named on the command line: a result for each, in order.
-    let mut rows: Vec<Disconnected> = Vec::new();
-    let ids = stream::iter(
-        args.ids
-            .iter()
-            .cloned()
-            .map(Ok::<_, std::convert::Infallible>),
-    );
+    if args.all || !args.filter.is_empty() {
+        return selected(dep, &sweep, &args, out, w).await;
+    }
+    by_id(dep, &sweep, &args, out, w).await
+}
+
+/// `--all` or `--where`/`--older-than`: every matching registered
+/// connection, after asking.
+async fn selected(
+    dep: &Deployment,
+    sweep: &Sweep,
+    args: &DisconnectArgs,
+    out: &Output,
+    w: &mut dyn Write,
+) -> Result<Status> {
+    let target = &dep.target;
+    let filter = args.filter.filter(None);
+    let now = target.clock().now_ms();
+    let records = || {
+        let filter = filter.clone();
+        target
+            .store
+            .scan(ScanOptions::default())
+            .try_filter(move |r| future::ready(filter.matches_record(r, now)))
+    };
+    if args.confirm.dry_run {
+        let n = report::list_targets(out, w, records(), "would_disconnect", "disconnect").await?;
+        let sentence = format!("dry run: would disconnect {}", connections(n));
+        out.document(w, &DryRun::new(serde_json::Map::new(), n, sentence))?;
+        return Ok(Status::Ok);
+    }
+    let what = if args.all {
+        "disconnect every registered connection".to_owned()
+    } else {
+        format!("disconnect the connections {}", args.filter.describe())
+    };
+    let count = async {
+        if args.all {
+            return Ok(target.store.count(4).await?);
+        }
+        Ok(records()
+            .try_fold(0u64, |n, _| future::ready(Ok(n + 1)))
+            .await?)
+    };
+    confirm::confirm(args.confirm.yes, &what, count).await?;
+    let bar = report::progress_bar(dep, out, args.all, "closed").await;
+    let mut targets = ItemStream::new(out, w);
     let report = connection::disconnect(
-        &sweep,
+        sweep,
         &target.store,
         &target.gateway,
-        ids,
+        records(),
+        false,
+        |done, so_far| {
+            report::tick(bar.as_ref(), so_far);
+            targets.push(&report::TargetLine::new(done, closed(done)));
+        },
+    )
+    .await;
+    report::finish_bar(bar);
+    targets.finish()?;
+    let command = Pruned {
+        dry_run: false,
+        what: "disconnect",
+    };
+    report::finish(out, w, &report, command)
+}
+
+/// Ids named on the command line or read from standard input: a result
+/// for each, in order.
+async fn by_id(
+    dep: &Deployment,
+    sweep: &Sweep,
+    args: &DisconnectArgs,
+    out: &Output,
+    w: &mut dyn Write,
+) -> Result<Status> {
+    let target = &dep.target;
+    let ids = crate::ids::gather(&args.ids, &mut std::io::stdin().lock())?;
+    if args.confirm.dry_run {
+        let records = stream::iter(ids.iter().map(|id| Ok(ConnectionRecord::new(id.clone()))));
+        let n = report::list_targets(out, w, records, "would_disconnect", "disconnect").await?;
+        let sentence = format!("dry run: would disconnect {}", connections(n));
+        out.document(w, &DryRun::new(serde_json::Map::new(), n, sentence))?;
+        return Ok(Status::Ok);
+    }
+    let mut rows: Vec<Disconnected> = Vec::new();
+    let subjects = stream::iter(ids.iter().cloned().map(Ok::<_, std::convert::Infallible>));
+    let report = connection::disconnect(
+        sweep,
+        &target.store,
+        &target.gateway,
+        subjects,
         false,
         |done, _| {
             rows.push(Disconnected::new(done));
@@ -86,7 +142,7 @@ pub async fn run(
     )
     .await;
     report::check(&report)?;
-    rows.sort_by_key(|r| args.ids.iter().position(|id| id == &r.connection_id));
+    rows.sort_by_key(|r| ids.iter().position(|id| id == &r.connection_id));
     out.rows(w, &rows)?;
     report::status(&report)
 }
@@ -157,6 +213,14 @@ impl Row for Disconnected {
         vec!["ID", "RESULT", "RECORD", "DETAIL"]
     }
 
+    fn fit(header: &str) -> Fit {
+        if header == "DETAIL" {
+            Fit::shrink(20)
+        } else {
+            Fit::KEEP
+        }
+    }
+
     fn cells(&self) -> Vec<Cell> {
         let style = match self.result {
             "disconnected" => Style::Green,
@@ -179,20 +243,4 @@ fn closed(done: &Finished) -> bool {
         Outcome::Disconnected { .. }
             | Outcome::Gone(RecordFate::Removed | RecordFate::AlreadyRemoved)
     )
-}
-
-/// Asks on a terminal; refuses anywhere else.
-fn confirm(n: u64) -> Result<()> {
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Err(usage(
-            "refusing to disconnect every connection without --yes (standard input is not a terminal)",
-        ));
-    }
-    eprint!("disconnect all {n} registered connections? [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if !matches!(answer.trim(), "y" | "Y" | "yes") {
-        bail!("not confirmed: nothing was disconnected");
-    }
-    Ok(())
 }

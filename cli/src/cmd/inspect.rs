@@ -9,11 +9,10 @@ use serde::Serialize;
 use wsadmin_core::connection::{Probe, probe};
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, RetryPolicy};
 
-use crate::cmd::check_ids;
 use crate::deployment::Deployment;
 use crate::exit::Status;
 use crate::flags::InspectArgs;
-use crate::output::{Item, Output, Style, Table, escape, timestamp};
+use crate::output::{Fit, Item, Output, Style, Table, escape, timestamp};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,7 +20,9 @@ struct Inspection {
     connection_id: String,
     /// live | gone | not registered | live, not registered | unknown
     state: &'static str,
+    #[serde(serialize_with = "crate::output::record_with_times")]
     record: Option<ConnectionRecord>,
+    #[serde(serialize_with = "crate::output::info_with_times")]
     connection: Option<ConnectionInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -33,10 +34,10 @@ pub async fn run(
     out: &Output,
     w: &mut dyn Write,
 ) -> Result<Status> {
-    check_ids(&args.ids)?;
+    let ids = crate::ids::gather(&args.ids, &mut std::io::stdin().lock())?;
     let target = &dep.target;
     let retry = RetryPolicy::default();
-    let found: Vec<Result<Inspection>> = stream::iter(args.ids.iter())
+    let found: Vec<Result<Inspection>> = stream::iter(ids.iter())
         .map(|id| async move {
             let (record, probe) =
                 futures::join!(target.store.get(id), probe(&target.gateway, id, &retry));
@@ -102,7 +103,11 @@ fn side_by_side(out: &Output, w: &mut dyn Write, f: &Inspection) -> Result<()> {
     let r = f.record.as_ref();
     let c = f.connection.as_ref();
     let text = |v: Option<&String>| v.cloned().unwrap_or_else(dash);
-    let mut t = Table::new(vec!["FIELD", "RECORD", "GETCONNECTION"]);
+    let mut t = Table::new(vec!["FIELD", "RECORD", "GETCONNECTION"]).with_fits(vec![
+        Fit::KEEP,
+        Fit::shrink(16),
+        Fit::shrink(16),
+    ]);
     let mut row = |name: &str, rec: String, conn: String| {
         t.row(vec![(name.to_owned(), None), (rec, None), (conn, None)]);
     };

@@ -17,7 +17,9 @@ use wsadmin_core::{ConnectionInfo, ConnectionRecord, Finished, Outcome, Sweep, S
 use crate::deployment::Deployment;
 use crate::exit::Status;
 use crate::flags::{ListArgs, OutputFormat, SortKey};
-use crate::output::{self, Cell, Item, ItemStream, Output, Style, Table, age_text, plain, styled};
+use crate::output::{
+    self, Cell, Fit, Item, ItemStream, Output, Style, Table, Times, age_text, plain, styled,
+};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,6 +33,9 @@ pub struct ConnectionRow {
     pub last_active_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_ms: Option<u64>,
+    /// The ISO-8601 forms of the times above.
+    #[serde(flatten)]
+    pub times: Times,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The run's "now": the table's ages are counted to it.
@@ -39,8 +44,9 @@ pub struct ConnectionRow {
 }
 
 impl ConnectionRow {
-    fn new(record: ConnectionRecord, probe: Option<Probe>, now: i64) -> Self {
+    pub(crate) fn new(record: ConnectionRecord, probe: Option<Probe>, now: i64) -> Self {
         let mut row = ConnectionRow {
+            times: Times::record(&record),
             record,
             state: None,
             last_active_at: None,
@@ -53,6 +59,8 @@ impl ConnectionRow {
             Some(Probe::Live(info)) => {
                 row.state = Some("live");
                 row.last_active_at = info.last_active_at;
+                row.times =
+                    std::mem::take(&mut row.times).ms("lastActiveTime", info.last_active_at);
                 row.idle_ms = idle(&info, now).map(|d| d.as_millis() as u64);
             }
             Some(Probe::Gone) => row.state = Some("gone"),
@@ -85,6 +93,9 @@ pub async fn run(
     out: &Output,
     w: &mut dyn Write,
 ) -> Result<Status> {
+    if args.watch {
+        return super::events::watch_list(dep, args, out, w).await;
+    }
     let now = dep.target.clock().now_ms();
     let filter = args.filter.filter(args.idle_over);
     let live = args.live || filter.needs_live();
@@ -257,6 +268,17 @@ impl output::Row for ConnectionRow {
         }
         headers.push("META");
         headers
+    }
+
+    /// The user agent gives way first, then the source IP, then the meta;
+    /// the id, age, state and idle time never.
+    fn fit(header: &str) -> Fit {
+        match header {
+            "USER AGENT" => Fit::shrink(12).or_drop(1),
+            "SOURCE IP" => Fit::KEEP.or_drop(2),
+            "META" => Fit::shrink(12).or_drop(3),
+            _ => Fit::KEEP,
+        }
     }
 
     fn cells(&self) -> Vec<Cell> {

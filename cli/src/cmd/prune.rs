@@ -4,18 +4,22 @@
 //! closes live connections idle too long. The decisions are core's; this
 //! module runs the sweep and reports.
 
+use std::collections::HashSet;
 use std::io::Write;
 
 use anyhow::Result;
+use futures::{Stream, TryStreamExt, future};
 use serde::Serialize;
+use wsadmin_core::duration::format_duration;
 use wsadmin_core::prune::{self, PruneOptions};
 use wsadmin_core::stale::RecordFate;
-use wsadmin_core::store::ScanOptions;
-use wsadmin_core::{Finished, Outcome, Sweep, SweepReport};
+use wsadmin_core::store::{ScanOptions, StoreError};
+use wsadmin_core::{ConnectionRecord, Finished, Outcome, Sweep, SweepReport};
 
+use crate::confirm;
 use crate::deployment::Deployment;
 use crate::exit::Status;
-use crate::flags::PruneArgs;
+use crate::flags::{FilterArgs, PruneArgs};
 use crate::output::{ItemStream, Output, Style, escape};
 use crate::report::{self, Summary};
 
@@ -38,27 +42,129 @@ pub async fn run(
 ) -> Result<Status> {
     let opts = PruneOptions {
         idle_over: args.idle_over,
-        dry_run: args.dry_run,
+        dry_run: args.confirm.dry_run,
     };
     let sweep = report::engine(dep, args.concurrency, &args.sweep);
     let scan = ScanOptions::segments(args.segments);
-    sweep_table(dep, &sweep, scan, opts, out, w, "prune").await
+    let how = Selection {
+        scan,
+        filter: &args.filter,
+        yes: args.confirm.yes,
+        what: "prune",
+    };
+    gated(dep, &sweep, how, opts, out, w).await
 }
 
-/// A prune of the whole table (`prune`, `disconnect --idle-over`): the
-/// sweep with a progress bar, streamed targets, and the report.
-pub async fn sweep_table(
+/// Which records a prune sweeps, and how it was asked for.
+pub struct Selection<'a> {
+    pub scan: ScanOptions,
+    pub filter: &'a FilterArgs,
+    /// `--yes`.
+    pub yes: bool,
+    /// `prune` or `disconnect`.
+    pub what: &'static str,
+}
+
+/// The targets an operator agreed to: a dry run's (ids) and how many of
+/// them are connections to close.
+struct IdlePlan {
+    ids: HashSet<String>,
+    idle: u64,
+}
+
+impl confirm::Plan for IdlePlan {
+    fn count(&self) -> u64 {
+        self.idle
+    }
+}
+
+/// A prune of the selected records (`prune`, `disconnect --idle-over`).
+/// Closing idle connections asks first: on a terminal the count comes from
+/// a dry run, and the run then sweeps only that dry run's targets (each
+/// probed again: one active since is left alone).
+pub async fn gated(
     dep: &Deployment,
     sweep: &Sweep,
-    scan: ScanOptions,
+    how: Selection<'_>,
+    opts: PruneOptions,
+    out: &Output,
+    w: &mut dyn Write,
+) -> Result<Status> {
+    let target = &dep.target;
+    let now = target.clock().now_ms();
+    let filter = how.filter.filter(None);
+    let selected = || {
+        let filter = filter.clone();
+        target
+            .store
+            .scan(how.scan)
+            .try_filter(move |r| future::ready(filter.matches_record(r, now)))
+    };
+    let mut agreed: Option<HashSet<String>> = None;
+    if let Some(idle_over) = opts.idle_over
+        && !opts.dry_run
+    {
+        let selection = how.filter.describe();
+        let what = format!(
+            "close the connections idle over {}{}{}",
+            format_duration(idle_over),
+            if selection.is_empty() { "" } else { " " },
+            selection
+        );
+        let plan = async {
+            let mut plan = IdlePlan {
+                ids: HashSet::new(),
+                idle: 0,
+            };
+            let dry = PruneOptions {
+                dry_run: true,
+                ..opts
+            };
+            let report = prune::prune(
+                sweep,
+                &target.store,
+                &target.gateway,
+                selected(),
+                dry,
+                |done, _| {
+                    if touched(done) {
+                        plan.ids.insert(done.id.clone());
+                        plan.idle += u64::from(done.outcome == Outcome::WouldDisconnect);
+                    }
+                },
+            )
+            .await;
+            report::check(&report)?;
+            Ok(plan)
+        };
+        agreed = confirm::confirm(how.yes, &what, plan).await?.map(|p| p.ids);
+    }
+    let whole_table = how.filter.is_empty() && agreed.is_none();
+    let records = selected().try_filter(move |r| {
+        future::ready(
+            agreed
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&r.connection_id)),
+        )
+    });
+    sweep_table(dep, sweep, records, whole_table, opts, out, w, how.what).await
+}
+
+/// A prune over `records`: the sweep with a progress bar, streamed
+/// targets, and the report.
+#[allow(clippy::too_many_arguments)]
+async fn sweep_table(
+    dep: &Deployment,
+    sweep: &Sweep,
+    records: impl Stream<Item = Result<ConnectionRecord, StoreError>>,
+    whole_table: bool,
     opts: PruneOptions,
     out: &Output,
     w: &mut dyn Write,
     what: &'static str,
 ) -> Result<Status> {
     let target = &dep.target;
-    let records = target.store.scan(scan);
-    let bar = report::progress_bar(dep, out, true, "checked").await;
+    let bar = report::progress_bar(dep, out, whole_table, "checked").await;
     let mut targets = ItemStream::new(out, w);
     let report = prune::prune(
         sweep,

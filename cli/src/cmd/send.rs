@@ -1,5 +1,5 @@
-//! `wsadmin send ID… (--data | --file | -)`: PostToConnection to each id, a
-//! result per id. Retries like a broadcast; records are left alone.
+//! `wsadmin send ID… (--data | --file)`: PostToConnection to each id (`-`:
+//! the ids on standard input), a result per id. Retries like a broadcast; records are left alone.
 
 use std::io::Write;
 
@@ -9,11 +9,10 @@ use serde::Serialize;
 use wsadmin_core::Outcome;
 use wsadmin_core::fanout::broadcast;
 
-use crate::cmd::check_ids;
 use crate::deployment::Deployment;
 use crate::exit::Status;
 use crate::flags::SendArgs;
-use crate::output::{Cell, Item, Output, Row, Style, plain, styled};
+use crate::output::{Cell, Fit, Item, Output, Row, Style, plain, styled};
 use crate::payload;
 
 /// One id's result.
@@ -63,6 +62,14 @@ impl Row for SendResult {
         vec!["ID", "RESULT", "DETAIL"]
     }
 
+    fn fit(header: &str) -> Fit {
+        if header == "DETAIL" {
+            Fit::shrink(20)
+        } else {
+            Fit::KEEP
+        }
+    }
+
     fn cells(&self) -> Vec<Cell> {
         let style = match self.result {
             "delivered" => Style::Green,
@@ -91,18 +98,15 @@ pub async fn run(
     out: &Output,
     w: &mut dyn Write,
 ) -> Result<Status> {
-    let mut ids = args.ids;
-    let stdin = ids.last().is_some_and(|id| id == "-");
-    if stdin {
-        ids.pop();
-    }
-    if ids.is_empty() {
+    if crate::ids::reads_stdin(&args.ids)
+        && args.payload.file.as_deref() == Some(std::path::Path::new("-"))
+    {
         return Err(crate::exit::usage(
-            "no connection id given: wsadmin send ID… --data TEXT",
+            "standard input cannot hold both the ids (`-`) and the message (--file -): pass the message with --data or --file PATH",
         ));
     }
-    check_ids(&ids)?;
-    let data = payload::read(&args.payload, stdin)?;
+    let ids = crate::ids::gather(&args.ids, &mut std::io::stdin().lock())?;
+    let data = payload::read(&args.payload, false)?;
     let sweep = crate::report::engine(dep, 16, &args.sweep);
     let mut results = Vec::new();
     let ids_stream = stream::iter(ids.iter().cloned().map(Ok::<_, String>));

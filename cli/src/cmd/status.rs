@@ -5,9 +5,9 @@
 use std::io::Write;
 
 use anyhow::Result;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use serde::Serialize;
 use wsadmin_core::connection::{Probe, probe};
+use wsadmin_core::control_plane::ControlPlane;
 use wsadmin_core::{RetryPolicy, StoreError, Ttl};
 
 use crate::deployment::Deployment;
@@ -53,10 +53,26 @@ struct Table {
     exists: bool,
     status: Option<String>,
     key_schema: Vec<String>,
+    /// DynamoDB's approximate ItemCount (refreshed about every six hours).
     item_count: Option<i64>,
+    /// Registered connections: counted now on a table this small, else
+    /// the approximate ItemCount.
+    registered: Option<Registered>,
     ttl: Option<String>,
     error: Option<String>,
 }
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Registered {
+    count: i64,
+    /// `count` (a Select=COUNT scan, now) or `itemCount` (DynamoDB's
+    /// approximate figure, up to about six hours old).
+    source: &'static str,
+}
+
+/// Up to this many items (by ItemCount), `status` counts them exactly.
+const COUNT_EXACTLY_UNDER: i64 = 100_000;
 
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -137,12 +153,17 @@ fn text(out: &Output, w: &mut dyn Write, r: &Report) -> Result<()> {
     if t.exists {
         writeln!(w, "  status     {}", dash(&t.status))?;
         writeln!(w, "  key        {}", escape(&t.key_schema.join(", ")))?;
-        writeln!(
-            w,
-            "  items      {}",
-            t.item_count
-                .map_or("-".to_owned(), |n| format!("{n} (approximate)"))
-        )?;
+        let registered = match &t.registered {
+            Some(Registered {
+                count,
+                source: "count",
+            }) => format!("{count} (counted now)"),
+            Some(Registered { count, .. }) => format!(
+                "about {count} (DynamoDB's approximate ItemCount, refreshed about every 6 hours: it may be that old)"
+            ),
+            None => "-".to_owned(),
+        };
+        writeln!(w, "  registered {registered}")?;
         writeln!(w, "  ttl        {}", dash(&t.ttl))?;
     }
     if let Some(e) = &t.error {
@@ -181,70 +202,40 @@ async fn api(dep: &Deployment) -> Api {
             ..Api::default()
         };
     };
-    let client = aws_sdk_apigatewayv2::Client::new(&dep.sdk);
+    let plane = ControlPlane::new(&dep.sdk);
     let mut api = Api {
         source: "apigatewayv2",
         id: Some(id.clone()),
         ..Api::default()
     };
-    let got = match client.get_api().api_id(&id).send().await {
+    let got = match plane.api(&id).await {
         Ok(got) => got,
         Err(e) => {
-            api.error = Some(format!("GetApi {id}: {}", DisplayErrorContext(&e)));
+            api.error = Some(e.to_string());
             return api;
         }
     };
-    api.name = got.name().map(str::to_owned);
-    api.protocol = got.protocol_type().map(|p| p.as_str().to_owned());
-    api.route_selection_expression = got.route_selection_expression().map(str::to_owned);
-    let routes = client.get_routes().api_id(&id).max_results("500").send();
-    let integrations = client
-        .get_integrations()
-        .api_id(&id)
-        .max_results("500")
-        .send();
-    let stages = client.get_stages().api_id(&id).max_results("500").send();
-    let (routes, integrations, stages) = futures::join!(routes, integrations, stages);
-    let integrations = match integrations {
-        Ok(i) => i.items.unwrap_or_default(),
-        Err(e) => {
-            api.error = Some(format!("GetIntegrations: {}", DisplayErrorContext(&e)));
-            Vec::new()
-        }
-    };
+    api.name = got.name;
+    api.protocol = got.protocol;
+    api.route_selection_expression = got.route_selection_expression;
+    let (routes, stages) = futures::join!(plane.routes(&id), plane.stages(&id));
     match routes {
-        Ok(r) => {
-            for route in r.items.unwrap_or_default() {
-                let key = route.route_key().unwrap_or("?");
-                let integration = route
-                    .target()
-                    .and_then(|t| t.strip_prefix("integrations/"))
-                    .and_then(|iid| {
-                        integrations
-                            .iter()
-                            .find(|i| i.integration_id() == Some(iid))
-                    })
-                    .and_then(|i| i.integration_uri())
-                    .map(integration_name);
-                api.routes.push(match integration {
-                    Some(i) => format!("{key} -> {i}"),
-                    None => key.to_owned(),
-                });
-            }
-            api.routes.sort();
-        }
-        Err(e) => api.error = Some(format!("GetRoutes: {}", DisplayErrorContext(&e))),
-    }
-    match stages {
-        Ok(s) => {
-            api.stages = s
-                .items
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|s| s.stage_name().map(str::to_owned))
+        Ok(routes) => {
+            api.routes = routes
+                .into_iter()
+                .map(
+                    |r| match r.integration_uri.as_deref().map(integration_name) {
+                        Some(i) => format!("{} -> {i}", r.key),
+                        None => r.key,
+                    },
+                )
                 .collect();
         }
-        Err(e) => api.error = Some(format!("GetStages: {}", DisplayErrorContext(&e))),
+        Err(e) => api.error = Some(e.to_string()),
+    }
+    match stages {
+        Ok(stages) => api.stages = stages,
+        Err(e) => api.error = Some(e.to_string()),
     }
     api
 }
@@ -261,6 +252,22 @@ async fn table(dep: &Deployment) -> Table {
             t.exists = true;
             t.status = desc.status.clone();
             t.item_count = desc.item_count;
+            t.registered = match desc.item_count {
+                Some(n) if n >= COUNT_EXACTLY_UNDER => Some(Registered {
+                    count: n,
+                    source: "itemCount",
+                }),
+                approximate => match store.count(4).await {
+                    Ok(n) => Some(Registered {
+                        count: i64::try_from(n).unwrap_or(i64::MAX),
+                        source: "count",
+                    }),
+                    Err(_) => approximate.map(|count| Registered {
+                        count,
+                        source: "itemCount",
+                    }),
+                },
+            };
             t.key_schema = desc
                 .key_schema
                 .iter()
@@ -275,7 +282,7 @@ async fn table(dep: &Deployment) -> Table {
         }
         Err(StoreError::TableNotFound { .. }) => {
             t.error = Some(format!(
-                "table {name:?} not found in {} (create it with `wsstack`, or set --table)",
+                "table {name:?} not found in {} (deploy the stack with `wsstack up`, or run `wsstack local`; or set --table)",
                 dep.target.region
             ));
             return t;

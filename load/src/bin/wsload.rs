@@ -22,7 +22,7 @@ const EXAMPLES: &str = "\
 Examples:
   # 1,000 clients for a minute; broadcast to them from another shell:
   wsload hold --url ws://127.0.0.1:3001/dev -n 1000 --duration 60s
-  wsadmin --context local broadcast --data \"wsload:try:1:$(date +%s%3N)\"
+  wsadmin --context local broadcast --yes --data \"wsload:try:1:$(date +%s%3N)\"
 
   # 5 of them never read their socket (their posts end in 429):
   wsload hold --url ws://127.0.0.1:3001/dev -n 905 --never-read 5 -o json

@@ -1,0 +1,146 @@
+//! Connection ids as users type them: positional ids (after `--` when one
+//! starts with `-`, as about 2% of API Gateway's do), and `-`, which reads
+//! ids from standard input one per line (`wsadmin list -o ids | wsadmin
+//! disconnect - --yes`). Every id is checked before any request; a bad one
+//! is a usage error naming it. Also the hint for an id that clap took for a
+//! flag.
+
+use std::io::BufRead;
+
+use anyhow::{Context as _, Result};
+use wsadmin_core::record::validate_connection_id;
+
+use crate::exit::usage;
+
+/// The ids of the command line, `-` replaced by the lines of `stdin`
+/// (blank lines skipped), every one validated. Empty is a usage error.
+pub fn gather(args: &[String], stdin: &mut dyn BufRead) -> Result<Vec<String>> {
+    let dashes = args.iter().filter(|a| *a == "-").count();
+    if dashes > 1 {
+        return Err(usage("`-` (ids from standard input) can be given once"));
+    }
+    let mut ids = Vec::with_capacity(args.len());
+    for arg in args {
+        if arg != "-" {
+            validate_connection_id(arg).map_err(usage)?;
+            ids.push(arg.clone());
+            continue;
+        }
+        let before = ids.len();
+        let mut line = String::new();
+        let mut number = 0usize;
+        loop {
+            line.clear();
+            let read = stdin
+                .read_line(&mut line)
+                .context("cannot read connection ids from standard input")?;
+            if read == 0 {
+                break;
+            }
+            number += 1;
+            let id = line.trim();
+            if id.is_empty() {
+                continue;
+            }
+            validate_connection_id(id)
+                .map_err(|e| usage(format!("{e} (line {number} of standard input)")))?;
+            ids.push(id.to_owned());
+        }
+        if ids.len() == before {
+            return Err(usage(
+                "no connection id on standard input (`-` reads one per line)",
+            ));
+        }
+    }
+    if ids.is_empty() {
+        return Err(usage("no connection id given"));
+    }
+    Ok(ids)
+}
+
+/// Whether `-` (ids from standard input) is among the ids given.
+pub fn reads_stdin(args: &[String]) -> bool {
+    args.iter().any(|a| a == "-")
+}
+
+/// When clap refused an argument: the sentence for one that looks like a
+/// connection id starting with `-` (`-L0SM9cOFvHcCIh=`), which clap takes
+/// for a flag.
+pub fn dash_hint(args: impl IntoIterator<Item = String>) -> Option<String> {
+    let args: Vec<String> = args.into_iter().collect();
+    let id = args.iter().find(|a| looks_like_dashed_id(a))?;
+    let command = args
+        .iter()
+        .find(|a| matches!(a.as_str(), "inspect" | "send" | "disconnect"))
+        .map_or("disconnect", String::as_str);
+    Some(format!(
+        "unexpected argument '{id}': a connection id starting with '-' goes after `--` \
+         (wsadmin {command} [OPTIONS] -- {id}) or on standard input, one per line, with `-`"
+    ))
+}
+
+/// API Gateway's id shape (16 characters of URL-safe base64 ending in `=`)
+/// with a leading `-`.
+fn looks_like_dashed_id(arg: &str) -> bool {
+    arg.len() == 16
+        && arg.starts_with('-')
+        && arg.ends_with('=')
+        && arg[..15]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn dash_reads_ids_one_per_line_skipping_blank_ones() {
+        let mut input: &[u8] = b"AAAA=\n\n  -BBB=  \r\nCCC=";
+        let ids = gather(&strings(&["X=", "-"]), &mut input).expect("ids");
+        assert_eq!(ids, ["X=", "AAAA=", "-BBB=", "CCC="]);
+    }
+
+    #[test]
+    fn a_bad_id_is_a_usage_error_naming_it() {
+        let mut input: &[u8] = b"AAAA=\nbad/id\n";
+        let e = gather(&strings(&["-"]), &mut input).expect_err("bad id");
+        assert!(crate::exit::is_usage(&e));
+        let text = e.to_string();
+        assert!(
+            text.contains("\"bad/id\"") && text.contains("line 2"),
+            "{text}"
+        );
+
+        let mut none: &[u8] = b"\n\n";
+        let e = gather(&strings(&["-"]), &mut none).expect_err("empty");
+        assert!(e.to_string().contains("no connection id on standard input"));
+        let e = gather(&strings(&["-", "-"]), &mut none).expect_err("twice");
+        assert!(crate::exit::is_usage(&e));
+        let e = gather(&strings(&["a b"]), &mut none).expect_err("space");
+        assert!(e.to_string().contains("\"a b\""), "{e}");
+    }
+
+    #[test]
+    fn an_id_taken_for_a_flag_gets_a_hint() {
+        let hint = dash_hint(strings(&[
+            "wsadmin",
+            "send",
+            "-L0SM9cOFvHcCIh=",
+            "--data",
+            "x",
+        ]))
+        .expect("hint");
+        assert!(
+            hint.contains("wsadmin send [OPTIONS] -- -L0SM9cOFvHcCIh="),
+            "{hint}"
+        );
+        assert_eq!(dash_hint(strings(&["wsadmin", "list", "--bogus"])), None);
+        assert_eq!(dash_hint(strings(&["wsadmin", "send", "--data="])), None);
+        assert!(dash_hint(strings(&["wsadmin", "inspect", "--0SM9cOFvHcCIh="])).is_some());
+    }
+}

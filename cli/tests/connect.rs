@@ -1,0 +1,522 @@
+//! `wsadmin connect`, the test client, against the real local stack: the
+//! seed walkthrough (Marko? → Polo!, a broadcast received), the `$connect`
+//! meta from `--param`, close codes, refused handshakes, a signed
+//! handshake, and every bad input as one line.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::{Harness, eventually, fails_with, run, start, stderr, stdout, wsadmin_in};
+use wsadmin_harness::send_text;
+
+const AGENT: &str = concat!("wsadmin/", env!("CARGO_PKG_VERSION"));
+
+/// A `wsadmin` running in the background, its output collected as it comes.
+struct Running {
+    child: Child,
+    out: Arc<Mutex<Vec<String>>>,
+    err: Arc<Mutex<String>>,
+}
+
+/// A test that fails leaves nothing running.
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn start(h: &Harness, args: &[&str]) -> Self {
+        let mut cmd = h.cmd();
+        cmd.arg("--context")
+            .arg("local")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("wsadmin starts");
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = out.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                lines.lock().expect("lock").push(line);
+            }
+        });
+        let stderr = child.stderr.take().expect("stderr");
+        let text = err.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut t = text.lock().expect("lock");
+                t.push_str(&line);
+                t.push('\n');
+            }
+        });
+        Self { child, out, err }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.out.lock().expect("lock").clone()
+    }
+
+    /// Waits (up to `secs`) for the process to exit on its own.
+    async fn exit(mut self, secs: u64) -> (i32, Vec<String>, String) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "wsadmin did not exit within {secs}s: {:?} {}",
+                    self.lines(),
+                    self.err.lock().expect("lock")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // The readers drain what is left.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let err = self.err.lock().expect("lock").clone();
+        (status.code().unwrap_or(-1), self.lines(), err)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execute_sends_and_prints_the_answer_with_its_time() {
+    let h = start(|_| {}).await;
+    let a = h
+        .local(&["connect", "--execute", "Marko?", "--wait", "2s"])
+        .await
+        .success();
+    let out = stdout(&a);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    // 2026-11-26T02:41:07.123Z  > Marko?
+    assert!(lines[0].ends_with("Z  > Marko?"), "{out}");
+    assert!(lines[1].ends_with("Z  < Polo!"), "{out}");
+    assert_eq!(lines[1].find('T'), Some(10), "{out}");
+    assert!(
+        stderr(&a).contains(&format!("connected to {} (HTTP 101)", h.url())),
+        "{}",
+        stderr(&a)
+    );
+
+    // Two messages, in order; NDJSON for scripts.
+    let a = h
+        .local(&[
+            "connect", "-o", "ndjson", "-x", "Marko?", "-x", "hello", "--wait", "2s",
+        ])
+        .await
+        .success();
+    let events: Vec<serde_json::Value> = stdout(&a)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let summary: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or_default().to_owned(),
+                e["data"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        summary[..2],
+        [pair("sent", "Marko?"), pair("sent", "hello")]
+    );
+    let mut received = summary[2..].to_vec();
+    received.sort();
+    assert_eq!(
+        received,
+        [pair("received", "Marko?"), pair("received", "Polo!")]
+    );
+    assert!(events.iter().all(|e| e["at"].as_i64().is_some()));
+
+    // A deployment named by its stage URL (as a context holds it): the
+    // WebSocket URL is its ws:// form.
+    let mut cmd = h.cmd();
+    cmd.args([
+        "--endpoint",
+        &h.stack.management_endpoint(),
+        "connect",
+        "-x",
+        "Marko?",
+        "--wait",
+        "2s",
+    ]);
+    let a = run(cmd).await.success();
+    assert!(stdout(&a).contains("< Polo!"), "{}", stdout(&a));
+    assert!(stderr(&a).contains(&h.url()), "{}", stderr(&a));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_from_a_pipe_are_sent_and_answered() {
+    let h = start(|_| {}).await;
+    let mut cmd = h.cmd();
+    cmd.args(["--context", "local", "connect", "--wait", "2s"]);
+    let assert = tokio::task::spawn_blocking(move || {
+        use assert_cmd::assert::OutputAssertExt;
+        use std::io::Write;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "Marko?").expect("write");
+        writeln!(stdin, "Marko?").expect("write");
+        drop(stdin);
+        child.wait_with_output().expect("output").assert()
+    })
+    .await
+    .expect("join")
+    .success();
+    let out = stdout(&assert);
+    assert_eq!(out.matches("> Marko?").count(), 2, "{out}");
+    assert_eq!(out.matches("< Polo!").count(), 2, "{out}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_is_the_connect_meta_and_broadcasts_and_deletes_reach_it() {
+    let h = start(|_| {}).await;
+    let running = Running::start(
+        &h,
+        &[
+            "connect",
+            "--param",
+            "room=7",
+            "--param",
+            "user=ana maría",
+            "-H",
+            "User-Agent: meta-test",
+            "--wait",
+            "30s",
+        ],
+    );
+    // -H replaced the default user agent.
+    let id = h.record_of("meta-test").await;
+    let record = h
+        .records()
+        .await
+        .into_iter()
+        .find(|r| r.connection_id == id)
+        .expect("record");
+    assert_eq!(record.meta.get("room").map(String::as_str), Some("7"));
+    assert_eq!(
+        record.meta.get("user").map(String::as_str),
+        Some("ana maría")
+    );
+
+    // Another client broadcasts through the stack's message route.
+    let mut other = h.client("broadcaster").await;
+    send_text(
+        &mut other.ws,
+        r#"{"type":"message","data":"meeting in room 7"}"#,
+    )
+    .await;
+    assert!(
+        eventually(10, || running
+            .lines()
+            .iter()
+            .any(|l| l.ends_with("< meeting in room 7")))
+        .await,
+        "{:?}",
+        running.lines()
+    );
+
+    // The server closes it: the code and reason are shown, exit 0.
+    h.management()
+        .delete_connection()
+        .connection_id(&id)
+        .send()
+        .await
+        .expect("delete");
+    let (code, lines, err) = running.exit(10).await;
+    assert_eq!(code, 0, "{lines:?} {err}");
+    let last = lines.last().expect("a line");
+    assert!(
+        last.ends_with("closed by the server: 1000 Connection deleted"),
+        "{lines:?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_timeout_close_is_shown_with_its_code() {
+    let h = start(|c| c.idle_timeout = Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let a = h
+        .local(&["connect", "-o", "ndjson", "--wait", "20s"])
+        .await
+        .success();
+    assert!(started.elapsed() < Duration::from_secs(15), "waited it out");
+    let out = stdout(&a);
+    let last: serde_json::Value =
+        serde_json::from_str(out.lines().last().expect("a line")).expect("json");
+    assert_eq!(last["event"], "closed", "{out}");
+    assert_eq!(last["code"], 1001, "{out}");
+    assert_eq!(last["reason"], "Going away", "{out}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_handshake_exits_1_naming_the_status() {
+    let h = start(|_| {}).await;
+    aws_sdk_dynamodb::Client::new(&h.stack.sdk_config())
+        .delete_table()
+        .table_name("WS_CONNECTIONS")
+        .send()
+        .await
+        .expect("drop table");
+    let a = h.local(&["connect", "--execute", "Marko?"]).await;
+    let err = fails_with(a, 1, "HTTP 500");
+    assert!(err.contains("refused the handshake"), "{err}");
+
+    // No subprotocol chosen by $connect: the client says so.
+    let h2 = start(|_| {}).await;
+    let a = h2
+        .local(&["connect", "--subprotocol", "chat.v1", "-x", "Marko?"])
+        .await;
+    let err = fails_with(a, 1, "accepted none of the subprotocols");
+    assert!(err.contains("chat.v1"), "{err}");
+    h2.stop().await;
+    h.stop().await;
+}
+
+#[test]
+fn a_signed_handshake_carries_sigv4_in_its_query() {
+    // A bare socket sees the handshake exactly as sent.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = wsadmin_in(dir.path());
+    cmd.env("AWS_ACCESS_KEY_ID", "AKIDSIGNTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "sign-test-secret")
+        .args([
+            "--region",
+            "eu-west-1",
+            "connect",
+            "--sign",
+            "--param",
+            "room=7",
+        ])
+        .arg(format!("ws://127.0.0.1:{port}/dev"))
+        .args(["-x", "hi", "--wait", "1s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("wsadmin starts");
+    // Accept on a thread, so a client that never connects fails the test
+    // instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(listener.accept());
+    });
+    let Ok(Ok((socket, _))) = rx.recv_timeout(Duration::from_secs(20)) else {
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("wsadmin exits");
+        panic!(
+            "wsadmin never connected: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let mut request_line = String::new();
+    BufReader::new(&socket)
+        .read_line(&mut request_line)
+        .expect("request line");
+    drop(socket);
+    let out = child.wait_with_output().expect("wsadmin exits");
+    let target = request_line
+        .split_whitespace()
+        .nth(1)
+        .expect("a request target");
+    let query: std::collections::HashMap<String, String> = target
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.replace("%2F", "/")))
+        .collect();
+    assert_eq!(query.get("room").map(String::as_str), Some("7"), "{target}");
+    assert_eq!(
+        query.get("X-Amz-Algorithm").map(String::as_str),
+        Some("AWS4-HMAC-SHA256"),
+        "{target}"
+    );
+    let credential = query.get("X-Amz-Credential").expect("credential");
+    assert!(
+        credential.starts_with("AKIDSIGNTEST/")
+            && credential.ends_with("/eu-west-1/execute-api/aws4_request"),
+        "{credential}"
+    );
+    assert_eq!(query.get("X-Amz-Signature").map(String::len), Some(64));
+    // The handshake failed (the socket closed): one line, and it never
+    // shows the signed query (a credential for minutes).
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("X-Amz-Signature"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_handshake_leaves_only_the_applications_meta() {
+    let h = start(|_| {}).await;
+    let running = Running::start(
+        &h,
+        &[
+            "connect", "--sign", "--param", "room=7", "-x", "Marko?", "--wait", "3s",
+        ],
+    );
+    let id = h.record_of(AGENT).await;
+    let record = h
+        .records()
+        .await
+        .into_iter()
+        .find(|r| r.connection_id == id)
+        .expect("record");
+    // $connect keeps the query string as the meta, but never the
+    // signature, credential or token of a signed handshake.
+    assert_eq!(
+        record.meta,
+        std::collections::BTreeMap::from([("room".to_owned(), "7".to_owned())])
+    );
+    let (code, lines, err) = running.exit(15).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(lines.iter().any(|l| l.ends_with("< Polo!")), "{lines:?}");
+    assert!(!err.contains("X-Amz-Signature"), "{err}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_are_one_line_each() {
+    let dir = tempfile::tempdir().expect("dir");
+    let wsadmin = |args: &[&str]| {
+        let mut cmd = wsadmin_in(dir.path());
+        cmd.args(args);
+        run(cmd)
+    };
+    let one_line = |a: assert_cmd::assert::Assert, code: i32, needle: &str| {
+        let err = fails_with(a, code, needle);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("wsadmin: "), "{err}");
+    };
+    let url = "ws://127.0.0.1:9/dev";
+    one_line(
+        wsadmin(&["connect", url, "-H", "nocolon"]).await,
+        2,
+        "invalid header \"nocolon\"",
+    );
+    one_line(
+        wsadmin(&["connect", url, "--param", "noequals"]).await,
+        2,
+        "invalid query parameter \"noequals\"",
+    );
+    one_line(
+        wsadmin(&["connect", "http://127.0.0.1:9/dev"]).await,
+        2,
+        "invalid WebSocket URL",
+    );
+    one_line(
+        wsadmin(&["connect", "127.0.0.1:9/dev"]).await,
+        2,
+        "invalid WebSocket URL",
+    );
+    one_line(wsadmin(&["connect"]).await, 2, "no URL to connect to");
+    one_line(
+        wsadmin(&["--api-id", "abc123", "--stage", "dev", "connect"]).await,
+        1,
+        "no region",
+    );
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let closed = format!("ws://127.0.0.1:{port}/dev");
+    one_line(
+        wsadmin(&["connect", &closed, "-x", "hi"]).await,
+        1,
+        &format!("cannot connect to {closed}"),
+    );
+    // TLS to a server that speaks none.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    let tls = format!("wss://localhost:{}/dev", addr.port());
+    one_line(
+        wsadmin(&["connect", &tls]).await,
+        1,
+        &format!("cannot connect to {tls}"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_in_a_real_terminal() {
+    let h = start(|_| {}).await;
+    let dir = h.home();
+    let env = |k: &str, v: &std::path::Path| format!("{k}={}", v.display());
+    let command = vec![
+        "env".to_owned(),
+        "-i".to_owned(),
+        env("HOME", &dir),
+        env("WSADMIN_CONFIG", &dir.join("config.toml")),
+        env("WSADMIN_LOCAL_STATE", &dir.join("local-stack.json")),
+        "AWS_EC2_METADATA_DISABLED=true".to_owned(),
+        "TERM=xterm-256color".to_owned(),
+        env!("CARGO_BIN_EXE_wsadmin").to_owned(),
+        "--context".to_owned(),
+        "local".to_owned(),
+        "connect".to_owned(),
+        "--param".to_owned(),
+        "room=7".to_owned(),
+    ];
+    let tmux = support::tmux::Tmux::start(120, 30, &command);
+    tmux.until("the connection is announced", 15, |s| {
+        s.contains("connected to") && s.contains("Ctrl-D")
+    })
+    .await;
+    tmux.text("Marko?");
+    tmux.keys(&["Enter"]);
+    tmux.until("Polo! arrives", 10, |s| s.contains("< Polo!"))
+        .await;
+    // A broadcast from another client reaches the terminal too.
+    let mut other = h.client("broadcaster").await;
+    send_text(&mut other.ws, r#"{"type":"message","data":"hello room"}"#).await;
+    tmux.until("the broadcast arrives", 10, |s| s.contains("< hello room"))
+        .await;
+    // Ctrl-D closes it and wsadmin exits.
+    tmux.keys(&["C-d"]);
+    assert!(eventually(10, || !tmux.alive()).await, "{}", tmux.screen());
+    // Its record went with it ($disconnect ran).
+    let mut gone = false;
+    for _ in 0..100 {
+        if h.find_record_of(AGENT).await.is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the record stayed");
+    h.stop().await;
+}
