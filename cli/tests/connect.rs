@@ -6,88 +6,13 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{Harness, eventually, fails_with, run, start, stderr, stdout, wsadmin_in};
+use support::{Running, eventually, fails_with, run, start, stderr, stdout, wsadmin_in};
 use wsadmin_harness::send_text;
 
 const AGENT: &str = concat!("wsadmin/", env!("CARGO_PKG_VERSION"));
-
-/// A `wsadmin` running in the background, its output collected as it comes.
-struct Running {
-    child: Child,
-    out: Arc<Mutex<Vec<String>>>,
-    err: Arc<Mutex<String>>,
-}
-
-/// A test that fails leaves nothing running.
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Running {
-    fn start(h: &Harness, args: &[&str]) -> Self {
-        let mut cmd = h.cmd();
-        cmd.arg("--context")
-            .arg("local")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("wsadmin starts");
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let err = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().expect("stdout");
-        let lines = out.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                lines.lock().expect("lock").push(line);
-            }
-        });
-        let stderr = child.stderr.take().expect("stderr");
-        let text = err.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut t = text.lock().expect("lock");
-                t.push_str(&line);
-                t.push('\n');
-            }
-        });
-        Self { child, out, err }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.out.lock().expect("lock").clone()
-    }
-
-    /// Waits (up to `secs`) for the process to exit on its own.
-    async fn exit(mut self, secs: u64) -> (i32, Vec<String>, String) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!(
-                    "wsadmin did not exit within {secs}s: {:?} {}",
-                    self.lines(),
-                    self.err.lock().expect("lock")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        // The readers drain what is left.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let err = self.err.lock().expect("lock").clone();
-        (status.code().unwrap_or(-1), self.lines(), err)
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn execute_sends_and_prints_the_answer_with_its_time() {

@@ -4,98 +4,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-use support::{Harness, eventually, start, stdout};
+use support::{Running, eventually, start, stdout};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-
-/// A `wsadmin` running in the background, its output collected as it comes.
-struct Running {
-    child: Child,
-    out: Arc<Mutex<Vec<String>>>,
-    err: Arc<Mutex<String>>,
-}
-
-/// A test that fails leaves nothing running.
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Running {
-    fn start(h: &Harness, args: &[&str]) -> Self {
-        let mut cmd = h.cmd();
-        cmd.arg("--context").arg("local").args(args);
-        Self::spawn(cmd)
-    }
-
-    fn spawn(mut cmd: std::process::Command) -> Self {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("wsadmin starts");
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let err = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().expect("stdout");
-        let lines = out.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                lines.lock().expect("lock").push(line);
-            }
-        });
-        let stderr = child.stderr.take().expect("stderr");
-        let text = err.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut t = text.lock().expect("lock");
-                t.push_str(&line);
-                t.push('\n');
-            }
-        });
-        Self { child, out, err }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.out.lock().expect("lock").clone()
-    }
-
-    fn stderr(&self) -> String {
-        self.err.lock().expect("lock").clone()
-    }
-
-    fn json(&self) -> Vec<Value> {
-        self.lines()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-
-    /// Waits until a line satisfies `check`; panics after `secs`.
-    async fn wait_for(&self, secs: u64, what: &str, check: impl Fn(&str) -> bool) -> Duration {
-        let started = Instant::now();
-        let found = eventually(secs, || self.lines().iter().any(|l| check(l))).await;
-        assert!(
-            found,
-            "no line {what} within {secs}s: {:?} {}",
-            self.lines(),
-            self.stderr()
-        );
-        started.elapsed()
-    }
-
-    fn kill(mut self) -> (Vec<String>, String) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::thread::sleep(Duration::from_millis(200));
-        (self.lines(), self.stderr())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_shows_exactly_the_connects_and_disconnects_of_real_clients() {

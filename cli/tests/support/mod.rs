@@ -7,11 +7,15 @@
 
 pub mod tmux;
 
+use std::io::{BufRead, BufReader};
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use assert_cmd::assert::{Assert, OutputAssertExt};
+use serde_json::Value;
 use wsadmin_core::local::LocalStackInfo;
 use wsadmin_emulator::EmulatorConfig;
 use wsadmin_testkit::dynalite::Dynalite;
@@ -144,4 +148,111 @@ pub fn fails_with(a: Assert, code: i32, needle: &str) -> String {
     }
     let _ = a;
     err
+}
+
+/// A `wsadmin` running in the background, its output collected as it comes.
+pub struct Running {
+    child: Child,
+    out: Arc<Mutex<Vec<String>>>,
+    err: Arc<Mutex<String>>,
+}
+
+/// A test that fails leaves nothing running.
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    pub fn start(h: &Harness, args: &[&str]) -> Self {
+        let mut cmd = h.cmd();
+        cmd.arg("--context").arg("local").args(args);
+        Self::spawn(cmd)
+    }
+
+    pub fn spawn(mut cmd: std::process::Command) -> Self {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("wsadmin starts");
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = out.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                lines.lock().expect("lock").push(line);
+            }
+        });
+        let stderr = child.stderr.take().expect("stderr");
+        let text = err.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut t = text.lock().expect("lock");
+                t.push_str(&line);
+                t.push('\n');
+            }
+        });
+        Self { child, out, err }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.out.lock().expect("lock").clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.err.lock().expect("lock").clone()
+    }
+
+    pub fn json(&self) -> Vec<Value> {
+        self.lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// Waits until a line satisfies `check`; panics after `secs`.
+    pub async fn wait_for(&self, secs: u64, what: &str, check: impl Fn(&str) -> bool) -> Duration {
+        let started = Instant::now();
+        let found = eventually(secs, || self.lines().iter().any(|l| check(l))).await;
+        assert!(
+            found,
+            "no line {what} within {secs}s: {:?} {}",
+            self.lines(),
+            self.stderr()
+        );
+        started.elapsed()
+    }
+
+    pub fn kill(mut self) -> (Vec<String>, String) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(200));
+        (self.lines(), self.stderr())
+    }
+
+    /// Waits (up to `secs`) for the process to exit on its own.
+    pub async fn exit(mut self, secs: u64) -> (i32, Vec<String>, String) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "wsadmin did not exit within {secs}s: {:?} {}",
+                    self.lines(),
+                    self.err.lock().expect("lock")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // The readers drain what is left.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let err = self.err.lock().expect("lock").clone();
+        (status.code().unwrap_or(-1), self.lines(), err)
+    }
 }
