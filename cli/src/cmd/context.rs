@@ -180,11 +180,7 @@ impl Row for Listed<'_> {
     }
 
     fn fit(header: &str) -> Fit {
-        if header == "ENDPOINT" {
-            Fit::shrink(24)
-        } else {
-            Fit::KEEP
-        }
+        Fit::shrink_only(header, "ENDPOINT", 24)
     }
 
     fn cells(&self) -> Vec<Cell> {

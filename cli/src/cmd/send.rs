@@ -63,11 +63,7 @@ impl Row for SendResult {
     }
 
     fn fit(header: &str) -> Fit {
-        if header == "DETAIL" {
-            Fit::shrink(20)
-        } else {
-            Fit::KEEP
-        }
+        Fit::shrink_only(header, "DETAIL", 20)
     }
 
     fn cells(&self) -> Vec<Cell> {

@@ -48,6 +48,16 @@ impl Fit {
         }
     }
 
+    /// `column` shortened down to `min` characters, every other kept: the
+    /// usual `Row::fit` of a table with one long free-text column.
+    pub fn shrink_only(header: &str, column: &str, min: usize) -> Fit {
+        if header == column {
+            Fit::shrink(min)
+        } else {
+            Fit::KEEP
+        }
+    }
+
     /// And dropped (lowest rank first) if the table still does not fit.
     pub const fn or_drop(self, rank: u8) -> Fit {
         Fit {
