@@ -6,23 +6,16 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::start;
 use support::tmux::Tmux;
+use support::{Harness, start};
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use wsadmin_harness::{assert_silent, recv_text};
 use wsadmin_local::demo::{self, DemoPace};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_shows_and_acts_on_live_connections() {
-    let h = start(|_| {}).await;
-    let (stop_demo, stop_rx) = watch::channel(false);
-    let demo = tokio::spawn(demo::run(
-        h.stack.websocket_url(),
-        3,
-        DemoPace::default(),
-        stop_rx,
-    ));
-    let mut ours = h.clients("e2e", 3, 3).await;
-
+/// `wsadmin --context local tui` in a `cols`×`rows` tmux terminal, with
+/// nothing of this machine's environment.
+fn dashboard(h: &Harness, cols: u16, rows: u16) -> Tmux {
     let dir = h.home();
     let env = |k: &str, v: &std::path::Path| format!("{k}={}", v.display());
     let command = vec![
@@ -40,7 +33,68 @@ async fn the_dashboard_shows_and_acts_on_live_connections() {
         "--interval".to_owned(),
         "500ms".to_owned(),
     ];
-    let tmux = Tmux::start(140, 45, &command);
+    Tmux::start(cols, rows, &command)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_broadcast_reaches_only_the_matching_rows() {
+    let h = start(|_| {}).await;
+    let config = WebSocketConfig::default();
+    let mut sevens = vec![
+        h.client_with("seven-a", "?room=7", config).await,
+        h.client_with("seven-b", "?room=7", config).await,
+    ];
+    let mut eight = h.client_with("eight-a", "?room=8", config).await;
+    let tmux = dashboard(&h, 80, 24);
+    tmux.until("the three clients listed", 20, |s| {
+        ["seven-a", "seven-b", "eight-a"]
+            .iter()
+            .all(|n| s.contains(n))
+    })
+    .await;
+
+    tmux.keys(&["/"]);
+    tmux.text("room=7");
+    tmux.keys(&["Enter"]);
+    tmux.until("the filter keeps room 7 only", 5, |s| {
+        s.contains("seven-a") && s.contains("seven-b") && !s.contains("eight-a")
+    })
+    .await;
+    tmux.keys(&["b"]);
+    tmux.text("room seven only");
+    tmux.keys(&["Enter"]);
+    tmux.until("a confirmation naming the count and the filter", 5, |s| {
+        s.contains("2 rows matching room=7")
+    })
+    .await;
+    tmux.keys(&["y"]);
+    for c in &mut sevens {
+        assert_eq!(recv_text(&mut c.ws).await, "room seven only");
+    }
+    assert_silent(&mut eight.ws, Duration::from_secs(1)).await;
+
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tmux.alive() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!tmux.alive(), "wsadmin tui exited on q");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_and_acts_on_live_connections() {
+    let h = start(|_| {}).await;
+    let (stop_demo, stop_rx) = watch::channel(false);
+    let demo = tokio::spawn(demo::run(
+        h.stack.websocket_url(),
+        3,
+        DemoPace::default(),
+        stop_rx,
+    ));
+    let mut ours = h.clients("e2e", 3, 3).await;
+
+    let tmux = dashboard(&h, 140, 45);
 
     // It shows the connections: ours and the demo's.
     let screen = tmux

@@ -40,7 +40,9 @@ async fn follow_shows_exactly_the_connects_and_disconnects_of_real_clients() {
             l.contains("disconnected") && l.contains(&alpha_id)
         })
         .await;
-    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // Latency is measured, not asserted (BENCHMARKS.md): the wait's own
+    // bound guards against a hang.
+    eprintln!("latency: scan source (200ms interval), disconnect seen after {took:?}");
     let events = running.json();
     let (_, err) = running.kill();
     assert!(
@@ -336,7 +338,7 @@ async fn follow_reads_the_table_stream_when_it_has_one() {
     let took = running
         .wait_for(10, "for the connect", |l| l.contains(&id))
         .await;
-    assert!(took < Duration::from_secs(1), "connect seen after {took:?}");
+    eprintln!("latency: stream source, connect seen after {took:?}");
     futures::SinkExt::send(
         &mut ws,
         tokio_tungstenite::tungstenite::Message::Close(None),
@@ -349,10 +351,7 @@ async fn follow_reads_the_table_stream_when_it_has_one() {
             l.contains("disconnected") && l.contains(&id)
         })
         .await;
-    assert!(
-        took < Duration::from_secs(2),
-        "disconnect seen after {took:?}"
-    );
+    eprintln!("latency: stream source, disconnect seen after {took:?}");
     let events = running.json();
     let (_, err) = running.kill();
     assert!(!err.contains("RCU"), "no scans: {err}");
