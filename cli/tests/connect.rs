@@ -399,24 +399,7 @@ async fn bad_inputs_are_one_line_each() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactive_in_a_real_terminal() {
     let h = start(|_| {}).await;
-    let dir = h.home();
-    let env = |k: &str, v: &std::path::Path| format!("{k}={}", v.display());
-    let command = vec![
-        "env".to_owned(),
-        "-i".to_owned(),
-        env("HOME", &dir),
-        env("WSADMIN_CONFIG", &dir.join("config.toml")),
-        env("WSADMIN_LOCAL_STATE", &dir.join("local-stack.json")),
-        "AWS_EC2_METADATA_DISABLED=true".to_owned(),
-        "TERM=xterm-256color".to_owned(),
-        env!("CARGO_BIN_EXE_wsadmin").to_owned(),
-        "--context".to_owned(),
-        "local".to_owned(),
-        "connect".to_owned(),
-        "--param".to_owned(),
-        "room=7".to_owned(),
-    ];
-    let tmux = support::tmux::Tmux::start(120, 30, &command);
+    let tmux = h.in_terminal(120, 30, "", "connect --param room=7", false);
     tmux.until("the connection is announced", 15, |s| {
         s.contains("connected to") && s.contains("Ctrl-D")
     })

@@ -13,27 +13,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use wsadmin_harness::{assert_silent, recv_text};
 use wsadmin_local::demo::{self, DemoPace};
 
-/// `wsadmin --context local tui` in a `cols`×`rows` tmux terminal, with
-/// nothing of this machine's environment.
+/// `wsadmin --context local tui` in a `cols`×`rows` tmux terminal.
 fn dashboard(h: &Harness, cols: u16, rows: u16) -> Tmux {
-    let dir = h.home();
-    let env = |k: &str, v: &std::path::Path| format!("{k}={}", v.display());
-    let command = vec![
-        "env".to_owned(),
-        "-i".to_owned(),
-        env("HOME", &dir),
-        env("WSADMIN_CONFIG", &dir.join("config.toml")),
-        env("WSADMIN_LOCAL_STATE", &dir.join("local-stack.json")),
-        "AWS_EC2_METADATA_DISABLED=true".to_owned(),
-        "TERM=xterm-256color".to_owned(),
-        env!("CARGO_BIN_EXE_wsadmin").to_owned(),
-        "--context".to_owned(),
-        "local".to_owned(),
-        "tui".to_owned(),
-        "--interval".to_owned(),
-        "500ms".to_owned(),
-    ];
-    Tmux::start(cols, rows, &command)
+    h.in_terminal(cols, rows, "", "tui --interval 500ms", false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

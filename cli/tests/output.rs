@@ -15,15 +15,7 @@ const LONG_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/201001
 /// `wsadmin --context local ARGS…` in a terminal `width` columns wide; the
 /// pane shows `EXIT=<status>` after it.
 fn in_terminal(h: &support::Harness, width: u16, args: &str) -> Tmux {
-    let dir = h.home();
-    let script = format!(
-        "env -i HOME={dir} WSADMIN_CONFIG={dir}/config.toml WSADMIN_LOCAL_STATE={dir}/local-stack.json \
-         AWS_EC2_METADATA_DISABLED=true NO_COLOR=1 TERM=xterm-256color {bin} --context local {args}; \
-         echo EXIT=$?; sleep 60",
-        dir = dir.display(),
-        bin = env!("CARGO_BIN_EXE_wsadmin"),
-    );
-    Tmux::start(width, 24, &["sh".to_owned(), "-c".to_owned(), script])
+    h.in_terminal(width, 24, "NO_COLOR=1", args, true)
 }
 
 /// Every key of `v`, outside `meta` (the client's own keys), in camelCase.

@@ -9,18 +9,10 @@ use std::time::Duration;
 use support::start;
 use support::tmux::Tmux;
 
-/// `wsadmin ARGS…` in a terminal, with the harness's environment; the pane
-/// stays open after it exits and shows `EXIT=<status>`.
+/// `wsadmin ARGS…` in a 120×30 terminal; the pane stays open after it
+/// exits and shows `EXIT=<status>`.
 fn in_terminal(h: &support::Harness, args: &str) -> Tmux {
-    let dir = h.home();
-    let script = format!(
-        "env -i HOME={dir} WSADMIN_CONFIG={dir}/config.toml WSADMIN_LOCAL_STATE={dir}/local-stack.json \
-         AWS_EC2_METADATA_DISABLED=true TERM=xterm-256color {bin} --context local {args}; \
-         echo EXIT=$?; sleep 60",
-        dir = dir.display(),
-        bin = env!("CARGO_BIN_EXE_wsadmin"),
-    );
-    Tmux::start(120, 30, &["sh".to_owned(), "-c".to_owned(), script])
+    h.in_terminal(120, 30, "", args, true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -101,6 +101,33 @@ impl Harness {
         wsadmin_in(self.dir.path())
     }
 
+    /// `wsadmin --context local ARGS…` (a shell word list) in a
+    /// `cols`×`rows` tmux terminal, with the harness's environment, `env`
+    /// (`NAME=value` words) and nothing else of this machine's. With
+    /// `stay`, the pane stays open after it exits and shows `EXIT=<status>`;
+    /// without, the pane is wsadmin itself and ends with it.
+    pub fn in_terminal(
+        &self,
+        cols: u16,
+        rows: u16,
+        env: &str,
+        args: &str,
+        stay: bool,
+    ) -> tmux::Tmux {
+        let (run, after) = if stay {
+            ("", "; echo EXIT=$?; sleep 60")
+        } else {
+            ("exec ", "")
+        };
+        let script = format!(
+            "{run}env -i HOME={dir} WSADMIN_CONFIG={dir}/config.toml WSADMIN_LOCAL_STATE={dir}/local-stack.json \
+             AWS_EC2_METADATA_DISABLED=true TERM=xterm-256color {env} {bin} --context local {args}{after}",
+            dir = self.dir.path().display(),
+            bin = env!("CARGO_BIN_EXE_wsadmin"),
+        );
+        tmux::Tmux::start(cols, rows, &["sh".to_owned(), "-c".to_owned(), script])
+    }
+
     /// `wsadmin --context local ARGS…`, run off the runtime's threads.
     pub async fn local(&self, args: &[&str]) -> Assert {
         let mut cmd = self.cmd();
