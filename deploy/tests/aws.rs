@@ -375,6 +375,11 @@ async fn role_actions(iam: &aws_sdk_iam::Client, role: &str) -> BTreeSet<String>
     actions
 }
 
+/// Whether CloudFormation knows a stack of that name.
+async fn stack_exists(cfn: &aws_sdk_cloudformation::Client, name: &str) -> bool {
+    cfn.describe_stacks().stack_name(name).send().await.is_ok()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn up_plan_status_down_against_moto() {
     let w = World::start();
@@ -412,11 +417,7 @@ async fn up_plan_status_down_against_moto() {
         "{planned}"
     );
     assert!(
-        cfn.describe_stacks()
-            .stack_name("demo")
-            .send()
-            .await
-            .is_err(),
+        !stack_exists(&cfn, "demo").await,
         "plan leaves no stack behind"
     );
     assert!(
@@ -442,13 +443,7 @@ async fn up_plan_status_down_against_moto() {
             && screen.contains("wsstack: cancelled: nothing was changed"),
         "{screen}"
     );
-    assert!(
-        cfn.describe_stacks()
-            .stack_name("demo")
-            .send()
-            .await
-            .is_err()
-    );
+    assert!(!stack_exists(&cfn, "demo").await);
     assert!(s3.head_bucket().bucket(BUCKET).send().await.is_err());
 
     // up: uploads, creates and executes the change set, saves the context.
@@ -670,13 +665,7 @@ async fn up_plan_status_down_against_moto() {
     assert!(out.contains("deleted stack \"demo\""), "{out}");
     assert!(out.contains("removed 4 artifacts"), "{out}");
     assert!(out.contains("removed context \"demo\""), "{out}");
-    assert!(
-        cfn.describe_stacks()
-            .stack_name("demo")
-            .send()
-            .await
-            .is_err()
-    );
+    assert!(!stack_exists(&cfn, "demo").await);
     assert!(keys(&s3, BUCKET, "wsstack/demo/").await.is_empty());
     let config = ConfigFile::load(&w.config()).expect("config file");
     assert!(config.get("demo").is_none());
