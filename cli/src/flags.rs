@@ -450,15 +450,41 @@ pub struct StatsArgs {
 #[derive(Debug, Subcommand)]
 pub enum ContextCommand {
     /// Save the target flags given (--endpoint or --api-id/--stage, --table, …) as NAME.
-    Add { name: String },
+    ///
+    /// An existing NAME is refused: --force replaces it whole, `context set`
+    /// changes some of its settings.
+    Add {
+        name: String,
+        /// Replace an existing context of this name (its other settings go).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Change some settings of context NAME: the target flags given
+    /// (--table, --region, …) replace theirs, the others stay.
+    Set {
+        name: String,
+        /// Remove a setting (endpoint, api-id, stage, table, table-key,
+        /// region, profile, dynamodb-endpoint); repeatable.
+        #[arg(long, value_name = "SETTING", value_parser = parse_setting)]
+        unset: Vec<wsadmin_core::context::Setting>,
+    },
     /// Make NAME the current context.
     Use { name: String },
     /// List contexts.
     List,
     /// Show a context (default: the current one).
     Show { name: Option<String> },
-    /// Remove a context.
+    /// Remove a context (not the built-in `local`).
     Remove { name: String },
+}
+
+/// `context set --unset`: a setting's key as the file writes it.
+fn parse_setting(text: &str) -> Result<wsadmin_core::context::Setting, String> {
+    use wsadmin_core::context::Setting;
+    Setting::parse(text).ok_or_else(|| {
+        let keys: Vec<&str> = Setting::ALL.iter().map(|s| s.key()).collect();
+        format!("unknown setting {text:?}: one of {}", keys.join(", "))
+    })
 }
 
 #[derive(Debug, Args)]

@@ -23,8 +23,13 @@ pub enum ContextError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{} is not a valid wsadmin config: {message} (fix or remove it)", path.display())]
-    Parse { path: PathBuf, message: String },
+    /// `at`: the line and column (from 1) where the parser stopped.
+    #[error("config file {}: {}{message} (fix or remove it)", path.display(), position(*at))]
+    Parse {
+        path: PathBuf,
+        at: Option<(usize, usize)>,
+        message: String,
+    },
     #[error("cannot serialize the configuration")]
     Serialize(#[from] toml::ser::Error),
     #[error("cannot create {}", path.display())]
@@ -43,8 +48,13 @@ pub enum ContextError {
         "unknown context {name:?} (known: {known}; add one with `wsadmin context add {name} --endpoint URL --table NAME`)"
     )]
     Unknown { name: String, known: String },
-    #[error("\"local\" is the built-in context of `wsstack local`: pick another name")]
-    Builtin,
+    /// What cannot be done with the built-in context, and what to do instead.
+    #[error("\"local\" is the built-in context of `wsstack local` (read from its state file): {0}")]
+    Builtin(&'static str),
+    #[error(
+        "context {0:?} already exists: add --force to replace it whole, or change some of its settings with `wsadmin context set {0} --FLAG VALUE`"
+    )]
+    Exists(String),
     #[error("invalid context name {0:?}: use letters, digits, - _ and .")]
     InvalidName(String),
 }
@@ -95,6 +105,120 @@ impl ContextSpec {
     }
 }
 
+/// A setting of a context, by its key in the file (`wsadmin context set
+/// --unset KEY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    Endpoint,
+    ApiId,
+    Stage,
+    Table,
+    TableKey,
+    Region,
+    Profile,
+    DynamodbEndpoint,
+}
+
+impl Setting {
+    pub const ALL: [Setting; 8] = [
+        Setting::Endpoint,
+        Setting::ApiId,
+        Setting::Stage,
+        Setting::Table,
+        Setting::TableKey,
+        Setting::Region,
+        Setting::Profile,
+        Setting::DynamodbEndpoint,
+    ];
+
+    /// Its key in the file, as `context show` prints it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Setting::Endpoint => "endpoint",
+            Setting::ApiId => "api-id",
+            Setting::Stage => "stage",
+            Setting::Table => "table",
+            Setting::TableKey => "table-key",
+            Setting::Region => "region",
+            Setting::Profile => "profile",
+            Setting::DynamodbEndpoint => "dynamodb-endpoint",
+        }
+    }
+
+    /// The setting a key names (`api-id` or `api_id`).
+    pub fn parse(key: &str) -> Option<Self> {
+        let key = key.trim().replace('_', "-");
+        Self::ALL.into_iter().find(|s| s.key() == key)
+    }
+}
+
+impl ContextSpec {
+    /// The settings `other` gives replace these; the rest stay
+    /// (`wsadmin context set`).
+    pub fn update(&mut self, other: ContextSpec) {
+        let ContextSpec {
+            endpoint,
+            api_id,
+            stage,
+            table,
+            table_key,
+            region,
+            profile,
+            dynamodb_endpoint,
+        } = other;
+        let keep = |mine: &mut Option<String>, given: Option<String>| {
+            if given.is_some() {
+                *mine = given;
+            }
+        };
+        keep(&mut self.endpoint, endpoint);
+        keep(&mut self.api_id, api_id);
+        keep(&mut self.stage, stage);
+        keep(&mut self.table, table);
+        keep(&mut self.table_key, table_key);
+        keep(&mut self.region, region);
+        keep(&mut self.profile, profile);
+        keep(&mut self.dynamodb_endpoint, dynamodb_endpoint);
+    }
+
+    /// Removes one setting; whether it was there.
+    pub fn unset(&mut self, setting: Setting) -> bool {
+        let slot = match setting {
+            Setting::Endpoint => &mut self.endpoint,
+            Setting::ApiId => &mut self.api_id,
+            Setting::Stage => &mut self.stage,
+            Setting::Table => &mut self.table,
+            Setting::TableKey => &mut self.table_key,
+            Setting::Region => &mut self.region,
+            Setting::Profile => &mut self.profile,
+            Setting::DynamodbEndpoint => &mut self.dynamodb_endpoint,
+        };
+        slot.take().is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == ContextSpec::default()
+    }
+}
+
+/// `line L, column C: ` of a parse error, or nothing without a position.
+fn position(at: Option<(usize, usize)>) -> String {
+    at.map(|(line, column)| format!("line {line}, column {column}: "))
+        .unwrap_or_default()
+}
+
+/// The line and column (from 1, in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
 impl ConfigFile {
     /// `$WSADMIN_CONFIG`, else `<config dir>/wsadmin/config.toml`.
     pub fn path() -> Result<PathBuf, ContextError> {
@@ -119,7 +243,8 @@ impl ConfigFile {
         };
         toml::from_str(&text).map_err(|e| ContextError::Parse {
             path: path.to_owned(),
-            message: e.message().to_owned(),
+            at: e.span().map(|span| line_column(&text, span.start)),
+            message: e.message().trim().to_owned(),
         })
     }
 
@@ -157,6 +282,16 @@ impl ConfigFile {
         replaced
     }
 
+    /// Refuses a name that is taken, saying how to replace or change it
+    /// (`wsadmin context add` without `--force`: replacing would drop its
+    /// other settings).
+    pub fn check_absent(&self, name: &str) -> Result<(), ContextError> {
+        match self.contexts.contains_key(name) {
+            true => Err(ContextError::Exists(name.to_owned())),
+            false => Ok(()),
+        }
+    }
+
     /// Removes context `name` (no longer current); whether there was one.
     pub fn remove(&mut self, name: &str) -> bool {
         let removed = self.contexts.remove(name).is_some();
@@ -176,9 +311,18 @@ impl ConfigFile {
         }
     }
 
+    /// `context remove local`: it is not in the file and stays.
+    pub const BUILTIN_REMOVE: ContextError = ContextError::Builtin(
+        "it cannot be removed; to stop using it, make another context current with `wsadmin context use NAME`",
+    );
+    /// `context set local`: its settings are the running stack's.
+    pub const BUILTIN_SET: ContextError = ContextError::Builtin(
+        "its settings are the running stack's and cannot be set; save one of your own with `wsadmin context add NAME --endpoint URL`",
+    );
+
     pub fn check_name(name: &str) -> Result<(), ContextError> {
         if name == LOCAL {
-            return Err(ContextError::Builtin);
+            return Err(ContextError::Builtin("pick another name"));
         }
         if name.is_empty()
             || !name
@@ -252,9 +396,62 @@ mod tests {
         );
         file.save(&path).expect("save");
         assert_eq!(ConfigFile::load(&path).expect("load"), file);
-        std::fs::write(&path, "nonsense = [").expect("write");
+        std::fs::write(&path, "[contexts.x]\ntable = 'T'\n\nnonsense = [").expect("write");
         let err = ConfigFile::load(&path).expect_err("invalid").to_string();
-        assert!(err.contains("is not a valid wsadmin config"), "{err}");
+        let want = format!("config file {}: line 4, column ", path.display());
+        assert!(err.starts_with(&want), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn positions_count_lines_and_characters() {
+        assert_eq!(line_column("abc", 0), (1, 1));
+        assert_eq!(line_column("a\nbc", 3), (2, 2));
+        assert_eq!(line_column("é = x", 3), (1, 3));
+        assert_eq!(line_column("é", 1), (1, 1));
+        assert_eq!(line_column("ab", 99), (1, 3));
+    }
+
+    #[test]
+    fn a_taken_name_is_refused_and_update_keeps_the_rest() {
+        let mut file = ConfigFile::default();
+        let spec = ContextSpec {
+            endpoint: Some("https://x/dev".into()),
+            profile: Some("ops".into()),
+            ..ContextSpec::default()
+        };
+        file.check_absent("a").expect("new");
+        file.put("a", spec.clone());
+        let err = file.check_absent("a").expect_err("exists");
+        assert!(err.to_string().contains("--force"), "{err}");
+        assert_eq!(file.get("a"), Some(&spec));
+        let mut updated = spec.clone();
+        updated.update(ContextSpec {
+            table: Some("T".into()),
+            ..ContextSpec::default()
+        });
+        assert_eq!(updated.profile.as_deref(), Some("ops"));
+        assert_eq!(updated.table.as_deref(), Some("T"));
+        assert!(updated.unset(Setting::parse("profile").expect("key")));
+        assert!(!updated.unset(Setting::Profile));
+        assert_eq!(Setting::parse("api_id"), Some(Setting::ApiId));
+        assert_eq!(Setting::parse("nope"), None);
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_position() {
+        let dir = std::env::temp_dir().join(format!("wsadmin-context-pos-{}", std::process::id()));
+        let path = dir.join("config.toml");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(&path, "current = 1\n").expect("write");
+        let err = ConfigFile::load(&path).expect_err("invalid").to_string();
+        assert!(
+            err.starts_with(&format!(
+                "config file {}: line 1, column 11: ",
+                path.display()
+            )),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,5 +1,7 @@
-//! `wsadmin context add|use|list|show|remove`: the contexts file. Offline:
-//! nothing here makes a request.
+//! `wsadmin context add|set|use|list|show|remove`: the contexts file.
+//! Offline: nothing here makes a request. `add` never replaces a context
+//! unless told (`--force`); `set` changes only the settings given; the
+//! built-in `local` can be used and shown, never added, set or removed.
 
 use std::io::Write;
 
@@ -68,21 +70,14 @@ pub fn run(
     let path = ConfigFile::path()?;
     let mut file = ConfigFile::load(&path)?;
     match cmd {
-        ContextCommand::Add { name } => {
+        ContextCommand::Add { name, force } => {
             ConfigFile::check_name(&name).map_err(usage)?;
             let spec = ContextSpec::from_flags(flags);
-            match (&spec.endpoint, &spec.api_id, &spec.stage) {
-                (Some(url), _, _) => {
-                    wsadmin_core::ManagementEndpoint::parse(url).map_err(usage)?;
-                }
-                (None, Some(_), Some(_)) => {}
-                (None, Some(_), None) => return Err(usage("--api-id needs --stage NAME")),
-                (None, None, _) => {
-                    return Err(usage(format!(
-                        "a context needs a target: wsadmin context add {name} --endpoint URL --table NAME (or --api-id ID --stage NAME)"
-                    )));
-                }
+            if !force {
+                // Said first: the flags given may be meant for `set`.
+                file.check_absent(&name)?;
             }
+            check_target(&name, &spec)?;
             let made_current = file.current.is_none();
             let replaced = file.put(&name, spec);
             file.save(&path)?;
@@ -96,6 +91,32 @@ pub fn run(
                 ),
             )?;
         }
+        ContextCommand::Set { name, unset } => {
+            if name == LOCAL {
+                return Err(usage(ConfigFile::BUILTIN_SET));
+            }
+            let given = ContextSpec::from_flags(flags);
+            if given.is_empty() && unset.is_empty() {
+                return Err(usage(format!(
+                    "nothing to change: give the settings to change, e.g. wsadmin context set {name} --table NAME (or --unset SETTING)"
+                )));
+            }
+            let mut spec = file
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| file.unknown(&name))?;
+            for setting in &unset {
+                spec.unset(*setting);
+            }
+            spec.update(given);
+            check_target(&name, &spec)?;
+            file.put(&name, spec);
+            file.save(&path)?;
+            out.say(
+                w,
+                &format!("updated context {name:?} in {}", path.display()),
+            )?;
+        }
         ContextCommand::Use { name } => {
             if name != LOCAL && file.get(&name).is_none() {
                 return Err(file.unknown(&name).into());
@@ -105,6 +126,9 @@ pub fn run(
             out.say(w, &format!("current context: {name}"))?;
         }
         ContextCommand::Remove { name } => {
+            if name == LOCAL {
+                return Err(usage(ConfigFile::BUILTIN_REMOVE));
+            }
             if !file.remove(&name) {
                 return Err(file.unknown(&name).into());
             }
@@ -166,6 +190,24 @@ pub fn run(
     }
     w.flush()?;
     Ok(Status::Ok)
+}
+
+/// A context must say where the deployment is: an endpoint (well formed),
+/// or an API id with its stage.
+fn check_target(name: &str, spec: &ContextSpec) -> Result<()> {
+    match (&spec.endpoint, &spec.api_id, &spec.stage) {
+        (Some(url), _, _) => {
+            wsadmin_core::ManagementEndpoint::parse(url).map_err(usage)?;
+        }
+        (None, Some(_), Some(_)) => {}
+        (None, Some(_), None) => return Err(usage("--api-id needs --stage NAME")),
+        (None, None, _) => {
+            return Err(usage(format!(
+                "a context needs a target: wsadmin context add {name} --endpoint URL --table NAME (or --api-id ID --stage NAME)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Item for Listed<'_> {
