@@ -59,7 +59,9 @@ pub enum Part {
 pub const GRAMMAR: &str = "\
 selectors: requirements joined by ',' (all must hold), as kubectl's:
   key=value  key!=value  key in (v1,v2)  key notin (v1,v2)  key (has it)  !key (lacks it)
-  a key is a meta (query parameter) key, sourceIp or userAgent (matched ignoring case);
+  a key is a meta (query parameter) key, sourceIp or userAgent (its values match ignoring case);
+  a key has only letters, digits and _ - . : / ~ [ ]; there are no comparisons (> <);
+  quote a value holding spaces, commas or parentheses: name=\"Ana Maria\" city=\"Paris, FR\";
   * in a value matches any text (userAgent=*Firefox*); \\ makes the next character literal;
   repeated --where flags must all hold";
 
@@ -88,9 +90,16 @@ impl std::str::FromStr for Where {
     }
 }
 
-/// Characters that end a key.
-fn ends_key(c: char) -> bool {
-    c.is_whitespace() || matches!(c, ',' | '(' | ')' | '=' | '!' | '"' | '\\' | '*')
+/// Characters a key may have: what a `$connect` query parameter name
+/// sensibly holds. Anything else is a mistake (`room>2` is no key named
+/// `room>2`, and `!room>2` must not select everyone).
+pub fn is_key_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/' | '~' | '[' | ']')
+}
+
+/// Characters that may follow a key: an operator, a separator, the end.
+fn follows_key(c: char) -> bool {
+    c.is_whitespace() || matches!(c, ',' | '(' | ')' | '=' | '!')
 }
 
 /// Characters that end an unquoted value.
@@ -136,13 +145,17 @@ impl Parser {
 
     fn key(&mut self) -> Result<String, &'static str> {
         let start = self.pos;
-        while self.peek().is_some_and(|c| !ends_key(c)) {
+        while self.peek().is_some_and(is_key_char) {
             self.pos += 1;
         }
-        if self.pos == start {
-            return Err("expected a key");
+        match self.peek() {
+            Some('>' | '<') => Err("there are no comparisons ('>', '<'): use = != in notin"),
+            Some(c) if !follows_key(c) => {
+                Err("a key has only letters, digits and _ - . : / ~ [ ] (quote values, not keys)")
+            }
+            _ if self.pos == start => Err("expected a key"),
+            _ => Ok(self.chars[start..self.pos].iter().collect()),
         }
-        Ok(self.chars[start..self.pos].iter().collect())
     }
 
     fn requirement(&mut self) -> Result<Requirement, &'static str> {
@@ -337,6 +350,29 @@ impl std::fmt::Display for Pattern {
         }
         Ok(())
     }
+}
+
+/// A value as a selector names it: as it is when it reads back whole,
+/// else in quotes (`"Ana Maria"`, `"say \\"hi\\""`).
+pub fn quote_value(value: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !value.is_empty()
+        && !value.starts_with('=')
+        && !value
+            .chars()
+            .any(|c| ends_value(c) || matches!(c, '"' | '\\' | '*'));
+    if plain {
+        return value.into();
+    }
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    for c in value.chars() {
+        if matches!(c, '"' | '\\') {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted.into()
 }
 
 impl std::fmt::Display for Where {
@@ -541,12 +577,72 @@ mod tests {
             r"user=a\",
             "user=\"open",
             "user=a)",
+            "room>2",
+            "!room>2",
+            "room<2",
+            "room>=2",
+            "room=7,!room>2",
+            "ro*m=1",
+            "\"room\"=1",
+            "room;x=1",
+            "room\\=1",
         ] {
             let e = bad.parse::<Where>().expect_err(bad);
             let text = e.to_string();
             assert!(text.contains("key notin (v1,v2)"), "{bad}: {text}");
             assert!(text.contains(&format!("{bad:?}")), "{bad}: {text}");
         }
+    }
+
+    #[test]
+    fn a_mistyped_key_is_an_error_never_a_key_that_selects_everyone() {
+        for (bad, reason) in [
+            ("!room>2", "no comparisons"),
+            ("room<2", "no comparisons"),
+            ("ro*m", "a key has only"),
+            ("room;x=1", "a key has only"),
+        ] {
+            let e = bad.parse::<Where>().expect_err(bad);
+            assert!(e.to_string().contains(reason), "{bad}: {e}");
+        }
+        let e = "!room>2".parse::<Where>().unwrap_err();
+        assert_eq!(e.at, 6, "points at the '>'");
+        assert!(e.to_string().contains(r#"name="Ana Maria""#), "{e}");
+        // Keys in other scripts, and the punctuation of real parameter names.
+        for good in ["名前=x", "user.id=1", "tags[]=a", "x-api:v/1~a_b=1"] {
+            good.parse::<Where>()
+                .unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+    }
+
+    #[test]
+    fn quoted_values_match_whole_with_spaces_commas_quotes_and_equals() {
+        let named = |name: &str| ConnectionRecord {
+            meta: [("name".to_owned(), name.to_owned())].into(),
+            ..ConnectionRecord::new("x")
+        };
+        let names = wsadmin_testkit::AWKWARD_NAMES;
+        for name in names {
+            // Each name, written as the grammar says, selects itself alone.
+            let quoted = format!("name=\"{}\"", name.replace('"', "\\\""));
+            let printed = Where {
+                requirements: vec![Requirement {
+                    key: "name".into(),
+                    op: Op::Eq(Pattern::literal(name)),
+                }],
+            }
+            .to_string();
+            for selector in [quoted, printed] {
+                let s = w(&selector);
+                let hits: Vec<&str> = names.into_iter().filter(|n| s.matches(&named(n))).collect();
+                assert_eq!(hits, [name], "{selector}");
+            }
+        }
+        assert!(w("name=Zoë*").matches(&named("Zoë Ωmega 名前")));
+        assert!(
+            !w("name=zoë*").matches(&named("Zoë Ωmega 名前")),
+            "meta keeps case"
+        );
     }
 
     #[test]

@@ -27,6 +27,19 @@ pub const TEST_ACCESS_KEY_ID: &str = "AKIDLOCALTEST";
 pub const TEST_SECRET_ACCESS_KEY: &str = "local-test-secret";
 pub const TEST_REGION: &str = "us-east-1";
 
+/// `$connect` meta values that a selector must match whole, as operators
+/// meet them: a prefix of another, spaces, commas, quotes, `=`, non-ASCII.
+/// The selector's tests, the dashboard's and the CLI's select from these.
+pub const AWKWARD_NAMES: [&str; 7] = [
+    "Ana",
+    "Ana Maria",
+    "Ana, Maria",
+    "say \"hi\"",
+    "a=b",
+    "Zoë Ωmega 名前",
+    "Ana (2)",
+];
+
 /// The workspace root (where `node_modules/` and `scripts/` live).
 pub fn repo_root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

@@ -18,7 +18,7 @@ use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use wsadmin_core::filter::Where;
+use wsadmin_core::filter::{Where, WhereError};
 use wsadmin_core::record::{ATTR_SOURCE_IP, ATTR_USER_AGENT};
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport, Target};
 
@@ -736,7 +736,9 @@ impl App {
                 self.rebuild_view();
             }
             KeyCode::Char('D') => {
-                if self.disconnecting.is_some() {
+                if let Some(e) = selector_error(&self.filter) {
+                    self.refuse_unparsed(&e, "disconnect");
+                } else if self.disconnecting.is_some() {
                     self.push_log(Level::Warn, "a disconnect is already running".into());
                 } else if !self.filtered() {
                     self.push_log(
@@ -785,7 +787,9 @@ impl App {
                 None => self.push_log(Level::Warn, "no connection selected to disconnect".into()),
             },
             KeyCode::Char('b') => {
-                if self.broadcast.is_some() {
+                if let Some(e) = selector_error(&self.filter) {
+                    self.refuse_unparsed(&e, "broadcast");
+                } else if self.broadcast.is_some() {
                     self.push_log(Level::Warn, "a broadcast is already running".into());
                 } else if self.filtered() && self.view.is_empty() {
                     self.push_log(
@@ -1183,6 +1187,20 @@ impl App {
         self.log.push_back(LogEntry { at_ms, level, text });
     }
 
+    /// `b` or `D` under a filter that is a broken selector: say why, act on
+    /// nothing.
+    fn refuse_unparsed(&mut self, e: &WhereError, action: &str) {
+        self.push_log(
+            Level::Warn,
+            format!(
+                "not a selector, nothing to {action}: {} at character {} of /{}",
+                e.reason,
+                e.at,
+                sanitize(&e.input)
+            ),
+        );
+    }
+
     /// Refilters and resorts, keeping the selected connection selected.
     fn rebuild_view(&mut self) {
         let keep = self.selected_record().map(|r| r.id.to_string());
@@ -1268,24 +1286,32 @@ pub fn rows_matching(rows: usize, filter: &str) -> String {
 /// selects as `wsadmin --where` does; other text (or a selector still
 /// being typed) is searched for.
 fn selector_of(filter: &str) -> Option<Where> {
-    filter
-        .contains(['=', '!', '('])
+    looks_like_selector(filter)
         .then(|| filter.parse().ok())
         .flatten()
 }
 
+/// Whether the filter has a selector's operator (or a comparison, which
+/// selectors lack: `room>2` is a mistake, not text to search for).
+fn looks_like_selector(filter: &str) -> bool {
+    filter.contains(['=', '!', '(', '>', '<'])
+}
+
+/// Why a filter that reads as a selector does not parse: `b` and `D` then
+/// refuse, rather than act on the rows a text search happened to find.
+fn selector_error(filter: &str) -> Option<WhereError> {
+    looks_like_selector(filter)
+        .then(|| filter.parse::<Where>().err())
+        .flatten()
+}
+
 /// A row's value for a selector key: `sourceIp`, `userAgent`, or a meta
-/// key (the row keeps meta as `k=v k=v`).
+/// key, as `filter::record_value` reads a record.
 fn row_value<'a>(r: &'a ConnectionRow, key: &str) -> Option<&'a str> {
     match key {
         ATTR_SOURCE_IP => r.source_ip.as_deref(),
         ATTR_USER_AGENT => r.user_agent.as_deref(),
-        key => r
-            .meta
-            .as_deref()?
-            .split(' ')
-            .find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == key))
-            .map(|(_, v)| v),
+        key => r.meta_value(key),
     }
 }
 
@@ -1298,7 +1324,7 @@ fn matches_filter(r: &ConnectionRow, needle: &str) -> bool {
     hit(&r.id)
         || r.source_ip.as_deref().is_some_and(hit)
         || r.user_agent.as_deref().is_some_and(hit)
-        || r.meta.as_deref().is_some_and(hit)
+        || r.meta.iter().any(|(k, v)| hit(k) || hit(v))
 }
 
 /// `needle` is already lowercase. Allocation-free for ASCII haystacks, the

@@ -7,6 +7,7 @@
 //! pane when the operator asks.
 
 use wsadmin_core::ConnectionRecord;
+use wsadmin_core::filter::quote_value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionRow {
@@ -15,16 +16,40 @@ pub struct ConnectionRow {
     pub connected_at: Option<i64>,
     pub source_ip: Option<Box<str>>,
     pub user_agent: Option<Box<str>>,
-    /// The `$connect` query parameters as `k=v k=v`, in key order.
-    pub meta: Option<Box<str>>,
+    /// The `$connect` query parameters, in key order, as the record has
+    /// them: the filter selects on these real values, as `--where` does
+    /// (a `k=v k=v` string cannot tell `name=Ana Maria` from two pairs).
+    pub meta: Box<[(Box<str>, Box<str>)]>,
+}
+
+impl ConnectionRow {
+    /// A meta key's value.
+    pub fn meta_value(&self, key: &str) -> Option<&str> {
+        self.meta
+            .iter()
+            .find(|(k, _)| **k == *key)
+            .map(|(_, v)| &**v)
+    }
+
+    /// The meta as a selector would name it: `name="Ana Maria" room=7`
+    /// (what the operator can type after `/`).
+    pub fn meta_text(&self) -> String {
+        let pairs: Vec<String> = self
+            .meta
+            .iter()
+            .map(|(k, v)| format!("{k}={}", quote_value(v)))
+            .collect();
+        pairs.join(" ")
+    }
 }
 
 impl From<ConnectionRecord> for ConnectionRow {
     fn from(r: ConnectionRecord) -> Self {
-        let meta = (!r.meta.is_empty()).then(|| {
-            let pairs: Vec<String> = r.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            pairs.join(" ").into_boxed_str()
-        });
+        let meta = r
+            .meta
+            .into_iter()
+            .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+            .collect();
         Self {
             id: r.connection_id.into_boxed_str(),
             connected_at: r.connected_at,
@@ -46,12 +71,19 @@ mod tests {
         r.domain_name = Some("x.execute-api.us-east-1.amazonaws.com".into());
         r.meta.insert("user".into(), "ana".into());
         r.meta.insert("room".into(), "7".into());
+        r.meta.insert("name".into(), "Ana Maria".into());
         let row = ConnectionRow::from(r);
         assert_eq!(&*row.id, "abc=");
         assert_eq!(row.connected_at, Some(1_700_000_000_000));
         assert_eq!(row.source_ip.as_deref(), Some("203.0.113.9"));
         assert_eq!(row.user_agent, None);
-        assert_eq!(row.meta.as_deref(), Some("room=7 user=ana"));
-        assert_eq!(ConnectionRow::from(ConnectionRecord::new("a")).meta, None);
+        assert_eq!(row.meta_text(), r#"name="Ana Maria" room=7 user=ana"#);
+        assert_eq!(row.meta_value("name"), Some("Ana Maria"));
+        assert_eq!(row.meta_value("Ana"), None);
+        assert!(
+            ConnectionRow::from(ConnectionRecord::new("a"))
+                .meta
+                .is_empty()
+        );
     }
 }

@@ -22,6 +22,7 @@ use crate::format::{fmt_age, fmt_clock, fmt_count};
 use crate::layout::{Areas, visible_offset};
 use crate::row::ConnectionRow;
 use crate::sanitize::sanitize;
+use wsadmin_core::filter::quote_value;
 
 impl Widget for &App {
     fn render(self, area: Rect, buf: &mut Buffer) {
@@ -309,10 +310,7 @@ impl Column {
                 .user_agent
                 .as_deref()
                 .map_or_else(dash, |s| sanitize(s).into_owned()),
-            Self::Meta => r
-                .meta
-                .as_deref()
-                .map_or_else(String::new, |m| sanitize(m).into_owned()),
+            Self::Meta => sanitize(&r.meta_text()).into_owned(),
         }
     }
 }
@@ -345,10 +343,17 @@ fn render_details(app: &App, area: Rect, buf: &mut Buffer) {
                 } else {
                     "            "
                 };
-                lines.push(field(name, format!("{}={}", sanitize(k), sanitize(v))));
+                let pair = format!("{k}={}", quote_value(v));
+                lines.push(field(name, sanitize(&pair).into_owned()));
             }
         }
-        _ => lines.push(field("meta        ", opt(r.meta.as_deref()))),
+        _ => {
+            let meta = r.meta_text();
+            lines.push(field(
+                "meta        ",
+                opt((!meta.is_empty()).then_some(&*meta)),
+            ));
+        }
     }
     lines.push(Line::from(Span::styled(
         "live (GetConnection)",

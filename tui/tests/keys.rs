@@ -1102,3 +1102,93 @@ fn an_unanswered_idle_batch_is_given_up_on_so_the_column_goes_on() {
     );
     assert_eq!(probe_idle(tick(&mut app, t + IDLE_GIVE_UP_MS)), first);
 }
+
+/// One row per name (ids n0= …), each also in room 7.
+fn names_app(names: &[&str]) -> (App, Vec<ConnectionRecord>) {
+    let mut app = app_with(0);
+    let records: Vec<ConnectionRecord> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut r = ConnectionRecord::new(format!("n{i}=")).connected_at(NOW - 1000);
+            r.meta.insert("name".into(), (*name).into());
+            r.meta.insert("room".into(), "7".into());
+            r
+        })
+        .collect();
+    app.update(Event::Refreshed {
+        records: records.iter().cloned().map(ConnectionRow::from).collect(),
+        at_ms: NOW + 1,
+    });
+    (app, records)
+}
+
+/// Replaces the filter (`/`, Ctrl-U, the text, Enter).
+fn refilter(app: &mut App, text: &str) {
+    ch(app, '/');
+    app.update(Event::Key(KeyEvent::new(
+        KeyCode::Char('u'),
+        KeyModifiers::CONTROL,
+    )));
+    typed(app, text);
+    press(app, KeyCode::Enter);
+}
+
+/// The ids `D` under the filter would close, as confirmed.
+fn d_targets(app: &mut App, selector: &str) -> Vec<String> {
+    refilter(app, selector);
+    ch(app, 'D');
+    let Some(Command::DisconnectRows { ids }) = ch(app, 'y') else {
+        panic!("{selector}: expected DisconnectRows, mode {:?}", app.mode)
+    };
+    app.update(Event::DisconnectedRows(SweepReport::default()));
+    sorted(ids)
+}
+
+#[test]
+fn the_filter_selects_on_real_values_exactly_as_where_does() {
+    let names = wsadmin_testkit::AWKWARD_NAMES;
+    let (mut app, records) = names_app(&names);
+    let selectors = names
+        .iter()
+        .map(|n| format!("name={}", wsadmin_core::filter::quote_value(n)))
+        .chain(
+            [
+                "name=Ana",
+                "name=Ana*",
+                "name!=Ana",
+                "name in (Ana, a=b)",
+                "name=Zoë*",
+                "name=*名前",
+            ]
+            .map(String::from),
+        );
+    for selector in selectors {
+        let by_where: wsadmin_core::filter::Where = selector.parse().unwrap();
+        let expected = sorted(
+            records
+                .iter()
+                .filter(|r| by_where.matches(r))
+                .map(|r| r.connection_id.clone())
+                .collect(),
+        );
+        assert!(!expected.is_empty(), "{selector} selects someone");
+        assert_eq!(d_targets(&mut app, &selector), expected, "{selector}");
+    }
+    // Ana alone: not Ana Maria (which a `k=v k=v` split took for name=Ana).
+    assert_eq!(d_targets(&mut app, "name=Ana"), ["n0="]);
+}
+
+#[test]
+fn b_and_d_refuse_a_filter_that_is_a_broken_selector() {
+    let (mut app, _) = names_app(&["Ana", "Bo"]);
+    for broken in ["!room>2", "room<2", "name=\"Ana"] {
+        refilter(&mut app, broken);
+        for key in ['D', 'b'] {
+            assert_eq!(ch(&mut app, key), None);
+            assert_eq!(app.mode, Mode::Normal, "{broken}: {key} asks nothing");
+            let said = &app.log.back().unwrap().text;
+            assert!(said.starts_with("not a selector"), "{broken}: {said}");
+        }
+    }
+}
