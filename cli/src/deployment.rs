@@ -119,7 +119,11 @@ impl Selection {
             Some(url) => Some(ManagementEndpoint::parse(url).map_err(usage)?),
             None => None,
         };
-        let mut sdk = match &self.local {
+        let chosen = choose_region(
+            spec.region.as_deref(),
+            endpoint.as_ref().and_then(ManagementEndpoint::region),
+        )?;
+        let sdk = match &self.local {
             Some(info) => static_config(
                 info.region.clone(),
                 info.access_key_id.clone(),
@@ -130,21 +134,20 @@ impl Selection {
                 if let Some(p) = &spec.profile {
                     loader = loader.profile_name(p);
                 }
-                if let Some(r) = &spec.region {
-                    loader = loader.region(Region::new(r.clone()));
+                if let Some((region, _)) = &chosen {
+                    loader = loader.region(Region::new(region.clone()));
                 }
                 loader.load().await
             }
         };
-        if sdk.region().is_none() {
-            let region = endpoint
-                .as_ref()
-                .and_then(|e| e.region())
-                .ok_or_else(|| anyhow!("no AWS region: set --region or AWS_REGION"))?;
-            sdk = sdk
-                .into_builder()
-                .region(Region::new(region.to_owned()))
-                .build();
+        let why = match (&self.local, &chosen) {
+            (Some(_), _) => "the local stack's",
+            (None, Some((_, why))) => why,
+            (None, None) => "from AWS_REGION or the profile",
+        };
+        match sdk.region() {
+            Some(r) => tracing::info!("region {r} ({why})"),
+            None => bail!("no AWS region: set --region or AWS_REGION"),
         }
         if self.local.is_none() {
             check_credentials(&sdk, spec.profile.as_deref()).await?;
@@ -190,6 +193,26 @@ impl Selection {
             api_id,
             local: self.local.is_some(),
         })
+    }
+}
+
+/// The region the run uses, and why, before the SDK's own choice
+/// (`AWS_REGION`, the profile): an endpoint that names its region decides,
+/// since the table and the Management API must be the same deployment's; a
+/// `--region` (or the context's) that disagrees with it is a usage error.
+/// `None`: neither names one, the SDK's chain decides.
+fn choose_region(
+    given: Option<&str>,
+    of_endpoint: Option<&str>,
+) -> Result<Option<(String, &'static str)>> {
+    match (given, of_endpoint) {
+        (Some(g), Some(e)) if g != e => Err(usage(format!(
+            "--region {g} disagrees with the endpoint's region {e}: the registry and the \
+             Management API must be one deployment's (drop --region, or fix the endpoint)"
+        ))),
+        (_, Some(e)) => Ok(Some((e.to_owned(), "named by the endpoint"))),
+        (Some(g), None) => Ok(Some((g.to_owned(), "from --region or the context"))),
+        (None, None) => Ok(None),
     }
 }
 

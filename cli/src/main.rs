@@ -25,7 +25,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::deployment::Deployment;
 use crate::exit::Status;
-use crate::flags::{Cli, Command};
+use crate::flags::{Cli, Command, OutputFormat};
 use crate::output::Output;
 
 fn main() -> ExitCode {
@@ -77,6 +77,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<Status> {
+    if cli.global.output == OutputFormat::Ids
+        && let Some(name) = without_ids(&cli.command)
+    {
+        return Err(exit::usage(format!(
+            "-o ids prints connection ids, and `wsadmin {name}` has none to print: use -o table, wide, json or ndjson"
+        )));
+    }
     // The dashboard owns the terminal: dispatch it before stdout is locked
     // for buffered output.
     if let Command::Tui(args) = &cli.command {
@@ -110,7 +117,11 @@ async fn run(cli: Cli) -> Result<Status> {
     let status = match cli.command {
         Command::Context(c) => cmd::context::run(c, &target, &out, w)?,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "wsadmin", w);
+            // clap_complete panics on a failed write (a closed pipe): it
+            // writes to memory, we write that.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "wsadmin", &mut script);
+            w.write_all(&script)?;
             w.flush()?;
             Status::Ok
         }
@@ -135,6 +146,27 @@ async fn run(cli: Cli) -> Result<Status> {
         Command::Tui(_) => unreachable!("dispatched above"),
     };
     Ok(status)
+}
+
+/// The name of a command whose output has no connection ids (`-o ids`
+/// would print nothing, which reads as "no connections").
+fn without_ids(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Stats(_) => Some("stats"),
+        Command::Status => Some("status"),
+        Command::Context(_) => Some("context"),
+        Command::Connect(_) => Some("connect"),
+        Command::Tui(_) => Some("tui"),
+        Command::Completions { .. } => Some("completions"),
+        Command::Man => Some("man"),
+        Command::List(_)
+        | Command::Inspect(_)
+        | Command::Send(_)
+        | Command::Broadcast(_)
+        | Command::Disconnect(_)
+        | Command::Prune(_)
+        | Command::Events(_) => None,
+    }
 }
 
 /// Our warnings by default (the SDK's own go to -v), more with -v, only

@@ -51,6 +51,19 @@ async fn list_prints_tables_json_ndjson_and_ids_and_filters() {
     cmd.env("WSADMIN_NOW", now())
         .args(["--context", "local", "list", "--live", "--sort", "age"]);
     insta::assert_snapshot!("list_live_table", stdout(&run(cmd).await.success()));
+    // Idleness is GetConnection's: --sort idle probes, as --live does.
+    let v = json(
+        &h.local(&["list", "--sort", "idle", "-o", "json"])
+            .await
+            .success(),
+    );
+    let states: Vec<&str> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["state"].as_str().unwrap_or("none"))
+        .collect();
+    assert_eq!(states, ["gone", "gone", "gone"], "{v}");
 
     // JSON stays exact: the raw user agent, control characters and all.
     let v = json(&h.local(&["list", "-o", "json"]).await.success());
@@ -156,8 +169,9 @@ async fn inspect_shows_record_and_connection_side_by_side() {
     assert_eq!(v["connection"]["sourceIp"], "127.0.0.1");
     assert!(v["connection"]["lastActiveAt"].as_i64().is_some());
 
-    let v = json(
-        &h.local(&[
+    // An id nobody knows: the report says so, stderr says so, exit 1.
+    let a = h
+        .local(&[
             "inspect",
             "BBBBBBBBBBBBBBB=",
             "NOTREGISTERED0=",
@@ -165,11 +179,15 @@ async fn inspect_shows_record_and_connection_side_by_side() {
             "json",
         ])
         .await
-        .success(),
-    );
+        .code(1);
+    let v = json(&a);
     assert_eq!(v[0]["state"], "gone", "a record without a connection");
     assert_eq!(v[1]["state"], "not registered");
     assert_eq!(v[1]["record"], serde_json::Value::Null);
+    assert_eq!(
+        stderr(&a).trim(),
+        "wsadmin: NOTREGISTERED0=: not registered, and API Gateway has no such connection (410)"
+    );
 
     insta::assert_snapshot!(
         "inspect_gone_table",

@@ -157,3 +157,121 @@ async fn the_dashboard_shows_and_acts_on_live_connections() {
     h.stop().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), demo).await;
 }
+
+/// `?name=…`, every byte but the unreserved ones percent-encoded.
+fn name_query(name: &str) -> String {
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("?name={encoded}")
+}
+
+/// The ids `wsadmin list --where SELECTOR` names, sorted.
+async fn listed(h: &Harness, selector: &str) -> Vec<String> {
+    let out = h.local(&["list", "--where", selector, "-o", "ids"]).await;
+    let mut ids: Vec<String> = support::stdout(&out.success())
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Types `/SELECTOR` (replacing any filter) and waits for its row count.
+async fn filter_to(tmux: &Tmux, selector: &str, rows: usize) {
+    tmux.keys(&["/", "C-u"]);
+    tmux.text(selector);
+    tmux.keys(&["Enter"]);
+    tmux.until(&format!("/{selector} shows {rows} rows"), 5, |s| {
+        s.contains(&format!("{rows} shown"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_b_and_d_reach_exactly_the_clients_list_where_names() {
+    let h = start(|_| {}).await;
+    let config = WebSocketConfig::default();
+    let names = wsadmin_testkit::AWKWARD_NAMES;
+    let mut clients = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        clients.push(
+            h.client_with(&format!("c{i}"), &name_query(name), config)
+                .await,
+        );
+    }
+    let ids: Vec<String> = clients.iter().map(|c| c.id.clone()).collect();
+    let tmux = dashboard(&h, 100, 30);
+    tmux.until("seven connections", 20, |s| s.contains("registered 7"))
+        .await;
+
+    // b to three names with spaces, `=` and non-ASCII: exactly the three.
+    let selector = r#"name in ("Ana Maria", a=b, Zoë*)"#;
+    let expected = vec![ids[1].clone(), ids[4].clone(), ids[5].clone()];
+    let mut sorted = expected.clone();
+    sorted.sort();
+    assert_eq!(listed(&h, selector).await, sorted, "list --where");
+    filter_to(&tmux, selector, 3).await;
+    tmux.keys(&["b"]);
+    tmux.text("to three");
+    tmux.keys(&["Enter"]);
+    tmux.until("a confirmation of 3 rows", 5, |s| {
+        s.contains("3 rows matching")
+    })
+    .await;
+    tmux.keys(&["y"]);
+    for (i, c) in clients.iter_mut().enumerate() {
+        if expected.contains(&c.id) {
+            assert_eq!(recv_text(&mut c.ws).await, "to three", "{}", names[i]);
+        }
+    }
+    for c in clients.iter_mut().filter(|c| !expected.contains(&c.id)) {
+        assert_silent(&mut c.ws, Duration::from_millis(300)).await;
+    }
+
+    // D on name=Ana closes Ana, not "Ana Maria" nor "Ana, Maria"; then on
+    // a quoted value with a comma, and one with quotes.
+    for (selector, who) in [
+        ("name=Ana", 0),
+        (r#"name="Ana, Maria""#, 2),
+        (r#"name="say \"hi\"""#, 3),
+    ] {
+        assert_eq!(listed(&h, selector).await, [ids[who].clone()], "{selector}");
+        filter_to(&tmux, selector, 1).await;
+        tmux.keys(&["D"]);
+        tmux.until("a confirmation of 1 row", 5, |s| {
+            s.contains("1 row matching")
+        })
+        .await;
+        tmux.keys(&["y"]);
+        assert!(
+            wsadmin_harness::recv_close(&mut clients[who].ws, Duration::from_secs(5))
+                .await
+                .is_some(),
+            "{selector} closed {}",
+            names[who]
+        );
+    }
+    let mut open = vec![
+        ids[1].clone(),
+        ids[4].clone(),
+        ids[5].clone(),
+        ids[6].clone(),
+    ];
+    open.sort();
+    let mut left = h.ids().await;
+    left.sort();
+    assert_eq!(left, open, "the others are still connected and registered");
+    for i in [1, 4, 5, 6] {
+        assert_silent(&mut clients[i].ws, Duration::from_millis(200)).await;
+    }
+
+    tmux.keys(&["q"]);
+    h.stop().await;
+}

@@ -342,3 +342,106 @@ async fn sso_and_assume_role_failures_name_the_cause() {
         "cannot assume role arn:aws:iam::123456789012:role/ops for AWS profile \"ops\": AccessDenied: User: arn:aws:iam::123456789012:user/source is not authorized to perform: sts:AssumeRole",
     );
 }
+
+/// The region in an execute-api endpoint decides, whatever `AWS_REGION`
+/// says: the registry must be that deployment's. A `--region` that
+/// disagrees is a usage error naming both; `-v` says which is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoints_region_wins_over_aws_region() {
+    let h = start(|_| {}).await;
+    let local = wsadmin_core::local::LocalStackInfo::read(&h.home().join("local-stack.json"))
+        .expect("state file");
+    let endpoint = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod";
+    let wsadmin = |args: &[&str]| {
+        let mut cmd = h.cmd();
+        cmd.env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", &local.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &local.secret_access_key)
+            .args(["--endpoint", endpoint])
+            .args(["--dynamodb-endpoint", &local.dynamodb_endpoint])
+            .args(args);
+        run(cmd)
+    };
+    // The table is looked for in the endpoint's region.
+    fails_with(
+        wsadmin(&["--table", "NOPE", "list"]).await,
+        1,
+        "table \"NOPE\" not found in eu-west-1",
+    );
+    let ok = wsadmin(&["-v", "--table", &local.table, "list"])
+        .await
+        .success();
+    let err = support::stderr(&ok);
+    assert!(
+        err.contains("region eu-west-1 (named by the endpoint)"),
+        "{err}"
+    );
+    // An explicit --region that disagrees: usage, both named, nothing read.
+    let err = fails_with(
+        wsadmin(&["--region", "us-east-1", "list"]).await,
+        2,
+        "--region us-east-1 disagrees with the endpoint's region eu-west-1",
+    );
+    assert!(!err.contains("not found"), "{err}");
+    // One that agrees is fine.
+    wsadmin(&["--region", "eu-west-1", "--table", &local.table, "list"])
+        .await
+        .success();
+    h.stop().await;
+}
+
+/// `-o ids` where a command has no connection ids is a usage error, not an
+/// empty output that reads as "no connections".
+#[test]
+fn ids_output_on_commands_without_ids_is_a_usage_error() {
+    use assert_cmd::assert::OutputAssertExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["stats"][..],
+        &["status"],
+        &["context", "list"],
+        &["completions", "bash"],
+    ] {
+        let a = wsadmin_in(dir.path())
+            .args(["--endpoint", "http://127.0.0.1:1/dev", "-o", "ids"])
+            .args(args)
+            .output()
+            .expect("runs")
+            .assert();
+        let err = fails_with(a, 2, "-o ids prints connection ids");
+        assert!(err.contains(&format!("`wsadmin {}`", args[0])), "{err}");
+    }
+}
+
+/// A mistyped selector is a usage error showing the grammar, never a key
+/// named `room>2`: `!room>2` would otherwise select, and close, everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mistyped_selector_is_refused_and_closes_nothing() {
+    let h = start(|_| {}).await;
+    let clients = h.clients("kept", 3, 3).await;
+    for args in [
+        &["list", "--where", "room>2"][..],
+        &["disconnect", "--where", "!room>2", "--yes"],
+        &["broadcast", "--where", "!room>2", "--data", "x", "--yes"],
+        &["prune", "--where", "ro*m=1"],
+        &["stats", "--where", "\"room\"=1"],
+    ] {
+        let err = fails_with(h.local(args).await, 2, "invalid selector");
+        assert!(
+            err.contains(r#"name="Ana Maria""#) && err.contains("key notin (v1,v2)"),
+            "the grammar, with quoting: {err}"
+        );
+    }
+    let mut ids = h.ids().await;
+    ids.sort();
+    let mut ours: Vec<String> = clients.iter().map(|c| c.id.clone()).collect();
+    ours.sort();
+    assert_eq!(ids, ours, "every record kept");
+    assert!(
+        clients
+            .iter()
+            .all(|c| !c.closed() && c.messages().is_empty()),
+        "no client closed or written to"
+    );
+    h.stop().await;
+}

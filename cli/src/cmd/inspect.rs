@@ -14,6 +14,9 @@ use crate::exit::Status;
 use crate::flags::InspectArgs;
 use crate::output::{Fit, Item, Output, Style, Table, escape, timestamp};
 
+/// Neither in the registry nor known to API Gateway.
+const NOT_REGISTERED: &str = "not registered";
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Inspection {
@@ -46,7 +49,7 @@ pub async fn run(
                 Probe::Live(info) if record.is_some() => ("live", Some(info), None),
                 Probe::Live(info) => ("live, not registered", Some(info), None),
                 Probe::Gone if record.is_some() => ("gone", None, None),
-                Probe::Gone => ("not registered", None, None),
+                Probe::Gone => (NOT_REGISTERED, None, None),
                 Probe::Failed(e) if e.is_about_the_target() => return Err(anyhow!(e)),
                 Probe::Failed(e) => ("unknown", None, Some(e.to_string())),
             };
@@ -72,7 +75,27 @@ pub async fn run(
         }
         Ok(())
     })?;
-    Ok(if unknown { Status::Partial } else { Status::Ok })
+    w.flush()?;
+    // An id nobody knows is most often a typo: say so, exit 1.
+    let strangers: Vec<&str> = found
+        .iter()
+        .filter(|f| f.state == NOT_REGISTERED)
+        .map(|f| f.connection_id.as_str())
+        .collect();
+    for id in &strangers {
+        let _ = writeln!(
+            std::io::stderr(),
+            "wsadmin: {}: not registered, and API Gateway has no such connection (410)",
+            escape(id)
+        );
+    }
+    Ok(if !strangers.is_empty() {
+        Status::Failed
+    } else if unknown {
+        Status::Partial
+    } else {
+        Status::Ok
+    })
 }
 
 impl Item for Inspection {

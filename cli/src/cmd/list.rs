@@ -98,7 +98,8 @@ pub async fn run(
     }
     let now = dep.target.clock().now_ms();
     let filter = args.filter.filter(args.idle_over);
-    let live = args.live || filter.needs_live();
+    // Idleness is GetConnection's: sorting by it probes, as --idle-over does.
+    let live = args.live || filter.needs_live() || args.sort == Some(SortKey::Idle);
     let records = dep
         .target
         .store
