@@ -39,7 +39,7 @@ where
             subjects,
             |subject, ctx| async move {
                 match ctx
-                    .call(|| gateway.post(&subject.id, payload.clone()))
+                    .post(|| gateway.post(&subject.id, payload.clone()))
                     .await
                 {
                     Ok(()) => Outcome::Delivered,

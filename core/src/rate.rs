@@ -151,31 +151,60 @@ const SPREAD_WEIGHT: f64 = 0.03;
 /// At or above this share of first attempts answered 429, the account is
 /// throttling: the run slows down (about four in a row from a quiet start).
 const SPREAD_ACCOUNT: f64 = 0.1;
-/// Early attempts (a target's first and second) whose answers are kept.
-const EARLY_WINDOW: usize = 256;
-/// Fewer early answers than this say nothing about the others.
-const EARLY_EVIDENCE: usize = 32;
-/// Below this share of early attempts answered 429, the others are getting
-/// through: a target that keeps answering 429 has a full buffer.
-const EARLY_ONE_CLIENT: f64 = 0.05;
+/// First attempts whose answers are kept, to compare a target's 429s with.
+const FIRSTS_WINDOW: usize = 256;
+/// What is assumed, before any answer, of the share of requests the
+/// account refuses (1 in 20), and how many answers that assumption weighs.
+const PRIOR_SHARE: f64 = 0.05;
+const PRIOR_WEIGHT: f64 = 16.0;
+/// A target's own 429s are its buffer's when the account, refusing others
+/// as often as it did, would have refused it that many times in a row less
+/// than once in a million.
+const ONE_CLIENT_CHANCE: f64 = 1e-6;
 
 /// Tells the account throttle from one client's full buffer. Both answer
-/// 429. The account's throttle refuses requests all over the run, first
-/// attempts and retries alike, whoever they are for; a client that does
-/// not read refuses its own retries while everyone else gets through.
+/// 429. The account's throttle refuses requests whoever they are for, so a
+/// target it refused is let through on a retry about as often as anyone
+/// else; a client that does not read refuses every retry of its own while
+/// everyone else gets through.
 ///
-/// Two measures, fed with every answer: the share of *first* attempts
-/// answered 429 (a moving average: when it is high, the run slows down),
-/// and the share of 429s among the last early attempts (first and second:
-/// a target on its third attempt is a suspect, and suspects do not vouch
-/// for each other). A 429 is one client's only while the early attempts
-/// mostly get through, or while there are too few of them to say (a lone
-/// `send`). Pure.
+/// Two measures, fed with every answer. The share of *first* attempts
+/// answered 429 (a moving average): when it is high, the run slows down.
+/// And, for each target refused again and again ([`Retries`]), the chance
+/// that the account did it: the share of others' first attempts refused
+/// *while this target was being retried* (so a quiet past does not vouch
+/// for a throttle that has just begun), with the run's recent past as the
+/// prior when those are few, raised to the number of 429s in a row. A 429
+/// is one client's only when that chance is below one in a million. Only a
+/// post has a client's buffer behind it: a 429 to anything else is the
+/// account's ([`Spread::account_throttling`]). Pure.
 #[derive(Debug, Clone, Default)]
 pub struct Spread {
     first_share: f64,
-    early: std::collections::VecDeque<bool>,
-    early_throttled: usize,
+    /// The last first attempts' answers (true: 429), oldest first.
+    firsts: std::collections::VecDeque<bool>,
+    firsts_refused: usize,
+    /// First attempts answered since the run began.
+    firsts_seen: u64,
+}
+
+/// One target's side of [`Spread`]'s comparison, from its first request on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retries {
+    /// First attempts answered (by anyone) before this target's first
+    /// request: those after are the others it is compared with.
+    since: u64,
+    /// Where its own first answer is among them, and whether it was a 429.
+    own_first: Option<(u64, bool)>,
+    /// Its 429s in a row, the last one included.
+    refused: u32,
+}
+
+impl Retries {
+    /// Its 429s in a row.
+    pub fn refused(&self) -> u32 {
+        self.refused
+    }
 }
 
 /// What a 429 means now.
@@ -191,21 +220,30 @@ pub enum Throttling {
 }
 
 impl Spread {
-    /// An answer to a target's `attempt`-th request; `throttled` if 429.
-    pub fn answered(&mut self, attempt: u32, throttled: bool) {
+    /// A target's first request is about to go: where its comparison starts.
+    pub fn start(&self) -> Retries {
+        Retries {
+            since: self.firsts_seen,
+            ..Retries::default()
+        }
+    }
+
+    /// An answer to `target`'s `attempt`-th request; `throttled` if 429.
+    pub fn answered(&mut self, target: &mut Retries, attempt: u32, throttled: bool) {
         if attempt == 1 {
             let x = if throttled { 1.0 } else { 0.0 };
             self.first_share += SPREAD_WEIGHT * (x - self.first_share);
-        }
-        if attempt <= 2 {
-            self.early.push_back(throttled);
-            self.early_throttled += usize::from(throttled);
-            if self.early.len() > EARLY_WINDOW
-                && let Some(old) = self.early.pop_front()
+            target.own_first = Some((self.firsts_seen, throttled));
+            self.firsts_seen += 1;
+            self.firsts.push_back(throttled);
+            self.firsts_refused += usize::from(throttled);
+            if self.firsts.len() > FIRSTS_WINDOW
+                && let Some(old) = self.firsts.pop_front()
             {
-                self.early_throttled -= usize::from(old);
+                self.firsts_refused -= usize::from(old);
             }
         }
+        target.refused = if throttled { target.refused + 1 } else { 0 };
     }
 
     /// Whether the run should slow down (the account is throttling).
@@ -213,21 +251,53 @@ impl Spread {
         self.first_share >= SPREAD_ACCOUNT
     }
 
-    /// What a 429 means now.
-    pub fn throttling(&self) -> Throttling {
-        let early = self.early.len();
-        let refused = if early < EARLY_EVIDENCE {
-            0.0
-        } else {
-            self.early_throttled as f64 / early as f64
-        };
-        if refused < EARLY_ONE_CLIENT {
-            Throttling::OneClient
-        } else if self.account_throttled() {
+    /// What a 429 to a request with no client buffer behind it
+    /// (GetConnection, DeleteConnection) means: the account's.
+    pub fn account_throttling(&self) -> Throttling {
+        if self.account_throttled() {
             Throttling::Account
         } else {
             Throttling::Unclear
         }
+    }
+
+    /// What `target`'s latest 429 to a post means.
+    pub fn throttling(&self, target: &Retries) -> Throttling {
+        if self.account_chance(target) < ONE_CLIENT_CHANCE {
+            Throttling::OneClient
+        } else {
+            self.account_throttling()
+        }
+    }
+
+    /// The chance that the account's throttle, not the client, refused
+    /// `target` as many times in a row as it was.
+    fn account_chance(&self, target: &Retries) -> f64 {
+        // Others' first attempts in the window: all of them (the recent
+        // past), and those answered since the target's first request.
+        let oldest = self.firsts_seen - self.firsts.len() as u64;
+        let own = |from: u64| match target.own_first {
+            Some((seq, refused)) if seq >= from => (1.0, f64::from(u8::from(refused))),
+            _ => (0.0, 0.0),
+        };
+        let (own_n, own_r) = own(oldest);
+        let past_n = self.firsts.len() as f64 - own_n;
+        let past_r = self.firsts_refused as f64 - own_r;
+        let past = (past_r + PRIOR_SHARE * PRIOR_WEIGHT) / (past_n + PRIOR_WEIGHT);
+        let from = target.since.max(oldest);
+        let recent = (self.firsts_seen - from) as usize;
+        let recent_r = self
+            .firsts
+            .iter()
+            .rev()
+            .take(recent)
+            .filter(|r| **r)
+            .count();
+        let (own_n, own_r) = own(from);
+        let span_n = recent as f64 - own_n;
+        let span_r = recent_r as f64 - own_r;
+        let share = (span_r + past * PRIOR_WEIGHT) / (span_n + PRIOR_WEIGHT);
+        share.powi(target.refused.min(i32::MAX as u32) as i32)
     }
 }
 
@@ -239,60 +309,112 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// `n` first attempts of other targets, every `every`-th refused (0:
+    /// none).
+    fn others(s: &mut Spread, n: usize, every: usize) {
+        for i in 0..n {
+            let mut other = s.start();
+            s.answered(&mut other, 1, every > 0 && i % every == 0);
+        }
+    }
+
+    /// A target refused on every attempt, `between` others' first attempts
+    /// (every `every`-th refused) answered between two of its attempts:
+    /// the attempt at which its 429 is taken for its own buffer, if any in
+    /// 24 (the patient bound).
+    fn judged_at(s: &mut Spread, between: usize, every: usize) -> Option<u32> {
+        let mut target = s.start();
+        for attempt in 1..=24 {
+            s.answered(&mut target, attempt, true);
+            if s.throttling(&target) == Throttling::OneClient {
+                return Some(attempt);
+            }
+            others(s, between, every);
+        }
+        None
+    }
+
     #[test]
-    fn a_few_stuck_clients_are_not_the_account_throttle() {
+    fn a_few_stuck_clients_are_their_own_buffers_after_a_few_attempts() {
         let mut s = Spread::default();
-        // 900 reading clients and 5 that never read, the 5 anywhere in the
-        // run, even next to each other; then only their retries are left.
-        for i in 0..905u32 {
-            let stuck = (400..405).contains(&i);
-            s.answered(1, stuck);
-            if stuck {
-                s.answered(2, true);
-                assert_eq!(s.throttling(), Throttling::OneClient, "at {i}");
+        // 900 reading clients and 5 that never read, next to each other
+        // (they do not vouch for each other), then one alone at the tail,
+        // when nobody else is left to compare with.
+        others(&mut s, 400, 0);
+        let mut stuck: Vec<Retries> = (0..5).map(|_| s.start()).collect();
+        for target in &mut stuck {
+            s.answered(target, 1, true);
+        }
+        for attempt in 2..=5 {
+            others(&mut s, 30, 0);
+            for target in &mut stuck {
+                s.answered(target, attempt, true);
             }
         }
-        for _ in 0..5 {
-            s.answered(3, true);
-            assert_eq!(s.throttling(), Throttling::OneClient, "at the tail");
+        for target in &stuck {
+            assert_eq!(s.throttling(target), Throttling::OneClient);
         }
+        others(&mut s, 500, 0);
+        assert_eq!(judged_at(&mut s, 0, 0), Some(3), "at the tail");
+        assert!(!s.account_throttled(), "the run is not slowed down");
     }
 
     #[test]
-    fn a_lone_target_is_one_client() {
+    fn a_lone_target_is_one_client_after_five_429s() {
         let mut s = Spread::default();
-        s.answered(1, true);
-        s.answered(2, true);
-        assert_eq!(s.throttling(), Throttling::OneClient);
+        assert_eq!(judged_at(&mut s, 0, 0), Some(5));
     }
 
     #[test]
-    fn throttling_everywhere_is_the_account() {
+    fn a_throttle_that_begins_after_a_quiet_start_is_the_accounts() {
+        // The bucket runs dry after 500 requests went through: the quiet
+        // past does not vouch for the targets refused now.
         let mut s = Spread::default();
-        for _ in 0..100 {
-            s.answered(1, false);
-        }
-        let mut n = 0;
+        others(&mut s, 500, 0);
+        let mut onset = s.start();
+        s.answered(&mut onset, 1, true);
+        let mut n = 1;
         while !s.account_throttled() {
-            s.answered(1, true);
+            let mut other = s.start();
+            s.answered(&mut other, 1, true);
             n += 1;
         }
-        assert!(n <= 4, "{n}");
-        // Settled at a pace where one early attempt in ten is refused:
-        // never taken for one client's buffer, and patient.
-        for i in 0..1_000u32 {
-            s.answered(1 + i % 2, i % 10 == 0);
-            if i >= EARLY_WINDOW as u32 {
-                assert_ne!(s.throttling(), Throttling::OneClient, "at {i}");
-            }
+        assert!(n <= 4, "the run slows down at once: {n}");
+        // Then half of everyone's first attempts are refused, and this
+        // target is unlucky on its retries: patient, never its buffer.
+        for attempt in 2..=12 {
+            others(&mut s, 10, 2);
+            s.answered(&mut onset, attempt, true);
+            assert_eq!(s.throttling(&onset), Throttling::Account, "{attempt}");
         }
-        // A slow throttle (most requests refused, few first attempts):
-        // still the account's.
-        for _ in 0..300 {
-            s.answered(2, true);
-            s.answered(5, true);
+    }
+
+    #[test]
+    fn a_settled_throttle_is_not_taken_for_a_buffer_sooner_than_one_in_a_million() {
+        // Whatever share of requests the account refuses, a target it
+        // refuses again and again is taken for a stuck client only once
+        // the account would have refused it that often less than once in
+        // a million.
+        for every in [100, 50, 20, 10, 5, 2] {
+            let share = 1.0 / every as f64;
+            let mut s = Spread::default();
+            others(&mut s, 1_000, every);
+            let k = judged_at(&mut s, 20, every).expect("judged within 24");
+            assert!(share.powi(k as i32) < 1e-5, "1 in {every}: at {k}");
+            assert!(
+                share.powi(k as i32 - 2) > 1e-6,
+                "1 in {every}: not much later than that ({k})"
+            );
         }
-        assert_ne!(s.throttling(), Throttling::OneClient);
+    }
+
+    #[test]
+    fn a_429_with_no_buffer_behind_it_is_the_accounts() {
+        let mut s = Spread::default();
+        others(&mut s, 100, 0);
+        assert_eq!(s.account_throttling(), Throttling::Unclear);
+        others(&mut s, 10, 1);
+        assert_eq!(s.account_throttling(), Throttling::Account);
     }
 
     #[test]

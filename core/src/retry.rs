@@ -18,7 +18,8 @@ pub enum RetryClass {
     /// so these are expected in numbers and get more attempts.
     Throttled,
     /// One target's own buffer is full (a client that does not read): it
-    /// backs off alone, for a few attempts only.
+    /// backs off alone, for a few attempts only. Only a post can be: a
+    /// GetConnection or DeleteConnection has no client buffer behind it.
     Backpressure,
 }
 
@@ -39,7 +40,10 @@ pub struct RetryPolicy {
     /// No wait is longer than this.
     pub max_delay: Duration,
     /// Attempts in all for one target answering 429 on its own (its client
-    /// does not read): few, so one stuck client does not hold a run.
+    /// does not read): few, so one stuck client does not hold a run. Its
+    /// 429s are taken for its own only once they are too many in a row to
+    /// be the account's ([`crate::rate::Spread`]): from then on, no more
+    /// attempts than this.
     pub max_backpressure_attempts: u32,
 }
 

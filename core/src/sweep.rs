@@ -5,7 +5,8 @@
 //! The engine owns what they share: bounded concurrency, pacing (a
 //! `--rate` ceiling and AIMD on the account's 429s, see [`crate::rate`]),
 //! the one retry loop ([`RetryPolicy::run_counted`]), telling one client's
-//! back-pressure from the account throttle ([`crate::rate::Spread`]), a
+//! back-pressure from the account throttle ([`crate::rate::Spread`]; only a
+//! post, [`Ctx::post`], has a client's buffer behind it), a
 //! circuit breaker for an endpoint that is failing as a whole, cancellation
 //! with a bounded drain, the clock and the grace that decide whether a
 //! record may go ([`crate::stale`]), and a report whose memory is bounded
@@ -28,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::failure;
 use crate::gateway::{ConnectionInfo, GatewayError};
-use crate::rate::{RateControl, Spread, Throttling};
+use crate::rate::{RateControl, Retries, Spread, Throttling};
 use crate::record::ConnectionRecord;
 use crate::retry::{RetryClass, RetryPolicy, Retryable};
 use crate::stale::{self, RecordFate};
@@ -395,17 +396,23 @@ impl Shared {
     }
 
     /// Takes in one attempt's answer; returns how a failure may be retried.
+    /// `target` is its side of the comparison that tells one client's
+    /// buffer from the account's throttle; `buffered`: whether a client's
+    /// buffer could be behind a 429 (a post), or only the account (a
+    /// GetConnection, a DeleteConnection).
     fn observe(
         &self,
         attempt: u32,
         booked_at: Instant,
+        target: &mut Retries,
+        buffered: bool,
         result: Result<(), &GatewayError>,
     ) -> RetryClass {
         let now = Instant::now();
         let class = {
             let mut pace = lock(&self.pace);
             let throttled = matches!(result, Err(GatewayError::Throttled { .. }));
-            pace.spread.answered(attempt, throttled);
+            pace.spread.answered(target, attempt, throttled);
             match result {
                 Ok(()) => {
                     pace.control.succeeded(now);
@@ -416,7 +423,12 @@ impl Shared {
                         pace.control.throttled(booked_at, now);
                         self.throttled.fetch_add(1, Ordering::Relaxed);
                     }
-                    match pace.spread.throttling() {
+                    let throttling = if buffered {
+                        pace.spread.throttling(target)
+                    } else {
+                        pace.spread.account_throttling()
+                    };
+                    match throttling {
                         Throttling::OneClient => {
                             self.backpressure.fetch_add(1, Ordering::Relaxed);
                             RetryClass::Backpressure
@@ -468,13 +480,36 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// One Management API request for this subject: paced, retried with
-    /// the one policy, watched by the breaker.
-    pub async fn call<T, Fut>(&self, mut request: impl FnMut() -> Fut) -> Result<T, CallError>
+    /// One Management API request for this subject with no client buffer
+    /// behind it (GetConnection, DeleteConnection): paced, retried with the
+    /// one policy, watched by the breaker; a 429 is the account's.
+    pub async fn call<T, Fut>(&self, request: impl FnMut() -> Fut) -> Result<T, CallError>
+    where
+        Fut: Future<Output = Result<T, GatewayError>>,
+    {
+        self.request(false, request).await
+    }
+
+    /// [`Ctx::call`] for a PostToConnection: a 429 may be the client's own
+    /// full buffer, which [`Spread`] tells from the account's throttle.
+    pub async fn post<T, Fut>(&self, request: impl FnMut() -> Fut) -> Result<T, CallError>
+    where
+        Fut: Future<Output = Result<T, GatewayError>>,
+    {
+        self.request(true, request).await
+    }
+
+    async fn request<T, Fut>(
+        &self,
+        buffered: bool,
+        mut request: impl FnMut() -> Fut,
+    ) -> Result<T, CallError>
     where
         Fut: Future<Output = Result<T, GatewayError>>,
     {
         let shared = &self.shared;
+        let target = Mutex::new(lock(&shared.pace).spread.start());
+        let target = &target;
         let (result, attempts) = shared
             .config
             .retry
@@ -490,7 +525,13 @@ impl Ctx {
                         return Err(Attempt::Stopped);
                     }
                     let result = fut.await;
-                    let class = shared.observe(attempt, booked_at, result.as_ref().map(|_| ()));
+                    let class = shared.observe(
+                        attempt,
+                        booked_at,
+                        &mut lock(target),
+                        buffered,
+                        result.as_ref().map(|_| ()),
+                    );
                     result.map_err(|error| {
                         if shared.stop.is_cancelled() && class != RetryClass::Final {
                             // It would have been retried: the stop, not

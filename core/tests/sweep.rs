@@ -306,11 +306,14 @@ async fn clients_that_do_not_read_back_off_alone() {
         report.throttled, 0,
         "one client's full buffer is not the account's throttle"
     );
+    // Few attempts: enough 429s in a row that the account, refusing
+    // nobody else, would not have refused them (3 to 5), far from the
+    // patient bound of a throttle (4 × max_attempts).
     for i in 0..5 {
-        assert_eq!(
-            server.attempts(&format!("stuck-{i}=")),
-            RETRY.max_backpressure_attempts,
-            "attempts are few"
+        let attempts = server.attempts(&format!("stuck-{i}="));
+        assert!(
+            (RETRY.max_backpressure_attempts..=5).contains(&attempts),
+            "stuck-{i}: {attempts} attempts"
         );
     }
 }
