@@ -37,42 +37,61 @@
 //!   lifecycle events. Pure.
 //!
 //! This crate knows AWS SDK types; it knows nothing of terminals, clap or
-//! the Lambda runtime.
+//! the Lambda runtime. The registry, the Management API and everything on
+//! them (the SDK clients) sit behind the default feature `registry`; without
+//! it the crate is the stack description, the record's shape, durations and
+//! the other pure parts (what the emulator needs: it links no DynamoDB).
 
 pub mod clock;
+#[cfg(feature = "registry")]
 pub mod connection;
 pub mod context;
 #[cfg(feature = "control-plane")]
 pub mod control_plane;
 pub mod duration;
 pub mod failure;
+#[cfg(feature = "registry")]
 pub mod fanout;
+#[cfg(feature = "registry")]
 pub mod filter;
+#[cfg(feature = "registry")]
 pub mod gateway;
 pub mod local;
+#[cfg(feature = "registry")]
 pub mod prune;
 pub mod rate;
 pub mod record;
 pub mod retry;
+#[cfg(feature = "registry")]
 pub mod sdk;
 pub mod stack;
+#[cfg(feature = "registry")]
 pub mod stale;
+#[cfg(feature = "registry")]
 pub mod store;
 #[cfg(feature = "streams")]
 pub mod stream;
+#[cfg(feature = "registry")]
 pub mod sweep;
+#[cfg(feature = "registry")]
 pub mod target;
 pub mod text;
+#[cfg(feature = "registry")]
 pub mod watch;
 
+#[cfg(feature = "registry")]
 pub mod sdk_error;
 
+#[cfg(feature = "registry")]
 pub use gateway::{ConnectionInfo, Gateway, GatewayError, ManagementEndpoint};
 pub use record::{ConnectionRecord, TableConfig};
 pub use retry::RetryPolicy;
 pub use stack::{RouteSpec, StackError, StackSpec};
+#[cfg(feature = "registry")]
 pub use store::{ConnectionStore, ScanOptions, StoreError, TableDescription, Ttl};
+#[cfg(feature = "registry")]
 pub use sweep::{Finished, Outcome, Subject, Sweep, SweepConfig, SweepReport};
+#[cfg(feature = "registry")]
 pub use target::Target;
 
 /// API Gateway's limit on one message posted to a connection: 128 KiB.

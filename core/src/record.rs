@@ -6,13 +6,17 @@
 //! attribute of an unexpected type reads as absent rather than failing the
 //! whole scan. Writing is exact.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+#[cfg(feature = "registry")]
+use std::collections::HashMap;
 use std::fmt;
 
+#[cfg(feature = "registry")]
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
 /// A DynamoDB item as the SDK hands it over.
+#[cfg(feature = "registry")]
 pub type Item = HashMap<String, AttributeValue>;
 
 /// API Gateway's maximum connection duration.
@@ -149,7 +153,11 @@ impl ConnectionRecord {
         self.expires_at = Some(Self::expiry_for(epoch_ms));
         self
     }
+}
 
+/// The item schema both ways (the SDK's types: feature `registry`).
+#[cfg(feature = "registry")]
+impl ConnectionRecord {
     pub fn to_item(&self, table: &TableConfig) -> Item {
         let mut item = Item::new();
         item.insert(
@@ -231,6 +239,7 @@ impl ConnectionRecord {
 
 /// DynamoDB numbers are decimal strings; ours are integers, but a foreign
 /// writer may have stored `1700000000000.0` or seconds as a float.
+#[cfg(feature = "registry")]
 fn parse_number(v: &str) -> Option<i64> {
     v.parse::<i64>().ok().or_else(|| {
         v.parse::<f64>()
@@ -246,7 +255,7 @@ impl fmt::Display for ConnectionRecord {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "registry"))]
 mod tests {
     use super::*;
 
