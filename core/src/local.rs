@@ -1,9 +1,16 @@
 //! What a running `wsstack local` tells the tools that operate it: its
 //! endpoints and credentials, in a small JSON file in the user's state
-//! directory. `wsstack local` writes it on start and removes it on stop;
-//! `wsadmin`'s built-in `local` context reads it. Nothing here starts or
-//! talks to the stack.
+//! directory. `wsadmin`'s built-in `local` context reads it. Nothing here
+//! starts or talks to the stack.
+//!
+//! One stack per state file: `wsstack local` first takes a [`StateClaim`]
+//! (an exclusive lock on `FILE.lock`, held while it runs and released by
+//! the kernel however it ends), so a second stack with the same file is
+//! refused instead of taking the entry over; on stop the claim removes the
+//! file only while it still holds what this stack wrote.
 
+use std::ffi::OsString;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -49,6 +56,15 @@ pub enum LocalStateError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "another `wsstack local` {running} with the state file {}: stop it first, or give this one its own file with WSADMIN_LOCAL_STATE=PATH", path.display()
+    )]
+    Busy {
+        path: PathBuf,
+        /// What the file says of the other stack: `is running (pid N, URL)`,
+        /// or `is starting` while it has not written it yet.
+        running: String,
+    },
 }
 
 impl LocalStackInfo {
@@ -65,6 +81,43 @@ impl LocalStackInfo {
             .join("local-stack.json")
     }
 
+    /// Claims `path` for this process's stack: refused ([`LocalStateError::Busy`])
+    /// while another process holds it. Nothing is written yet.
+    pub fn claim(path: &Path) -> Result<StateClaim, LocalStateError> {
+        let lock_path = suffixed(path, ".lock");
+        let err = |source| LocalStateError::Write {
+            path: lock_path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(err)?;
+        match lock.try_lock() {
+            Ok(()) => Ok(StateClaim {
+                path: path.to_owned(),
+                _lock: lock,
+                written: None,
+            }),
+            Err(TryLockError::WouldBlock) => Err(LocalStateError::Busy {
+                path: path.to_owned(),
+                running: match Self::read(path) {
+                    Ok(other) => format!(
+                        "is running (pid {}, {}) and recorded",
+                        other.pid, other.websocket_url
+                    ),
+                    Err(_) => "is starting".to_owned(),
+                },
+            }),
+            Err(TryLockError::Error(source)) => Err(err(source)),
+        }
+    }
+
     pub fn write(&self, path: &Path) -> Result<(), LocalStateError> {
         let err = |source| LocalStateError::Write {
             path: path.to_owned(),
@@ -74,7 +127,7 @@ impl LocalStackInfo {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
         let json = serde_json::to_string_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
-        let tmp = path.with_extension("json.tmp");
+        let tmp = suffixed(path, ".tmp");
         std::fs::write(&tmp, json).map_err(err)?;
         std::fs::rename(&tmp, path).map_err(err)
     }
@@ -109,15 +162,52 @@ impl LocalStackInfo {
         }
         Ok(info)
     }
+}
 
-    /// Removes the file if it still describes this process's stack.
-    pub fn remove_if_mine(path: &Path) {
-        if let Ok(info) = Self::read(path)
-            && info.pid == std::process::id()
-        {
-            let _ = std::fs::remove_file(path);
+/// A state file this process's stack holds (see [`LocalStackInfo::claim`]).
+/// Dropping it removes the file if it still holds what [`StateClaim::write`]
+/// wrote, then lets the file go.
+#[derive(Debug)]
+pub struct StateClaim {
+    path: PathBuf,
+    /// Locked while the claim lives; the kernel unlocks it when the
+    /// process ends, however it ends.
+    _lock: File,
+    /// What this stack wrote: only that is removed.
+    written: Option<LocalStackInfo>,
+}
+
+impl StateClaim {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `info` to the claimed file.
+    pub fn write(&mut self, info: LocalStackInfo) -> Result<(), LocalStateError> {
+        info.write(&self.path)?;
+        self.written = Some(info);
+        Ok(())
+    }
+}
+
+impl Drop for StateClaim {
+    fn drop(&mut self) {
+        let Some(mine) = &self.written else { return };
+        let still_mine = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<LocalStackInfo>(&text).ok())
+            .is_some_and(|info| &info == mine);
+        if still_mine {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// `path` with `suffix` added to its file name (`local-stack.json.lock`).
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -157,9 +247,40 @@ mod tests {
             LocalStackInfo::read(&path),
             Err(LocalStateError::Parse { .. })
         ));
-        mine.write(&path).expect("write");
-        LocalStackInfo::remove_if_mine(&path);
-        assert!(!path.exists());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_claim_is_exclusive_and_removes_only_its_own_entry() {
+        let dir = tempfile_dir("claim");
+        let path = dir.join("state").join("local-stack.json");
+        let mut first = LocalStackInfo::claim(&path).expect("first claim");
+        let err = LocalStackInfo::claim(&path).expect_err("claimed");
+        assert!(err.to_string().contains("is starting"), "{err}");
+        first.write(info(std::process::id())).expect("write");
+        let err = LocalStackInfo::claim(&path)
+            .expect_err("claimed")
+            .to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id()))
+                && err.contains("WSADMIN_LOCAL_STATE"),
+            "{err}"
+        );
+        drop(first);
+        assert!(!path.exists(), "its own entry goes with it");
+
+        // An entry someone else wrote meanwhile stays.
+        let mut second = LocalStackInfo::claim(&path).expect("free again");
+        second.write(info(std::process::id())).expect("write");
+        let mut other = info(std::process::id());
+        other.websocket_url = "ws://127.0.0.1:9/dev".into();
+        other.write(&path).expect("overwrite");
+        drop(second);
+        assert_eq!(LocalStackInfo::read(&path).expect("kept"), other);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir(what: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("wsadmin-local-{what}-{}", std::process::id()))
     }
 }

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use wsadmin_core::TableConfig;
 use wsadmin_core::duration::parse_duration;
-use wsadmin_core::local::LocalStackInfo;
+use wsadmin_core::local::{LocalStackInfo, LocalStateError, StateClaim};
 use wsadmin_core::stack::StackSpec;
 use wsadmin_deploy::aws::DeployError;
 use wsadmin_dynalite::{Dynalite, Home};
@@ -41,6 +41,11 @@ struct Cli {
 enum Command {
     /// Run the whole stack on this machine: an API Gateway WebSocket
     /// emulator, a local DynamoDB (dynalite) and the real handlers.
+    ///
+    /// Its endpoints go to the state file `wsadmin --context local` reads
+    /// (WSADMIN_LOCAL_STATE, default ~/.local/state/wsadmin/local-stack.json),
+    /// one stack per file: a second one with the same file is refused. If
+    /// dynalite dies, the stack says so and stops.
     Local(LocalArgs),
     /// Print the stack as a CloudFormation template, for deploying through
     /// your own pipeline (parameters: the code bucket and zip keys, the
@@ -380,10 +385,28 @@ async fn local(args: LocalArgs) -> Result<()> {
         ..EmulatorConfig::default()
     };
 
-    let dynamo = match &args.dynamodb_endpoint {
+    // One stack per state file, refused before anything starts.
+    let state_file = LocalStackInfo::default_path();
+    let mut claim = match LocalStackInfo::claim(&state_file) {
+        Ok(claim) => Some(claim),
+        Err(e @ LocalStateError::Busy { .. }) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!("`wsadmin --context local` will not find this stack: {e}");
+            None
+        }
+    };
+
+    let mut dynamo = match &args.dynamodb_endpoint {
         Some(_) => None,
         None => Some(start_dynalite(args.dynamodb_port, args.data_dir.clone()).await?),
     };
+    // Told at once if dynalite dies under the stack; never resolves without one.
+    let (died_tx, died) = oneshot::channel::<()>();
+    if let Some(d) = &dynamo {
+        d.on_exit(move || {
+            let _ = died_tx.send(());
+        });
+    }
     let dynamodb_endpoint = match (&args.dynamodb_endpoint, &dynamo) {
         (Some(url), _) => url.clone(),
         (None, Some(d)) => d.endpoint(),
@@ -391,7 +414,6 @@ async fn local(args: LocalArgs) -> Result<()> {
     };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let stack = LocalStack::start(config, addr, &dynamodb_endpoint).await?;
-    let state_file = LocalStackInfo::default_path();
     let c = stack.config();
     let info = LocalStackInfo {
         websocket_url: stack.websocket_url(),
@@ -403,10 +425,11 @@ async fn local(args: LocalArgs) -> Result<()> {
         secret_access_key: c.secret_access_key.clone(),
         pid: std::process::id(),
     };
-    if let Err(e) = info.write(&state_file) {
+    if let Some(Err(e)) = claim.as_mut().map(|claim| claim.write(info)) {
         tracing::warn!("`wsadmin --context local` will not find this stack: {e}");
+        claim = None;
     }
-    print_banner(&stack);
+    print_banner(&stack, claim.as_ref().map(StateClaim::path));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let demo = (args.demo_clients > 0).then(|| {
@@ -419,16 +442,34 @@ async fn local(args: LocalArgs) -> Result<()> {
         ))
     });
 
-    shutdown_signal().await;
+    let dynalite_died = tokio::select! {
+        () = shutdown_signal() => false,
+        Ok(()) = died => true,
+    };
+    if let (true, Some(d)) = (dynalite_died, dynamo.as_mut()) {
+        let how = tokio::task::block_in_place(|| d.exit_status(Duration::from_secs(1)))
+            .map(|status| format!(" ({status})"))
+            .unwrap_or_default();
+        eprintln!(
+            "wsstack: dynalite, the local DynamoDB on port {}, exited{how}: stopping, since no $connect can succeed without it",
+            d.port()
+        );
+    }
     eprintln!("\nstopping: closing every connection (1001) and running $disconnect");
     let _ = stop_tx.send(true);
-    LocalStackInfo::remove_if_mine(&state_file);
+    // Gone before the stack is: nobody is sent to a stack that is stopping.
+    drop(claim);
     stack.stop().await.context("stopping the emulator")?;
     if let Some(demo) = demo {
         let _ = tokio::time::timeout(Duration::from_secs(5), demo).await;
     }
     // Dropping dynalite stops it.
     drop(dynamo);
+    if dynalite_died {
+        anyhow::bail!(
+            "stopped because the local DynamoDB exited: start `wsstack local` again (with --data-dir DIR its tables outlive it)"
+        );
+    }
     eprintln!("stopped");
     Ok(())
 }
@@ -609,7 +650,7 @@ async fn start_dynalite(port: u16, data_dir: Option<PathBuf>) -> Result<Dynalite
     .context("starting the local DynamoDB")
 }
 
-fn print_banner(stack: &LocalStack) {
+fn print_banner(stack: &LocalStack, state_file: Option<&Path>) {
     let c = stack.config();
     let ws = stack.websocket_url();
     let mgmt = stack.management_endpoint();
@@ -628,7 +669,13 @@ fn print_banner(stack: &LocalStack) {
         "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={} \\\n    wsadmin --endpoint {mgmt} --table {} --dynamodb-endpoint {ddb} list",
         c.access_key_id, c.secret_access_key, c.region, c.stack.table
     );
-    println!("  or simply: wsadmin --context local list");
+    match state_file {
+        Some(path) => println!(
+            "  or simply: wsadmin --context local list   (it reads {})",
+            path.display()
+        ),
+        None => println!("  (no state file: `wsadmin --context local` will not find this stack)"),
+    }
     println!("Try it:");
     println!("  websocat {ws}     then send: {{\"type\":\"message\",\"data\":\"Hello World!\"}}");
     println!();

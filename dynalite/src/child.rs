@@ -2,11 +2,14 @@
 //! listens and exits when its stdin closes (dynalite's launcher and the test
 //! servers in `scripts/` do both). Dropping the handle stops it; so does our
 //! process dying any way at all, since its stdin then closes.
+//!
+//! Its standard output is read to its end, which comes when the child
+//! exits: [`PortChild::on_exit`] tells a parent that outlives it at once.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 /// How long a child may take to say its port.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -17,6 +20,40 @@ pub struct PortChild {
     /// Held open: its closing tells the server to exit.
     _stdin: ChildStdin,
     pub port: u16,
+    /// Whether its output ended, and who to tell when it does.
+    exit: Arc<Mutex<ExitWatch>>,
+}
+
+/// What runs when a child's output ends.
+type OnExit = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+struct ExitWatch {
+    ended: bool,
+    waiting: Vec<OnExit>,
+}
+
+impl std::fmt::Debug for ExitWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExitWatch")
+            .field("ended", &self.ended)
+            .field("waiting", &self.waiting.len())
+            .finish()
+    }
+}
+
+impl ExitWatch {
+    /// The child's output ended: runs (outside the lock) what waited.
+    fn end(watch: &Mutex<ExitWatch>) {
+        let waiting = {
+            let mut w = watch.lock().unwrap_or_else(|p| p.into_inner());
+            w.ended = true;
+            std::mem::take(&mut w.waiting)
+        };
+        for f in waiting {
+            f();
+        }
+    }
 }
 
 /// Why a child did not start.
@@ -66,12 +103,21 @@ impl PortChild {
             (Some(stdin), Some(stdout)) => (stdin, stdout),
             _ => unreachable!("stdin and stdout are piped"),
         };
-        // Read on a thread, so a child that never speaks cannot hang us.
+        // Read on a thread, so a child that never speaks cannot hang us;
+        // then to the end, which comes when the child exits.
         let (tx, rx) = mpsc::channel();
+        let exit = Arc::new(Mutex::new(ExitWatch::default()));
+        let watch = exit.clone();
         std::thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout);
             let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = stdout.read_line(&mut line);
             let _ = tx.send(line);
+            let mut rest = Vec::new();
+            while stdout.read_until(b'\n', &mut rest).is_ok_and(|n| n > 0) {
+                rest.clear();
+            }
+            ExitWatch::end(&watch);
         });
         let line = rx.recv_timeout(START_TIMEOUT).unwrap_or_default();
         let port = serde_json::from_str::<serde_json::Value>(&line)
@@ -83,6 +129,7 @@ impl PortChild {
                 child,
                 _stdin: stdin,
                 port,
+                exit,
             }),
             None => {
                 let _ = child.kill();
@@ -106,6 +153,34 @@ impl PortChild {
     /// The process id (to signal it).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Runs `f` once the child has exited (its output ended), whether it
+    /// died or was stopped by dropping this handle: on the thread that
+    /// reads its output, or at once on this one if it already has.
+    pub fn on_exit(&self, f: impl FnOnce() + Send + 'static) {
+        let mut w = self.exit.lock().unwrap_or_else(|p| p.into_inner());
+        if w.ended {
+            drop(w);
+            f();
+        } else {
+            w.waiting.push(Box::new(f));
+        }
+    }
+
+    /// How it ended, once it has (waiting up to `within` for the exit its
+    /// closed output announced); `None` while it runs.
+    pub fn exit_status(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                _ => return None,
+            }
+        }
     }
 
     pub fn endpoint(&self) -> String {

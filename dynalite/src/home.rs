@@ -138,6 +138,11 @@ impl Home {
     pub(crate) fn command(&self, data_dir: Option<&Path>, port: Option<u16>) -> Command {
         let mut cmd = Command::new("node");
         cmd.arg(self.dir.join(SCRIPT)).current_dir(&self.dir);
+        // Its own process group: Ctrl-C in the terminal reaches the parent
+        // only, which stops its clients before it stops dynalite (closing
+        // its stdin), instead of dynalite dying under them.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         if let Some(path) = data_dir {
             cmd.arg("--path").arg(path);
         }

@@ -15,6 +15,10 @@
 //! [`restart`](Dynalite::restart) it where its clients expect it, tables
 //! and items intact.
 //!
+//! [`Dynalite::on_exit`] tells its parent at once when it dies. It runs in
+//! its own process group, so a terminal's Ctrl-C reaches only the parent,
+//! which stops it last.
+//!
 //! Knows nothing of our other crates; uses no AWS SDK.
 
 pub mod child;
@@ -22,7 +26,8 @@ mod home;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
 pub use home::{Home, HomeError};
 
@@ -151,13 +156,33 @@ impl Dynalite {
                 }
                 Err(e) => last = e.to_string(),
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(100));
         }
         panic!("dynalite did not restart on port {}: {last}", self.port)
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The node process, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(PortChild::pid)
+    }
+
+    /// Runs `f` once the running process exits, however it ends (see
+    /// [`PortChild::on_exit`]): how `wsstack local` learns at once that its
+    /// DynamoDB died. Nothing runs for a killed instance.
+    pub fn on_exit(&self, f: impl FnOnce() + Send + 'static) {
+        if let Some(child) = &self.child {
+            child.on_exit(f);
+        }
+    }
+
+    /// How the process ended, once it has (waiting up to `within` after
+    /// [`Dynalite::on_exit`] told); `None` while it runs.
+    pub fn exit_status(&mut self, within: Duration) -> Option<ExitStatus> {
+        self.child.as_mut()?.exit_status(within)
     }
 
     pub fn endpoint(&self) -> String {
