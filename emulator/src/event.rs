@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use crate::dates;
+
 /// What every event of one connection shares.
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
@@ -66,7 +68,7 @@ pub fn build(ctx: &Context<'_>, kind: &Kind<'_>, request_id: &str, now_ms: i64) 
     }
     rc.insert("eventType".into(), json!(event_type));
     rc.insert("extendedRequestId".into(), json!(request_id));
-    rc.insert("requestTime".into(), json!(clf_time(now_ms)));
+    rc.insert("requestTime".into(), json!(dates::request_time(now_ms)));
     rc.insert("messageDirection".into(), json!("IN"));
     rc.insert("stage".into(), json!(ctx.stage));
     rc.insert("connectedAt".into(), json!(ctx.connected_at_ms));
@@ -122,37 +124,6 @@ fn single_and_multi<'a>(pairs: impl Iterator<Item = &'a (String, String)>) -> (V
     (json!(single), json!(multi))
 }
 
-/// `09/Feb/2024:18:11:43 +0000`, the format of `requestContext.requestTime`.
-fn clf_time(ms: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    let month = MONTHS[(m as usize).saturating_sub(1).min(11)];
-    format!(
-        "{d:02}/{month}/{y}:{:02}:{:02}:{:02} +0000",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,13 +138,6 @@ mod tests {
             source_ip: "127.0.0.1",
             user_agent: Some("websocat/1.13"),
         }
-    }
-
-    #[test]
-    fn request_time_is_in_common_log_format() {
-        assert_eq!(clf_time(1_707_502_303_419), "09/Feb/2024:18:11:43 +0000");
-        assert_eq!(clf_time(0), "01/Jan/1970:00:00:00 +0000");
-        assert_eq!(clf_time(951_782_400_000), "29/Feb/2000:00:00:00 +0000");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! back-pressure. It knows nothing of DynamoDB nor of our handlers: the
 //! functions are whatever [`Functions`] runs (the local stack runs ours).
 
+pub mod dates;
 pub mod event;
 pub mod ids;
 pub mod integration;

@@ -10,15 +10,13 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use aws_smithy_types::DateTime;
-use aws_smithy_types::date_time::Format;
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::registry::CloseCause;
-use super::{Api, MAX_MESSAGE_BYTES, ids};
+use super::{Api, MAX_MESSAGE_BYTES, dates, ids};
 
 /// An error answer exactly as API Gateway sends it.
 pub fn aws_error(status: StatusCode, error_type: &'static str, message: &str) -> Response {
@@ -36,12 +34,6 @@ pub fn aws_error(status: StatusCode, error_type: &'static str, message: &str) ->
 /// Anything that is not a route of this API: API Gateway answers 403.
 pub(crate) async fn forbidden() -> Response {
     aws_error(StatusCode::FORBIDDEN, "ForbiddenException", "Forbidden")
-}
-
-fn iso8601(ms: i64) -> String {
-    DateTime::from_millis(ms)
-        .fmt(Format::DateTime)
-        .unwrap_or_default()
 }
 
 /// The raw `{stage}` and `{id}` of `/{stage}/@connections/{id}`, still
@@ -142,9 +134,9 @@ pub(crate) async fn connections(State(api): State<Arc<Api>>, req: Request) -> Re
                 identity.insert("userAgent".into(), ua.clone().into());
             }
             let body = serde_json::json!({
-                "connectedAt": iso8601(conn.connected_at_ms),
+                "connectedAt": dates::iso8601(conn.connected_at_ms),
                 "identity": identity,
-                "lastActiveAt": iso8601(conn.last_active_ms()),
+                "lastActiveAt": dates::iso8601(conn.last_active_ms()),
             });
             (
                 StatusCode::OK,

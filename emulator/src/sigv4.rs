@@ -25,6 +25,8 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use http::{HeaderMap, Method, Uri};
 use subtle::ConstantTimeEq;
 
+use crate::dates;
+
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const TERMINATOR: &str = "aws4_request";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -263,8 +265,8 @@ impl Verifier {
         if signed < earliest {
             return Err(SigV4Error::Expired {
                 signed: p.amz_date.clone(),
-                earliest: format_amz_date(earliest),
-                now: format_amz_date(now),
+                earliest: dates::amz_date(earliest),
+                now: dates::amz_date(now),
                 window: describe_window(lifetime),
             });
         }
@@ -272,8 +274,8 @@ impl Verifier {
         if signed > latest {
             return Err(SigV4Error::NotYetCurrent {
                 signed: p.amz_date.clone(),
-                latest: format_amz_date(latest),
-                now: format_amz_date(now),
+                latest: dates::amz_date(latest),
+                now: dates::amz_date(now),
                 window: describe_window(self.max_skew),
             });
         }
@@ -713,47 +715,15 @@ fn parse_signed_headers(list: &str) -> Result<Vec<String>, SigV4Error> {
     Ok(names.into_iter().map(str::to_owned).collect())
 }
 
-/// Parses `YYYYMMDDTHHMMSSZ` (ISO 8601 basic format, UTC), strictly, so
-/// that formatting the result gives back the same text.
+/// `X-Amz-Date` as a time: [`dates::parse_amz_date`], or AWS's refusal.
 fn parse_amz_date(text: &str) -> Result<SystemTime, SigV4Error> {
-    let bad = || {
+    dates::parse_amz_date(text).ok_or_else(|| {
         SigV4Error::Malformed(format!(
             "Date must be in ISO-8601 'basic format'. Got '{}'. \
              Expected YYYYMMDD'T'HHMMSS'Z', e.g. 20261125T080000Z",
             quote(text)
         ))
-    };
-    let b = text.as_bytes();
-    let shape_ok = b.len() == 16
-        && b[8] == b'T'
-        && b[15] == b'Z'
-        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
-    if !shape_ok {
-        return Err(bad());
-    }
-    let num = |range: std::ops::Range<usize>| {
-        b[range]
-            .iter()
-            .fold(0_i64, |n, d| n * 10 + i64::from(d - b'0'))
-    };
-    let (year, month, day) = (num(0..4), num(4..6), num(6..8));
-    let (hour, minute, second) = (num(9..11), num(11..13), num(13..15));
-    let valid = (1..=12).contains(&month)
-        && (1..=days_in_month(year, month)).contains(&day)
-        && hour < 24
-        && minute < 60
-        && second < 60;
-    if !valid {
-        return Err(bad());
-    }
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
-    let magnitude = Duration::from_secs(secs.unsigned_abs());
-    if secs >= 0 {
-        UNIX_EPOCH.checked_add(magnitude)
-    } else {
-        UNIX_EPOCH.checked_sub(magnitude)
-    }
-    .ok_or_else(bad)
+    })
 }
 
 /// Whole seconds since the Unix epoch (negative before it), saturating.
@@ -769,18 +739,6 @@ fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
-/// `YYYYMMDDTHHMMSSZ` for whole seconds since the epoch.
-fn format_amz_date(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
-}
-
 /// `15 min.` / `900 sec.`, as AWS words its clock-skew messages.
 fn describe_window(window: Duration) -> String {
     let secs = window.as_secs();
@@ -789,45 +747,6 @@ fn describe_window(window: Duration) -> String {
     } else {
         format!("{secs} sec.")
     }
-}
-
-fn is_leap(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Decodes `%XX` escapes (and nothing else: `+` stays `+`); `None` if an
@@ -1760,7 +1679,7 @@ mod tests {
             "99991231T235959Z",
             "19691231T235959Z",
         ] {
-            assert_eq!(format_amz_date(unix_seconds(at(text))), text);
+            assert_eq!(dates::amz_date(unix_seconds(at(text))), text);
         }
         assert_eq!(unix_seconds(at("20261125T080000Z")), 1_795_593_600);
         assert!(parse_amz_date("20250229T000000Z").is_err());
