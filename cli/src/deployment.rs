@@ -3,16 +3,13 @@
 //! files), then the SDK clients, checked once so that a missing credential
 //! or profile is one sentence before any command starts.
 
-use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::ProvideCredentials;
-use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_config::SdkConfig;
 use wsadmin_core::clock::Clock;
 use wsadmin_core::control_plane::ControlPlane;
 use wsadmin_core::local::LocalStackInfo;
-use wsadmin_core::sdk::static_config;
+use wsadmin_core::sdk::{LoadError, load, static_config};
 use wsadmin_core::{ConnectionStore, Gateway, ManagementEndpoint, TableConfig, Target};
 
 use crate::config::{ConfigFile, ContextSpec, LOCAL};
@@ -123,34 +120,32 @@ impl Selection {
             spec.region.as_deref(),
             endpoint.as_ref().and_then(ManagementEndpoint::region),
         )?;
-        let sdk = match &self.local {
-            Some(info) => static_config(
-                info.region.clone(),
-                info.access_key_id.clone(),
-                info.secret_access_key.clone(),
+        let (sdk, why) = match (&self.local, &chosen) {
+            (Some(info), _) => (
+                static_config(
+                    info.region.clone(),
+                    info.access_key_id.clone(),
+                    info.secret_access_key.clone(),
+                ),
+                "the local stack's",
             ),
-            None => {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest());
-                if let Some(p) = &spec.profile {
-                    loader = loader.profile_name(p);
-                }
-                if let Some((region, _)) = &chosen {
-                    loader = loader.region(Region::new(region.clone()));
-                }
-                loader.load().await
+            (None, chosen) => {
+                let region = chosen.as_ref().map(|(r, _)| r.as_str());
+                let sdk = load(spec.profile.as_deref(), region).await.map_err(|e| {
+                    // Users of the local stack forget `--context local`.
+                    match e {
+                        LoadError::NoCredentials => {
+                            anyhow!("{e} (or use --context local with `wsstack local`)")
+                        }
+                        e => anyhow!(e),
+                    }
+                })?;
+                let why = chosen.as_ref().map_or("from AWS_REGION or the profile", |c| c.1);
+                (sdk, why)
             }
         };
-        let why = match (&self.local, &chosen) {
-            (Some(_), _) => "the local stack's",
-            (None, Some((_, why))) => why,
-            (None, None) => "from AWS_REGION or the profile",
-        };
-        match sdk.region() {
-            Some(r) => tracing::info!("region {r} ({why})"),
-            None => bail!("no AWS region: set --region or AWS_REGION"),
-        }
-        if self.local.is_none() {
-            check_credentials(&sdk, spec.profile.as_deref()).await?;
+        if let Some(r) = sdk.region() {
+            tracing::info!("region {r} ({why})");
         }
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let (endpoint, api_id) = match (endpoint, &spec.api_id, &spec.stage) {
@@ -201,7 +196,7 @@ impl Selection {
 /// since the table and the Management API must be the same deployment's; a
 /// `--region` (or the context's) that disagrees with it is a usage error.
 /// `None`: neither names one, the SDK's chain decides.
-fn choose_region(
+pub fn choose_region(
     given: Option<&str>,
     of_endpoint: Option<&str>,
 ) -> Result<Option<(String, &'static str)>> {
@@ -230,116 +225,6 @@ fn clock() -> Clock {
             Clock::system()
         }
         None => Clock::system(),
-    }
-}
-
-/// Resolves credentials now, so that their absence is one clear sentence.
-async fn check_credentials(sdk: &SdkConfig, profile: Option<&str>) -> Result<()> {
-    let env_profile = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty());
-    let profile = profile.map(str::to_owned).or(env_profile);
-    let Some(provider) = sdk.credentials_provider() else {
-        bail!(
-            "no AWS credentials: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-        );
-    };
-    let result = tokio::time::timeout(Duration::from_secs(20), provider.provide_credentials())
-        .await
-        .map_err(|_| {
-            anyhow!("timed out loading AWS credentials (is the SSO or credential process stuck?)")
-        })?;
-    let err = match result {
-        Ok(_) => return Ok(()),
-        Err(e) => e,
-    };
-    let text = DisplayErrorContext(&err).to_string();
-    tracing::debug!("credentials: {text}");
-    let settings = profile_settings(profile.as_deref().unwrap_or("default"));
-    if let Some(p) = &profile
-        && settings.is_none()
-    {
-        bail!(
-            "AWS profile {p:?} is not defined in the AWS config files (~/.aws/config, ~/.aws/credentials): create it with `aws configure --profile {p}` or pass another --profile"
-        );
-    }
-    // The deepest cause, without the SDK's wrappers: "Connection refused
-    // (os error 111)", "AccessDenied: … not authorized to perform
-    // sts:AssumeRole", "the SSO token has expired and cannot be refreshed".
-    let cause = wsadmin_core::sdk_error::credentials_cause(&err);
-    let name = profile.as_deref().unwrap_or("default");
-    let login = match &profile {
-        Some(p) => format!("aws sso login --profile {p}"),
-        None => "aws sso login".to_owned(),
-    };
-    let settings = settings.unwrap_or_default();
-    if settings.contains_key("sso_start_url") || settings.contains_key("sso_session") {
-        let cause = if text.contains("No such file") {
-            "none is cached".to_owned()
-        } else {
-            cause
-        };
-        bail!("AWS profile {name:?} uses SSO and has no valid token ({cause}): run `{login}`");
-    }
-    if let Some(role) = settings.get("role_arn") {
-        let via = if text.contains("dispatch failure") {
-            " (STS could not be reached: AWS_ENDPOINT_URL_STS or the network?)"
-        } else {
-            ""
-        };
-        bail!("cannot assume role {role} for AWS profile {name:?}: {cause}{via}");
-    }
-    bail!(
-        "no AWS credentials found: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or use --context local with `wsstack local`)"
-    )
-}
-
-/// The settings of `profile` in the AWS config and credentials files, or
-/// `None` when neither has a section for it (the SDK's own error does not
-/// say so, nor which kind of profile failed: SSO, a role to assume).
-fn profile_settings(profile: &str) -> Option<std::collections::BTreeMap<String, String>> {
-    let home = dirs::home_dir().unwrap_or_default();
-    let file = |var: &str, default: &str| {
-        std::env::var_os(var)
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| home.join(".aws").join(default))
-    };
-    // The keys of the section `wanted` says is ours, if there is one.
-    let section = |path: std::path::PathBuf,
-                   wanted: &dyn Fn(&str) -> bool|
-     -> Option<std::collections::BTreeMap<String, String>> {
-        let text = std::fs::read_to_string(path).ok()?;
-        let mut found = None;
-        for line in text.lines().map(str::trim) {
-            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                if found.is_some() {
-                    break;
-                }
-                if wanted(name.trim()) {
-                    found = Some(std::collections::BTreeMap::new());
-                }
-            } else if let Some(keys) = found.as_mut()
-                && let Some((k, v)) = line.split_once('=')
-            {
-                keys.insert(k.trim().to_owned(), v.trim().to_owned());
-            }
-        }
-        found
-    };
-    let config = section(file("AWS_CONFIG_FILE", "config"), &|s| {
-        s.strip_prefix("profile")
-            .is_some_and(|rest| rest.trim() == profile)
-            || (profile == "default" && s == "default")
-    });
-    let credentials = section(file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), &|s| {
-        s == profile
-    });
-    match (config, credentials) {
-        (None, None) => None,
-        (a, b) => {
-            let mut all = b.unwrap_or_default();
-            all.extend(a.unwrap_or_default());
-            Some(all)
-        }
     }
 }
 

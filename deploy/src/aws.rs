@@ -10,26 +10,23 @@
 
 use std::future::Future;
 
+use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::config::http::HttpResponse;
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use wsadmin_core::RetryPolicy;
 use wsadmin_core::retry::{RetryClass, Retryable};
-use wsadmin_core::sdk_error::{SdkFailure, causes, classify as classify_sdk};
+use wsadmin_core::sdk::{LoadError, load};
+use wsadmin_core::sdk_error::{SdkFailure, classify as classify_sdk};
 
 /// Why a deploy command stopped. Each message is one line that says what
 /// failed, on what, and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
-    #[error("invalid region {0:?}: expected a region name like us-east-1 or eu-west-3")]
-    InvalidRegion(String),
-    #[error("no AWS region: pass --region, or set AWS_REGION (or a region in your AWS profile)")]
-    NoRegion,
-    #[error(
-        "no AWS credentials{profile}: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY ({detail})"
-    )]
-    NoCredentials { profile: String, detail: String },
+    /// No region, an invalid one, or no credentials (diagnosed as
+    /// `wsadmin` does: the same loader).
+    #[error(transparent)]
+    Load(#[from] LoadError),
     #[error(transparent)]
     Aws(#[from] AwsError),
     #[error(transparent)]
@@ -194,25 +191,6 @@ fn classify(status: u16, code: Option<&str>) -> RetryClass {
     }
 }
 
-/// Whether `region` reads like an AWS region name (`us-east-1`,
-/// `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`): checked before any
-/// request so a typo is not an endpoint resolution error later.
-pub fn check_region(region: &str) -> Result<(), DeployError> {
-    let parts: Vec<&str> = region.split('-').collect();
-    let ok = parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty();
-    if ok {
-        Ok(())
-    } else {
-        Err(DeployError::InvalidRegion(region.to_owned()))
-    }
-}
-
 /// The clients of one deploy command, from one SDK configuration.
 #[derive(Debug, Clone)]
 pub struct Aws {
@@ -231,24 +209,12 @@ impl Aws {
     /// the credential chain) and checks that there are credentials. The
     /// SDK's own retries are off: calls go through [`Aws::call`].
     pub async fn connect(region: Option<&str>, profile: Option<&str>) -> Result<Self, DeployError> {
-        if let Some(r) = region {
-            check_region(r)?;
-        }
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::disabled());
-        if let Some(p) = profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(r) = region {
-            loader = loader.region(Region::new(r.to_owned()));
-        }
-        let sdk = loader.load().await;
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .ok_or(DeployError::NoRegion)?;
-        check_region(&region)?;
-        check_credentials(&sdk, profile).await?;
+        let sdk = load(profile, region)
+            .await?
+            .into_builder()
+            .retry_config(RetryConfig::disabled())
+            .build();
+        let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let mut s3 = aws_sdk_s3::config::Builder::from(&sdk);
         // A custom endpoint (moto, MinIO, a proxy) is one host: address
         // buckets by path, not by subdomain.
@@ -308,61 +274,9 @@ impl Aws {
     }
 }
 
-async fn check_credentials(sdk: &SdkConfig, profile: Option<&str>) -> Result<(), DeployError> {
-    use aws_credential_types::provider::ProvideCredentials as _;
-    let profile_text = profile
-        .map(|p| format!(" for profile \"{p}\""))
-        .unwrap_or_default();
-    let Some(provider) = sdk.credentials_provider() else {
-        return Err(DeployError::NoCredentials {
-            profile: profile_text,
-            detail: "no credential provider".into(),
-        });
-    };
-    provider
-        .provide_credentials()
-        .await
-        .map(|_| ())
-        .map_err(|e| DeployError::NoCredentials {
-            profile: profile_text,
-            detail: causes(&e)
-                .pop()
-                .unwrap_or_else(|| e.to_string())
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim_end_matches('.')
-                .to_owned(),
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn region_names_are_checked() {
-        for ok in [
-            "us-east-1",
-            "eu-west-3",
-            "ap-southeast-2",
-            "us-gov-west-1",
-            "cn-north-1",
-        ] {
-            assert!(check_region(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "useast1",
-            "us-east",
-            "US-EAST-1",
-            "us-east-1a",
-            "u-east-1",
-            "us--1",
-        ] {
-            assert!(check_region(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn an_error_names_the_action_its_target_and_the_code() {

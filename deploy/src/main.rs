@@ -303,7 +303,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                "warn,wsstack=info,wsadmin_deploy=info,wsadmin_local=info,wsadmin_emulator=info"
+                "error,wsstack=info,wsadmin_deploy=info,wsadmin_local=info,wsadmin_emulator=info,wsadmin_dynalite=info,wsadmin_core=warn,wsadmin_handlers=warn"
                     .into()
             }),
         )

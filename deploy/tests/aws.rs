@@ -872,6 +872,6 @@ fn missing_credentials_say_what_to_set() {
         .expect("wsstack runs");
     fails_with(
         &out,
-        "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        "no AWS credentials found: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
     );
 }

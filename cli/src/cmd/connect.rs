@@ -14,7 +14,6 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{
@@ -29,9 +28,11 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use wsadmin_core::ManagementEndpoint;
+use wsadmin_core::sdk::{LoadError, load};
+use wsadmin_core::sdk_error::credentials_cause;
 
 use crate::config::{ConfigFile, ContextSpec};
-use crate::deployment::{self, Selection};
+use crate::deployment::{self, Selection, choose_region};
 use crate::exit::{Status, usage};
 use crate::flags::{ConnectArgs, OutputFormat, TargetArgs};
 use crate::output::{Output, escape};
@@ -263,36 +264,20 @@ async fn signing_identity(
         return Ok((creds, info.region.clone()));
     }
     let spec = sel.map_or_else(|| ContextSpec::from_flags(target), |s| s.spec.clone());
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(p) = &spec.profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(r) = &spec.region {
-        loader = loader.region(Region::new(r.clone()));
-    }
-    let sdk = loader.load().await;
-    let region = sdk
-        .region()
-        .map(|r| r.to_string())
-        .or_else(|| {
-            let https = url.replacen("ws", "http", 1);
-            ManagementEndpoint::parse(&https)
-                .ok()
-                .and_then(|e| e.region().map(str::to_owned))
-        })
-        .ok_or_else(|| anyhow!("no AWS region to sign for: set --region or AWS_REGION"))?;
-    let provider = sdk.credentials_provider().ok_or_else(|| {
-        anyhow!("no AWS credentials to sign with: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-    })?;
-    let creds = tokio::time::timeout(Duration::from_secs(20), provider.provide_credentials())
+    // The URL's region decides, as for every other command.
+    let of_url = ManagementEndpoint::parse(&url.replacen("ws", "http", 1)).ok();
+    let region = choose_region(
+        spec.region.as_deref(),
+        of_url.as_ref().and_then(ManagementEndpoint::region),
+    )?;
+    let sdk = load(spec.profile.as_deref(), region.as_ref().map(|(r, _)| r.as_str())).await?;
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    // Resolved (and cached by the chain) when loading.
+    let provider = sdk.credentials_provider().ok_or(LoadError::NoCredentials)?;
+    let creds = provider
+        .provide_credentials()
         .await
-        .map_err(|_| anyhow!("timed out loading AWS credentials to sign with"))?
-        .map_err(|e| {
-            anyhow!(
-                "no AWS credentials to sign with ({}): set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-                aws_smithy_types::error::display::DisplayErrorContext(&e)
-            )
-        })?;
+        .map_err(|e| anyhow!("no AWS credentials to sign with: {}", credentials_cause(&e)))?;
     Ok((creds, region))
 }
 
