@@ -6,6 +6,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE;
 
+use crate::percent::{self, Undecodable};
+
 pub fn new_id() -> String {
     let mut bytes = [0u8; 11];
     fastrand::fill(&mut bytes);
@@ -34,31 +36,16 @@ pub fn from_path(raw: &str) -> Result<String, InvalidId> {
         quoted: format!("{:?}", raw.chars().take(QUOTE_CHARS).collect::<String>()),
         reason: reason.to_owned(),
     };
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            let Some(decoded) = hex else {
-                return Err(invalid(
-                    "malformed percent-escape: % must be followed by two hex digits",
-                ));
-            };
-            out.push(decoded);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    let id = String::from_utf8(out).map_err(|_| invalid("it is not UTF-8 once percent-decoded"))?;
+    let id = percent::decode(raw).map_err(|e| {
+        invalid(match e {
+            Undecodable::BrokenEscape => {
+                "malformed percent-escape: % must be followed by two hex digits"
+            }
+            Undecodable::NotUtf8 => "it is not UTF-8 once percent-decoded",
+        })
+    })?;
     wsadmin_core::record::validate_connection_id(&id).map_err(|e| invalid(e.reason))?;
-    Ok(id)
+    Ok(id.into_owned())
 }
 
 #[cfg(test)]

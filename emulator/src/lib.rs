@@ -15,6 +15,7 @@ pub mod event;
 pub mod ids;
 pub mod integration;
 pub mod management;
+pub mod percent;
 pub mod registry;
 pub mod route;
 pub mod sigv4;

@@ -25,7 +25,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use http::{HeaderMap, Method, Uri};
 use subtle::ConstantTimeEq;
 
-use crate::dates;
+use crate::{dates, percent};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const TERMINATOR: &str = "aws4_request";
@@ -572,7 +572,7 @@ impl QueryAuth {
         let mut any = false;
         for pair in query.split('&') {
             let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = percent_decode(raw_key);
+            let key = percent::decode(raw_key).ok();
             let slot = match key.as_deref() {
                 Some("X-Amz-Algorithm") => &mut auth.algorithm,
                 Some("X-Amz-Credential") => &mut auth.credential,
@@ -588,13 +588,13 @@ impl QueryAuth {
                 }
             };
             any = true;
-            let value = percent_decode(raw_value).ok_or_else(|| {
+            let value = percent::decode(raw_value).map_err(|_| {
                 SigV4Error::Malformed(format!(
                     "query parameter '{}' is not valid percent-encoded UTF-8",
                     quote(raw_key)
                 ))
             })?;
-            if slot.replace(value).is_some() {
+            if slot.replace(value.into_owned()).is_some() {
                 return Err(SigV4Error::Malformed(format!(
                     "query parameter '{}' appears more than once",
                     quote(raw_key)
@@ -747,28 +747,6 @@ fn describe_window(window: Duration) -> String {
     } else {
         format!("{secs} sec.")
     }
-}
-
-/// Decodes `%XX` escapes (and nothing else: `+` stays `+`); `None` if an
-/// escape is broken or the result is not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn malformed(message: &str) -> SigV4Error {
