@@ -130,6 +130,10 @@ async fn run(cli: Cli) -> Result<Status> {
             w.flush()?;
             Status::Ok
         }
+        // `list --watch` re-prints on the registry's changes: events' loop.
+        Command::List(args) if args.watch => {
+            cmd::events::watch_list(&connect().await?, args, &out, w).await?
+        }
         Command::List(args) => cmd::list::run(&connect().await?, args, &out, w).await?,
         Command::Inspect(args) => cmd::inspect::run(&connect().await?, args, &out, w).await?,
         Command::Send(args) => cmd::send::run(&connect().await?, args, &out, w).await?,

@@ -19,63 +19,6 @@ use wsadmin_core::retry::{RetryClass, Retryable};
 use wsadmin_core::sdk::{LoadError, load};
 use wsadmin_core::sdk_error::{SdkFailure, classify as classify_sdk};
 
-/// Why a deploy command stopped. Each message is one line that says what
-/// failed, on what, and what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum DeployError {
-    /// No region, an invalid one, or no credentials (diagnosed as
-    /// `wsadmin` does: the same loader).
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error(transparent)]
-    Artifacts(#[from] crate::artifacts::ArtifactError),
-    #[error(transparent)]
-    Template(#[from] crate::template::TemplateError),
-    #[error(transparent)]
-    Context(#[from] wsadmin_core::context::ContextError),
-    #[error(
-        "invalid stack name {0:?}: use letters, digits and -, starting with a letter, at most 128 characters"
-    )]
-    InvalidName(String),
-    #[error("stack name \"local\" is taken by `wsstack local`'s context: pick another name")]
-    ReservedName,
-    #[error(
-        "stack \"{name}\" in {region} was not created by wsstack (no {tag} tag): wsstack leaves it alone"
-    )]
-    NotOurs {
-        name: String,
-        region: String,
-        tag: String,
-    },
-    #[error("stack \"{name}\" is busy ({status}): wait for it to finish, then run this again")]
-    Busy { name: String, status: String },
-    #[error(
-        "stack \"{name}\" is {status} (its first deploy failed and rolled back): remove it with `wsstack down --name {name}`, then run up again"
-    )]
-    NeedsDelete { name: String, status: String },
-    #[error("change set of stack \"{name}\" failed: {reason}")]
-    ChangeSetFailed { name: String, reason: String },
-    #[error("{verb} of stack \"{name}\" failed: {failure}; {outcome}")]
-    Failed {
-        verb: &'static str,
-        name: String,
-        failure: String,
-        outcome: String,
-    },
-    #[error("{what} needs confirmation and standard input is not a terminal: pass --yes")]
-    NoTerminal { what: &'static str },
-    #[error("cancelled: nothing was changed")]
-    Cancelled,
-    #[error("no stack \"{name}\" in {region}")]
-    NoStack { name: String, region: String },
-    #[error("{0}")]
-    Choose(String),
-    #[error("timed out after {seconds} s waiting for {what}")]
-    Timeout { what: String, seconds: u64 },
-}
-
 /// One AWS call that failed, read: the action (`cloudformation:CreateChangeSet`),
 /// what it acted on, the error code when the service gave one.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -208,7 +151,7 @@ impl Aws {
     /// `--region`/`AWS_REGION`/the profile's region, `AWS_ENDPOINT_URL*`,
     /// the credential chain) and checks that there are credentials. The
     /// SDK's own retries are off: calls go through [`Aws::call`].
-    pub async fn connect(region: Option<&str>, profile: Option<&str>) -> Result<Self, DeployError> {
+    pub async fn connect(region: Option<&str>, profile: Option<&str>) -> Result<Self, LoadError> {
         let sdk = load(profile, region)
             .await?
             .into_builder()

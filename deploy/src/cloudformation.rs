@@ -22,7 +22,8 @@ use aws_sdk_cloudformation::types::{
     Replacement as CfnReplacement, StackDriftDetectionStatus, Tag,
 };
 
-use crate::aws::{Aws, AwsError, DeployError};
+use crate::aws::{Aws, AwsError};
+use crate::error::DeployError;
 use crate::plan::{Action, Change, Plan, Replacement};
 use crate::progress::{Progress, StackEvent};
 

@@ -6,8 +6,9 @@
 use wsadmin_core::context::ConfigFile;
 
 use crate::artifacts;
-use crate::aws::{Aws, DeployError};
+use crate::aws::Aws;
 use crate::cloudformation::{self as cfn, StackState};
+use crate::error::DeployError;
 use crate::progress::Progress;
 use crate::say;
 

@@ -11,7 +11,8 @@
 //! Lambda zips with cargo-lambda.
 //!
 //! On AWS, through CloudFormation: `up` (and `plan`, its dry run), `status`
-//! and `down`, over `aws` (the SDK configuration, retries, errors),
+//! and `down`, over `aws` (the SDK configuration, retries, errors; `error`
+//! gathers every module's into `DeployError`),
 //! `artifacts` (the zips in S3), `cloudformation` (change sets, events,
 //! drift), `plan` (a change set as it prints) and `progress` (events on the
 //! terminal).
@@ -20,6 +21,7 @@ pub mod artifacts;
 pub mod aws;
 pub mod cloudformation;
 pub mod down;
+pub mod error;
 pub mod from_template;
 pub mod package;
 pub mod plan;

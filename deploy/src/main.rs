@@ -17,7 +17,7 @@ use wsadmin_core::TableConfig;
 use wsadmin_core::duration::parse_duration;
 use wsadmin_core::local::{LocalStackInfo, LocalStateError, StateClaim};
 use wsadmin_core::stack::StackSpec;
-use wsadmin_deploy::aws::DeployError;
+use wsadmin_deploy::error::DeployError;
 use wsadmin_dynalite::{Dynalite, Home};
 use wsadmin_emulator::{
     DEFAULT_LAMBDA_CONCURRENCY, EmulatorConfig, LAMBDA_CONCURRENCY_RANGE, LOCAL_ACCESS_KEY_ID,

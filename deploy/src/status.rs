@@ -4,8 +4,9 @@
 
 use wsadmin_core::{Gateway, GatewayError, ManagementEndpoint};
 
-use crate::aws::{Aws, DeployError};
+use crate::aws::Aws;
 use crate::cloudformation::{self as cfn, Drift};
+use crate::error::DeployError;
 use crate::say;
 use crate::up;
 

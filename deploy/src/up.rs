@@ -20,8 +20,9 @@ use wsadmin_core::context::{ConfigFile, ContextSpec};
 use wsadmin_core::stack::StackSpec;
 
 use crate::artifacts::{self, Artifact};
-use crate::aws::{Aws, DeployError};
+use crate::aws::Aws;
 use crate::cloudformation::{self as cfn, Prepared, StackState};
+use crate::error::DeployError;
 use crate::package::Arch;
 use crate::plan::Plan;
 use crate::progress::Progress;

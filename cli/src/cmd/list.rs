@@ -93,9 +93,6 @@ pub async fn run(
     out: &Output,
     w: &mut dyn Write,
 ) -> Result<Status> {
-    if args.watch {
-        return super::events::watch_list(dep, args, out, w).await;
-    }
     let now = dep.target.clock().now_ms();
     let filter = args.filter.filter(args.idle_over);
     // Idleness is GetConnection's: sorting by it probes, as --idle-over does.
