@@ -77,6 +77,31 @@ fn chars(app: &mut App, text: &str) {
     }
 }
 
+/// `b`, `text`, Enter: the broadcast's confirmation.
+fn ask_to_broadcast(app: &mut App, text: &str) {
+    app.update(key(KeyCode::Char('b')));
+    chars(app, text);
+    app.update(key(KeyCode::Enter));
+}
+
+/// A populated app broadcasting "hi", confirmed, 7 of 21 done.
+fn broadcasting() -> App {
+    let mut app = populated();
+    ask_to_broadcast(&mut app, "hi");
+    app.update(key(KeyCode::Char('y')));
+    app.update(Event::BroadcastProgress { done: 7, total: 21 });
+    app
+}
+
+/// A populated app showing only the rows `selector` selects (typed after `/`).
+fn filtered(selector: &str) -> App {
+    let mut app = populated();
+    app.update(key(KeyCode::Char('/')));
+    chars(&mut app, selector);
+    app.update(key(KeyCode::Enter));
+    app
+}
+
 fn screen(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
     app.update(Event::Resize { width, height });
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -131,20 +156,13 @@ fn help_overlay() {
 #[test]
 fn broadcast_confirmation() {
     let mut app = populated();
-    app.update(key(KeyCode::Char('b')));
-    chars(&mut app, "maintenance in 5 minutes");
-    app.update(key(KeyCode::Enter));
+    ask_to_broadcast(&mut app, "maintenance in 5 minutes");
     assert_snapshot!(screen(&mut app, 100, 24).backend());
 }
 
 #[test]
 fn broadcast_progress() {
-    let mut app = populated();
-    app.update(key(KeyCode::Char('b')));
-    chars(&mut app, "hi");
-    app.update(key(KeyCode::Enter));
-    app.update(key(KeyCode::Char('y')));
-    app.update(Event::BroadcastProgress { done: 7, total: 21 });
+    let mut app = broadcasting();
     assert_snapshot!(screen(&mut app, 100, 24).backend());
     app.update(Event::BroadcastDone(SweepReport {
         targeted: 21,
@@ -177,12 +195,7 @@ fn prune_plan() {
 
 #[test]
 fn quit_confirmation() {
-    let mut app = populated();
-    app.update(key(KeyCode::Char('b')));
-    chars(&mut app, "hi");
-    app.update(key(KeyCode::Enter));
-    app.update(key(KeyCode::Char('y')));
-    app.update(Event::BroadcastProgress { done: 7, total: 21 });
+    let mut app = broadcasting();
     app.update(key(KeyCode::Char('q')));
     assert_snapshot!(screen(&mut app, 100, 24).backend());
     // The broadcast ends while the question is open: it says so.
@@ -301,10 +314,7 @@ fn two_hundred_by_fifty() {
 
 #[test]
 fn filtered_broadcast_confirmation_at_80x24() {
-    let mut app = populated();
-    app.update(key(KeyCode::Char('/')));
-    chars(&mut app, "room=0");
-    app.update(key(KeyCode::Enter));
+    let mut app = filtered("room=0");
     app.update(key(KeyCode::Char('b')));
     chars(&mut app, "room 0 closes at noon");
     assert_snapshot!(
@@ -317,10 +327,7 @@ fn filtered_broadcast_confirmation_at_80x24() {
 
 #[test]
 fn filtered_disconnect_confirmation() {
-    let mut app = populated();
-    app.update(key(KeyCode::Char('/')));
-    chars(&mut app, "userAgent=websocat*");
-    app.update(key(KeyCode::Enter));
+    let mut app = filtered("userAgent=websocat*");
     app.update(key(KeyCode::Char('D')));
     assert_snapshot!(screen(&mut app, 100, 24).backend());
 }
