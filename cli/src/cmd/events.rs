@@ -204,10 +204,12 @@ fn columns(cells: [&str; 6]) -> String {
     const WIDTHS: [usize; 5] = [24, 12, 16, 15, 24];
     let mut line = String::new();
     for (i, cell) in cells.iter().enumerate() {
-        line.push_str(cell);
-        if let Some(width) = WIDTHS.get(i) {
-            let n = cell.chars().count();
-            line.push_str(&" ".repeat(width.saturating_sub(n) + 2));
+        match WIDTHS.get(i) {
+            Some(&width) => {
+                line.push_str(&crate::output::pad(cell, width, false));
+                line.push_str("  ");
+            }
+            None => line.push_str(cell),
         }
     }
     line.trim_end().to_owned()

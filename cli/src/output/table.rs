@@ -8,7 +8,15 @@
 
 use std::io::{self, Write};
 
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
 use super::{Output, Style, escape};
+
+/// Columns `text` takes on a terminal: CJK and most emoji take two, combining
+/// marks none (escaped text has no control characters left).
+pub fn width(text: &str) -> usize {
+    text.width()
+}
 
 /// One cell: its raw text and, maybe, a colour.
 pub type Cell = (String, Option<Style>);
@@ -103,7 +111,6 @@ impl Table {
     }
 
     pub fn write(&self, out: &Output, w: &mut dyn Write) -> io::Result<()> {
-        let width = |s: &str| s.chars().count();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
         for row in &self.rows {
             for (i, (cell, _)) in row.iter().enumerate() {
@@ -221,22 +228,34 @@ fn shrink(
     }
 }
 
-/// `text` in `width` characters: whole, or cut with an ellipsis.
-fn fitted(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
-    if text.chars().count() <= width {
+/// `text` in `columns` terminal columns: whole, or cut with an ellipsis
+/// (never through a wide character).
+fn fitted(text: &str, columns: usize) -> std::borrow::Cow<'_, str> {
+    if width(text) <= columns {
         return text.into();
     }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    let room = columns.saturating_sub(1);
+    let mut used = 0;
+    let mut cut = String::new();
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > room {
+            break;
+        }
+        used += w;
+        cut.push(c);
+    }
     cut.push('…');
     cut.into()
 }
 
-fn pad(text: &str, width: usize, last: bool) -> String {
+/// `text` padded with spaces to `columns` terminal columns (the last
+/// column of a line is not padded).
+pub fn pad(text: &str, columns: usize, last: bool) -> String {
     if last {
         return text.to_owned();
     }
-    let n = text.chars().count();
-    format!("{text}{}", " ".repeat(width.saturating_sub(n)))
+    format!("{text}{}", " ".repeat(columns.saturating_sub(width(text))))
 }
 
 #[cfg(test)]
@@ -267,6 +286,37 @@ mod tests {
             String::from_utf8(buf).expect("utf8"),
             "ID       AGENT\na        \\x1b[2J\nlong-id  ok\n"
         );
+    }
+
+    #[test]
+    fn wide_characters_align_by_the_columns_they_take() {
+        let out = Output {
+            format: OutputFormat::Table,
+            color: false,
+            quiet: false,
+            stderr_tty: false,
+            width: Some(16),
+            no_headers: false,
+            query: None,
+        };
+        let mut t = Table::new(vec!["NAME", "ID"]).with_fits(vec![Fit::shrink(3), Fit::KEEP]);
+        t.row(vec![plain("名前名前名前"), plain("a")]);
+        t.row(vec![plain("Zoë"), plain("b")]);
+        t.row(vec![plain("🙂ok"), plain("c")]);
+        let mut buf = Vec::new();
+        t.write(&out, &mut buf).expect("write");
+        let text = String::from_utf8(buf).expect("utf8");
+        // Every line's ID column starts at the same terminal column.
+        let at: Vec<usize> = text
+            .lines()
+            .map(|l| width(&l[..l.rfind(' ').expect("two columns")]))
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] == w[1]), "{text}\n{at:?}");
+        assert_eq!(text.lines().nth(1), Some("名前名前名前  a"), "{text}");
+        // Cut to fit 8 columns: never through a wide character.
+        assert_eq!(fitted("名前名前名前", 8), "名前名…");
+        assert_eq!(fitted("名前名前名前", 7), "名前名…");
+        assert_eq!(pad("名前", 6, false), "名前  ");
     }
 
     #[test]
