@@ -388,25 +388,29 @@ fn an_empty_prune_plan_only_closes() {
     assert_eq!(app.mode, Mode::Normal);
 }
 
+/// A prune plan of one stale record (`stale`, of `checked`) arrives while
+/// the plan is hidden: nothing opens, the log says what it found.
+fn a_hidden_plan_is_logged(app: &mut App, stale: &str, checked: u64) {
+    app.update(Event::PrunePlanned(PrunePlan {
+        stale: vec![stale.into()],
+        checked,
+        ..PrunePlan::default()
+    }));
+    assert_eq!(app.mode, Mode::Normal);
+    let said = &app.log.back().expect("a log line").text;
+    assert!(
+        said.contains(&format!("1 of {checked} records are stale")),
+        "{said}"
+    );
+}
+
 #[test]
 fn a_hidden_prune_dry_run_logs_its_plan() {
     let mut app = app_with(2);
     ch(&mut app, 'p');
     press(&mut app, KeyCode::Esc);
     assert_eq!(app.mode, Mode::Normal);
-    app.update(Event::PrunePlanned(PrunePlan {
-        stale: vec!["id001=".into()],
-        checked: 2,
-        ..PrunePlan::default()
-    }));
-    assert_eq!(app.mode, Mode::Normal);
-    assert!(
-        app.log
-            .back()
-            .unwrap()
-            .text
-            .contains("1 of 2 records are stale")
-    );
+    a_hidden_plan_is_logged(&mut app, "id001=", 2);
 }
 
 #[test]
@@ -637,19 +641,7 @@ fn asking_during_a_dry_run_hides_it_and_its_plan_is_logged() {
     assert!(asking_to_quit(&app));
     ch(&mut app, 'n');
     assert_eq!(app.mode, Mode::Normal);
-    app.update(Event::PrunePlanned(PrunePlan {
-        stale: vec!["id002=".into()],
-        checked: 3,
-        ..PrunePlan::default()
-    }));
-    assert_eq!(app.mode, Mode::Normal);
-    assert!(
-        app.log
-            .back()
-            .unwrap()
-            .text
-            .contains("1 of 3 records are stale")
-    );
+    a_hidden_plan_is_logged(&mut app, "id002=", 3);
 }
 
 #[test]
