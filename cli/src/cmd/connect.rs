@@ -27,6 +27,8 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use url::Url;
 use wsadmin_core::ManagementEndpoint;
 use wsadmin_core::sdk::{LoadError, load};
 use wsadmin_core::sdk_error::credentials_cause;
@@ -131,34 +133,54 @@ fn parse_ws_url(input: &str) -> Result<Uri> {
     Ok(uri)
 }
 
-/// RFC 3986 percent-encoding: everything but the unreserved characters
-/// (what SigV4's canonical query string uses too).
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// What RFC 3986 leaves unencoded (the unreserved characters): what
+/// SigV4's canonical query string uses too, so a signed URL reads back as
+/// it was signed.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// `url` with the parameters appended to its query string.
 fn with_query<'a>(url: &str, params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut out = url.to_owned();
-    for (k, v) in params {
-        if !out.contains('?') {
-            out.push('?');
-        } else if !out.ends_with(['?', '&']) {
-            out.push('&');
-        }
-        out.push_str(&encode(k));
-        out.push('=');
-        out.push_str(&encode(v));
+    let added: Vec<String> = params
+        .into_iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, UNRESERVED),
+                utf8_percent_encode(v, UNRESERVED)
+            )
+        })
+        .collect();
+    if added.is_empty() {
+        return url.to_owned();
     }
-    out
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let query: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .chain(added.iter().map(String::as_str))
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+/// `url` with its scheme swapped as a WebSocket URL's HTTP form (`wss`
+/// and `https`, `ws` and `http`), either way.
+fn with_scheme_of(url: &str, to_http: bool) -> Result<String> {
+    let mut parsed = Url::parse(url).map_err(|e| anyhow!("invalid URL {url:?}: {e}"))?;
+    let scheme = match (parsed.scheme(), to_http) {
+        ("wss", true) => "https",
+        ("ws", true) => "http",
+        ("https", false) => "wss",
+        ("http", false) => "ws",
+        (other, _) => bail!("cannot use a {other}:// URL here"),
+    };
+    parsed
+        .set_scheme(scheme)
+        .map_err(|()| anyhow!("cannot turn {url:?} into a {scheme}:// URL"))?;
+    Ok(parsed.into())
 }
 
 /// The URL without its query string: what messages name (a signed query
@@ -178,15 +200,7 @@ pub fn sign_url(
     region: &str,
     at: SystemTime,
 ) -> Result<String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| anyhow!("cannot sign {url:?}: it has no scheme"))?;
-    let http_scheme = match scheme.to_ascii_lowercase().as_str() {
-        "wss" => "https",
-        "ws" => "http",
-        other => bail!("cannot sign a {other}:// URL"),
-    };
-    let http_url = format!("{http_scheme}://{rest}");
+    let http_url = with_scheme_of(url, true).context("cannot sign the handshake")?;
     let mut settings = SigningSettings::default();
     settings.signature_location = SignatureLocation::QueryParams;
     settings.expires_in = Some(SIGNATURE_EXPIRES);
@@ -228,12 +242,7 @@ fn context_url(sel: &Selection) -> Result<String> {
         // The stage URL serves both: the Management API over https, the
         // WebSocket API over wss.
         let e = ManagementEndpoint::parse(endpoint).map_err(usage)?;
-        let url = e.url();
-        return Ok(match url.split_once("://") {
-            Some(("http", rest)) => format!("ws://{rest}"),
-            Some((_, rest)) => format!("wss://{rest}"),
-            None => url.to_owned(),
-        });
+        return with_scheme_of(e.url(), false);
     }
     if let (Some(api), Some(stage)) = (&spec.api_id, &spec.stage) {
         let Some(region) = &spec.region else {
@@ -265,12 +274,18 @@ async fn signing_identity(
     }
     let spec = sel.map_or_else(|| ContextSpec::from_flags(target), |s| s.spec.clone());
     // The URL's region decides, as for every other command.
-    let of_url = ManagementEndpoint::parse(&url.replacen("ws", "http", 1)).ok();
+    let of_url = with_scheme_of(url, true)
+        .ok()
+        .and_then(|u| ManagementEndpoint::parse(&u).ok());
     let region = choose_region(
         spec.region.as_deref(),
         of_url.as_ref().and_then(ManagementEndpoint::region),
     )?;
-    let sdk = load(spec.profile.as_deref(), region.as_ref().map(|(r, _)| r.as_str())).await?;
+    let sdk = load(
+        spec.profile.as_deref(),
+        region.as_ref().map(|(r, _)| r.as_str()),
+    )
+    .await?;
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
     // Resolved (and cached by the chain) when loading.
     let provider = sdk.credentials_provider().ok_or(LoadError::NoCredentials)?;
@@ -610,20 +625,10 @@ mod tests {
     }
 
     fn decode(s: &str) -> String {
-        let bytes = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' && i + 2 < bytes.len() {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("utf8");
-                out.push(u8::from_str_radix(hex, 16).expect("hex"));
-                i += 3;
-            } else {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-        String::from_utf8(out).expect("utf8")
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .expect("utf8")
+            .into_owned()
     }
 
     fn get<'a>(p: &'a [(String, String)], key: &str) -> &'a str {
