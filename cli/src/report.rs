@@ -3,7 +3,9 @@
 //! the report written once, earning its exit status: 0 complete, 3 partial
 //! (a target not reached, a record not cleaned up, a scan page lost), 130
 //! interrupted, 1 when the target itself failed (every failure about the
-//! endpoint or table, or the circuit breaker opened).
+//! endpoint or table, or the circuit breaker opened). A sweep over a scan
+//! that stopped early says how far the scan got and what it never
+//! examined, so the report accounts for every selected connection.
 
 use std::io::Write;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use anyhow::{Result, bail};
 use futures::{Stream, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use wsadmin_core::store::StoreError;
+use wsadmin_core::store::{ScanProgress, ScanReport, StoreError};
 use wsadmin_core::sweep::Stop;
 use wsadmin_core::{ConnectionRecord, Finished, Sweep, SweepConfig, SweepReport};
 
@@ -177,13 +179,27 @@ pub fn check(report: &SweepReport) -> Result<()> {
     Ok(())
 }
 
+/// The scan the targets came from, as far as it got, into the report
+/// (asking DynamoDB for its item count only if its scan did not fail).
+pub async fn scanned(dep: &Deployment, report: &mut SweepReport, progress: &ScanProgress) {
+    report.scan = Some(if report.source_errors.total == 0 {
+        dep.target.store.scan_report(progress).await
+    } else {
+        progress.report()
+    });
+}
+
 /// After the report is written: the exit status it earns.
 pub fn status(report: &SweepReport) -> Result<Status> {
     match &report.stopped {
         Some(Stop::CircuitBreaker(why)) => bail!(
-            "stopped early, the endpoint is failing for most requests ({} of {} targets done): {why}",
+            "stopped early, the endpoint is failing for most requests ({} of {} targets done{}): {why}",
             report.targeted - report.not_attempted,
-            report.targeted
+            report.targeted,
+            match report.scan.as_ref().and_then(unexamined) {
+                Some(rest) => format!("; the scan stopped early, {rest}"),
+                None => String::new(),
+            }
         ),
         Some(Stop::Interrupted) => Ok(Status::Interrupted),
         None if report.is_complete() => Ok(Status::Ok),
@@ -259,7 +275,39 @@ pub fn summary_tail(out: &Output, w: &mut dyn Write, r: &SweepReport) -> Result<
         )?,
         None => {}
     }
+    if let Some(scan) = r.scan.as_ref().filter(|s| !s.complete) {
+        let rest = unexamined(scan)
+            .unwrap_or_else(|| "how many more records the table holds is not known".to_owned());
+        writeln!(
+            w,
+            "  scan stopped early: {} examined, {rest} ({} read, {} of {} segments finished)",
+            plural(scan.records_examined, "record"),
+            plural(scan.pages, "page"),
+            scan.segments_done,
+            scan.segments
+        )?;
+        writeln!(
+            w,
+            "    matching connections among the records not examined were not reached"
+        )?;
+    }
     Ok(())
+}
+
+/// What an incomplete scan never examined, when it can say: "1,211 more
+/// read but never examined", "about 1,211 more never examined".
+fn unexamined(scan: &ScanReport) -> Option<String> {
+    let n = scan.records_unexamined?;
+    Some(if scan.estimated {
+        format!("about {n} more never examined")
+    } else {
+        format!("{n} more read but never examined")
+    })
+}
+
+/// "1 page", "3 pages".
+fn plural(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// A target a dry run would act on, listed like a sweep's targets.

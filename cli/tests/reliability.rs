@@ -1106,3 +1106,192 @@ async fn throttle_the_accounts_429s_are_never_taken_for_a_clients_backpressure()
     fleet.close().await;
     h.stop().await;
 }
+
+// ---------------------------------------------------------------------------
+// An interrupted sweep accounts for what its scan never examined
+
+/// The selection of the interrupted sweeps: 150 live clients and 100 stale
+/// records in room `big`, 100 clients elsewhere.
+const BIG: u64 = 250;
+const IN_TABLE: u64 = 350;
+
+/// Records of `room` `big` whose connections left an hour ago: each sweep
+/// deletes the ones it meets (the stale rule), which shows it under way.
+fn stale_in_big(n: usize) -> Vec<ConnectionRecord> {
+    stale_records(n)
+        .into_iter()
+        .map(|mut r| {
+            r.meta.insert("room".to_owned(), "big".to_owned());
+            r
+        })
+        .collect()
+}
+
+async fn stale_left(h: &Harness) -> usize {
+    h.records()
+        .await
+        .iter()
+        .filter(|r| r.connection_id.starts_with("STALE"))
+        .count()
+}
+
+/// Runs `wsadmin --context local ARGS`, sends SIGINT once it has deleted
+/// 5 stale records, and returns its exit status, stdout and stderr.
+async fn interrupted_once_under_way(h: &Harness, args: &[String]) -> (Option<i32>, String, String) {
+    let before = stale_left(h).await;
+    let child = local_command(h.dir.path(), args)
+        .spawn()
+        .expect("wsadmin starts");
+    let pid = child.id().expect("running");
+    let mut under_way = false;
+    for _ in 0..300 {
+        if stale_left(h).await + 5 <= before {
+            under_way = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(under_way, "wsadmin {args:?} is deleting stale records");
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("wsadmin {args:?} still running {RUN_LIMIT:?} after SIGINT"))
+        .expect("wsadmin runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `command` over room `big`, slowly (20 requests a second), interrupted
+/// twice once under way: its report, as JSON (the last line of `-o
+/// ndjson`) and as the summary, says the scan stopped early, how far it
+/// got, and about how many records it never examined, so that every
+/// selected connection is either a target or among those.
+async fn interrupted_sweep_accounts_for_what_it_never_examined(command: &str) {
+    let h = start(|_| {}).await;
+    let big = Fleet::open(FleetConfig {
+        meta: vec![("room".to_owned(), "big".to_owned())],
+        deadline: Duration::from_secs(240),
+        ..FleetConfig::new(h.stack.websocket_url(), 150)
+    })
+    .await
+    .expect("room big opens");
+    let small = Fleet::open(FleetConfig {
+        meta: vec![("room".to_owned(), "small".to_owned())],
+        deadline: Duration::from_secs(240),
+        ..FleetConfig::new(h.stack.websocket_url(), 100)
+    })
+    .await
+    .expect("room small opens");
+    h.stack
+        .store()
+        .put_batch(&stale_in_big(100))
+        .await
+        .expect("seed");
+    let args = |output: &str| {
+        let mut args = strings(&[command]);
+        if command == "broadcast" {
+            args.extend(strings(&["--yes", "--data", "hello"]));
+        }
+        if command == "disconnect" {
+            args.push("--yes".to_owned());
+        }
+        args.extend(strings(&[
+            "--where",
+            "room=big",
+            "--rate",
+            "20",
+            "--concurrency",
+            "8",
+            "-o",
+            output,
+        ]));
+        args
+    };
+
+    // -o ndjson: the targets as they end, then the report.
+    let in_table = h.records().await.len() as u64;
+    assert_eq!(in_table, IN_TABLE);
+    let (code, stdout, stderr) = interrupted_once_under_way(&h, &args("ndjson")).await;
+    assert_eq!(code, Some(130), "{command}: {stderr}");
+    let v: Value = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("{command}: a report last: {stdout}"));
+    eprintln!("{command} interrupted: {}", v["scan"]);
+    assert_eq!(v["stopped"]["reason"], "interrupted", "{v}");
+    let scan = &v["scan"];
+    assert_eq!(scan["complete"], false, "{command}: {v}");
+    assert_eq!(scan["segments"], 4, "{v}");
+    let done = scan["segmentsDone"].as_u64().expect("segmentsDone");
+    assert!((1..=4).contains(&done), "{v}");
+    assert!(scan["pages"].as_u64() >= Some(1), "{v}");
+    let examined = scan["recordsExamined"].as_u64().expect("recordsExamined");
+    let read = scan["recordsRead"].as_u64().expect("recordsRead");
+    assert!(examined < in_table && examined <= read, "{v}");
+    let unexamined = scan["recordsUnexamined"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{command}: how many were never examined: {v}"));
+    assert_eq!(scan["estimated"], done < 4, "{v}");
+    // Exact when every segment was read whole; otherwise estimated from
+    // those that were (segments are hash ranges: within a third).
+    let total = examined + unexamined;
+    if done == 4 {
+        assert_eq!(total, in_table, "{v}");
+    } else {
+        assert!(total.abs_diff(in_table) <= in_table / 3, "{v}");
+    }
+    let targeted = v["targeted"].as_u64().expect("targeted");
+    assert!(targeted <= examined && targeted < BIG, "{v}");
+    // Every matching connection is accounted for: a target, or among the
+    // records never examined.
+    assert!(
+        targeted + unexamined + in_table / 3 >= BIG,
+        "{command}: {BIG} selected, {targeted} targeted, about {unexamined} never examined: {v}"
+    );
+
+    // The summary says it too.
+    let (code, stdout, stderr) = interrupted_once_under_way(&h, &args("table")).await;
+    assert_eq!(code, Some(130), "{command}: {stderr}");
+    eprintln!("{command} interrupted, the summary:\n{stdout}");
+    assert!(stdout.contains("interrupted: "), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("scan stopped early: "))
+        .unwrap_or_else(|| panic!("{command}: the scan's line: {stdout}"));
+    assert!(
+        line.contains("records examined") && line.contains("never examined"),
+        "{line}"
+    );
+    assert!(line.contains(" of 4 segments finished"), "{line}");
+    assert!(
+        stdout.contains("matching connections among the records not examined were not reached"),
+        "{stdout}"
+    );
+
+    big.close().await;
+    small.close().await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_broadcast_accounts_for_what_its_scan_never_examined() {
+    interrupted_sweep_accounts_for_what_it_never_examined("broadcast").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_prune_accounts_for_what_its_scan_never_examined() {
+    interrupted_sweep_accounts_for_what_it_never_examined("prune").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_disconnect_accounts_for_what_its_scan_never_examined() {
+    interrupted_sweep_accounts_for_what_it_never_examined("disconnect").await;
+}

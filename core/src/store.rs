@@ -5,10 +5,14 @@
 //! and concurrent pruners agree on who removed what. The scan is a stream:
 //! pages (LastEvaluatedKey) of parallel segments (Segment/TotalSegments) are
 //! yielded as they arrive, never collected first, so memory stays flat on any
-//! table size.
+//! table size; a [`ScanProgress`] says how far one got (a sweep stopped
+//! early says what it never examined).
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -16,7 +20,8 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
     ScalarAttributeType, Select, TableStatus, TimeToLiveSpecification, WriteRequest,
 };
-use futures::stream::{self, Stream, TryStreamExt};
+use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use serde::Serialize;
 
 use crate::record::{
     ATTR_CONNECTED_AT, ATTR_EXPIRES_AT, ATTR_GONE_SEEN_AT, ConnectionRecord, InvalidConnectionId,
@@ -152,6 +157,103 @@ pub struct Page {
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
+
+/// How far one scan got: pages and records read, segments read to their
+/// end, records taken from it (examined by whoever reads the stream), and
+/// whether it was read to its end. Updated by the scan as it goes; cheap to
+/// clone, and its [`ScanProgress::report`] is valid at any time.
+#[derive(Debug, Clone, Default)]
+pub struct ScanProgress {
+    inner: Arc<Progress>,
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    segments: AtomicU32,
+    segments_done: AtomicU32,
+    pages: AtomicU64,
+    read: AtomicU64,
+    /// Records read by the segments that were read to their end: what a
+    /// segment holds, to estimate what the others did not read.
+    read_in_done: AtomicU64,
+    examined: AtomicU64,
+    /// The stream was read to its end (every segment ended, read whole or
+    /// failed).
+    ended: AtomicBool,
+}
+
+/// How far a scan got, as a report says it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanReport {
+    /// Every segment was read to its end and every record examined.
+    pub complete: bool,
+    pub segments: u32,
+    /// Segments read to their end.
+    pub segments_done: u32,
+    /// Pages read.
+    pub pages: u64,
+    pub records_read: u64,
+    /// Records taken from the scan (matching the selection or not).
+    pub records_examined: u64,
+    /// Records never examined: read but left when the reader stopped, and
+    /// those never read. Exact when every segment was read to its end,
+    /// estimated (`estimated`) from the segments that were or DynamoDB's
+    /// approximate item count otherwise; `None` when there is no telling.
+    pub records_unexamined: Option<u64>,
+    pub estimated: bool,
+}
+
+impl ScanProgress {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How far the scan got, from what it read alone.
+    pub fn report(&self) -> ScanReport {
+        let p = &self.inner;
+        let segments = p.segments.load(Ordering::Relaxed);
+        let done = p.segments_done.load(Ordering::Relaxed);
+        let read = p.read.load(Ordering::Relaxed);
+        let examined = p.examined.load(Ordering::Relaxed);
+        let left = read.saturating_sub(examined);
+        let unfinished = segments.saturating_sub(done);
+        // Segments are hash ranges of about one size: each unfinished one
+        // holds about what a finished one did.
+        let unread = (done > 0).then(|| {
+            let per_segment = p.read_in_done.load(Ordering::Relaxed) as f64 / f64::from(done);
+            let read_in_unfinished = read.saturating_sub(p.read_in_done.load(Ordering::Relaxed));
+            ((per_segment * f64::from(unfinished)).round() as u64)
+                .saturating_sub(read_in_unfinished)
+        });
+        ScanReport {
+            complete: p.ended.load(Ordering::Relaxed) && segments > 0 && unfinished == 0,
+            segments,
+            segments_done: done,
+            pages: p.pages.load(Ordering::Relaxed),
+            records_read: read,
+            records_examined: examined,
+            records_unexamined: unread.map(|unread| left + unread),
+            estimated: unfinished > 0,
+        }
+    }
+
+    fn started(&self, segments: u32) {
+        self.inner.segments.store(segments, Ordering::Relaxed);
+    }
+
+    fn page(&self, records: usize) {
+        self.inner.pages.fetch_add(1, Ordering::Relaxed);
+        self.inner.read.fetch_add(records as u64, Ordering::Relaxed);
+    }
+
+    fn segment_done(&self, records: u64) {
+        self.inner.segments_done.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .read_in_done
+            .fetch_add(records, Ordering::Relaxed);
+    }
+}
 
 /// What DescribeTable says about the registry's table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -484,6 +586,14 @@ impl ConnectionStore {
     /// concurrently; each segment follows LastEvaluatedKey to its end. An
     /// error ends its segment's stream (the others go on).
     pub fn scan_pages(&self, opts: ScanOptions) -> BoxStream<Result<Page, StoreError>> {
+        self.pages(opts, &ScanProgress::new())
+    }
+
+    fn pages(
+        &self,
+        opts: ScanOptions,
+        progress: &ScanProgress,
+    ) -> BoxStream<Result<Page, StoreError>> {
         if opts.segments == 0 || opts.segments > MAX_SEGMENTS {
             return Box::pin(stream::once(async {
                 Err(StoreError::InvalidScan(
@@ -496,20 +606,60 @@ impl ConnectionStore {
                 Err(StoreError::InvalidScan("page size must be at least 1"))
             }));
         }
+        progress.started(opts.segments);
         let segments = (0..opts.segments).map(|segment| {
             let store = self.clone();
-            Box::pin(segment_pages(store, segment, opts)) as BoxStream<_>
+            Box::pin(segment_pages(store, segment, opts, progress.clone())) as BoxStream<_>
         });
         Box::pin(stream::select_all(segments))
     }
 
     /// Every record, as pages arrive.
     pub fn scan(&self, opts: ScanOptions) -> BoxStream<Result<ConnectionRecord, StoreError>> {
+        self.scan_tracked(opts, &ScanProgress::new())
+    }
+
+    /// [`ConnectionStore::scan`], telling `progress` how far it got: a
+    /// record taken from the stream is examined; the scan is complete once
+    /// the stream has been read to its end with every segment read whole.
+    pub fn scan_tracked(
+        &self,
+        opts: ScanOptions,
+        progress: &ScanProgress,
+    ) -> BoxStream<Result<ConnectionRecord, StoreError>> {
+        let examined = progress.clone();
+        let ended = progress.clone();
         Box::pin(
-            self.scan_pages(opts)
+            self.pages(opts, progress)
                 .map_ok(|page| stream::iter(page.records.into_iter().map(Ok)))
-                .try_flatten(),
+                .try_flatten()
+                .inspect_ok(move |_| {
+                    examined.inner.examined.fetch_add(1, Ordering::Relaxed);
+                })
+                .chain(stream::poll_fn(move |_| {
+                    ended.inner.ended.store(true, Ordering::Relaxed);
+                    Poll::Ready(None)
+                })),
         )
+    }
+
+    /// How far a scan got ([`ScanProgress::report`]); when it stopped
+    /// before any segment was read whole, DynamoDB's approximate item count
+    /// (one DescribeTable, a failure ignored) estimates what it never
+    /// examined, if it holds more than was read.
+    pub async fn scan_report(&self, progress: &ScanProgress) -> ScanReport {
+        let mut report = progress.report();
+        if report.records_unexamined.is_none()
+            && let Ok(TableDescription {
+                item_count: Some(count),
+                ..
+            }) = self.describe().await
+            && let Ok(count) = u64::try_from(count)
+            && count > report.records_read
+        {
+            report.records_unexamined = Some(count - report.records_examined);
+        }
+        report
     }
 
     /// Every connection id, as pages arrive.
@@ -787,9 +937,12 @@ fn segment_pages(
     store: ConnectionStore,
     segment: u32,
     opts: ScanOptions,
+    progress: ScanProgress,
 ) -> impl Stream<Item = Result<Page, StoreError>> + Send {
-    stream::try_unfold(Some(Cursor::Start), move |cursor| {
+    // The cursor, and the records this segment read so far.
+    stream::try_unfold((Some(Cursor::Start), 0u64), move |(cursor, read)| {
         let store = store.clone();
+        let progress = progress.clone();
         async move {
             let start = match cursor {
                 None => return Ok(None),
@@ -821,11 +974,16 @@ fn segment_pages(
                 .iter()
                 .map(|item| store.record(item))
                 .collect::<Result<Vec<_>, _>>()?;
+            progress.page(records.len());
+            let read = read + records.len() as u64;
             let next = match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => Some(Cursor::After(k)),
-                _ => None,
+                _ => {
+                    progress.segment_done(read);
+                    None
+                }
             };
-            Ok(Some((Page { segment, records }, next)))
+            Ok(Some((Page { segment, records }, (next, read))))
         }
     })
 }

@@ -33,7 +33,7 @@ use crate::rate::{RateControl, Retries, Spread, Throttling};
 use crate::record::ConnectionRecord;
 use crate::retry::{RetryClass, RetryPolicy, Retryable};
 use crate::stale::{self, RecordFate};
-use crate::store::{ConnectionStore, StoreError};
+use crate::store::{ConnectionStore, ScanReport, StoreError};
 
 /// The breaker looks at this many recent attempts...
 const BREAKER_WINDOW: usize = 50;
@@ -265,6 +265,11 @@ pub struct SweepReport {
     /// Failures of the subject source (scan pages that could not be read):
     /// subjects behind them were never seen.
     pub source_errors: Failures,
+    /// How far the scan the subjects came from got, when they came from
+    /// one (set by the caller, [`crate::store::ConnectionStore::scan_report`]):
+    /// a run stopped early says what it never examined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanReport>,
     pub stopped: Option<Stop>,
     pub elapsed_ms: u64,
 }
@@ -276,6 +281,7 @@ impl SweepReport {
         self.failed == 0
             && self.cleanup_failed == 0
             && self.source_errors.total == 0
+            && self.scan.is_none_or(|s| s.complete)
             && self.stopped.is_none()
     }
 

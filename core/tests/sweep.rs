@@ -15,7 +15,7 @@ use wsadmin_core::clock::system_now_ms;
 use wsadmin_core::fanout::broadcast;
 use wsadmin_core::prune::{self, PruneOptions};
 use wsadmin_core::stale::RecordFate;
-use wsadmin_core::store::ScanOptions;
+use wsadmin_core::store::{ScanOptions, ScanProgress};
 use wsadmin_core::sweep::Stop;
 use wsadmin_core::{
     ConnectionRecord, ConnectionStore, Gateway, GatewayError, MAX_PAYLOAD_BYTES,
@@ -398,6 +398,83 @@ async fn cancelling_drains_what_is_in_flight_and_reports_it() {
         report.delivered, received,
         "the partial report counts exactly what was delivered"
     );
+}
+
+#[tokio::test]
+async fn a_scan_says_how_far_it_got_whole_or_stopped() {
+    let (_db, store) = registry().await;
+    let records: Vec<ConnectionRecord> = (0..400)
+        .map(|i| ConnectionRecord::new(format!("ok-{i:03}=")).connected_at(an_hour_ago()))
+        .collect();
+    store.put_batch(&records).await.expect("seed");
+    let opts = ScanOptions {
+        segments: 4,
+        page_size: Some(25),
+    };
+
+    // Read to its end: complete, nothing left.
+    let progress = ScanProgress::new();
+    let n = store.scan_tracked(opts, &progress).count().await;
+    assert_eq!(n, 400);
+    let whole = store.scan_report(&progress).await;
+    assert!(whole.complete, "{whole:?}");
+    assert_eq!((whole.segments, whole.segments_done), (4, 4));
+    assert!(whole.pages >= 16, "{whole:?}");
+    assert_eq!((whole.records_read, whole.records_examined), (400, 400));
+    assert_eq!(
+        (whole.records_unexamined, whole.estimated),
+        (Some(0), false)
+    );
+
+    // A broadcast over it, stopped once 50 are delivered: the report says
+    // how far the scan got and, when a segment was read whole (one 1 MB
+    // page each), about how many records it never examined; with small
+    // pages, none was, and it says it cannot tell (dynalite's item count
+    // is always 0).
+    let server = StandIn::start("dev", Duration::from_millis(5), Arc::new(scripted)).await;
+    for page_size in [None, Some(25)] {
+        let opts = ScanOptions {
+            segments: 4,
+            page_size,
+        };
+        let cancel = CancellationToken::new();
+        let engine = sweep(4).with_cancel(cancel.clone());
+        let progress = ScanProgress::new();
+        let mut report = broadcast(
+            &engine,
+            &gateway(&server.endpoint()),
+            None,
+            store.scan_tracked(opts, &progress),
+            Bytes::from_static(b"x"),
+            |_, so_far| {
+                if so_far.delivered >= 50 {
+                    cancel.cancel();
+                }
+            },
+        )
+        .await
+        .expect("run");
+        report.scan = Some(store.scan_report(&progress).await);
+        assert_eq!(report.stopped, Some(Stop::Interrupted));
+        // Those in flight at the stop drain.
+        assert!((50..60).contains(&report.delivered), "{report:?}");
+        assert!(!report.is_complete());
+        let scan = report.scan.expect("scan");
+        assert!(!scan.complete && scan.estimated, "{scan:?}");
+        assert!(scan.segments_done < 4 && scan.pages >= 1, "{scan:?}");
+        assert!(
+            report.targeted <= scan.records_examined && scan.records_examined < 400,
+            "{report:?}"
+        );
+        match page_size {
+            None => {
+                let unexamined = scan.records_unexamined.expect("estimated");
+                let total = scan.records_examined + unexamined;
+                assert!(total.abs_diff(400) <= 400 / 3, "{scan:?}");
+            }
+            Some(_) => assert_eq!(scan.records_unexamined, None, "{scan:?}"),
+        }
+    }
 }
 
 #[tokio::test]

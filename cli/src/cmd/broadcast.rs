@@ -8,7 +8,7 @@ use anyhow::Result;
 use futures::{TryStreamExt, future};
 use serde::Serialize;
 use wsadmin_core::fanout::broadcast;
-use wsadmin_core::store::ScanOptions;
+use wsadmin_core::store::{ScanOptions, ScanProgress};
 use wsadmin_core::{Outcome, SweepReport};
 
 use crate::confirm;
@@ -53,15 +53,16 @@ pub async fn run(
     let filter = args.filter.filter(None);
     let now = dep.target.clock().now_ms();
     let store = &dep.target.store;
-    let records = || {
+    let records = |progress: &ScanProgress| {
         let filter = filter.clone();
         store
-            .scan(ScanOptions::segments(args.segments))
+            .scan_tracked(ScanOptions::segments(args.segments), progress)
             .try_filter(move |r| future::ready(filter.matches_record(r, now)))
     };
 
     if args.confirm.dry_run {
-        let targeted = report::list_targets(out, w, records(), "would_send", "send to").await?;
+        let records = records(&ScanProgress::new());
+        let targeted = report::list_targets(out, w, records, "would_send", "send to").await?;
         let sentence = format!(
             "dry run: would broadcast {} bytes to {}",
             data.len(),
@@ -88,11 +89,12 @@ pub async fn run(
     let cleanup = (!args.no_prune).then_some(store);
     let payload_bytes = data.len();
     let mut targets = ItemStream::new(out, w);
-    let report = broadcast(
+    let progress = ScanProgress::new();
+    let mut report = broadcast(
         &sweep,
         &dep.target.gateway,
         cleanup,
-        records(),
+        records(&progress),
         data,
         |done, so_far| {
             report::tick(bar.as_ref(), so_far);
@@ -104,6 +106,7 @@ pub async fn run(
     .await?;
     report::finish_bar(bar);
     targets.finish()?;
+    report::scanned(dep, &mut report, &progress).await;
     let command = Broadcast {
         dry_run: false,
         payload_bytes,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use wsadmin_core::connection;
 use wsadmin_core::prune::PruneOptions;
 use wsadmin_core::stale::RecordFate;
-use wsadmin_core::store::ScanOptions;
+use wsadmin_core::store::{ScanOptions, ScanProgress};
 use wsadmin_core::{ConnectionRecord, Finished, Outcome, Sweep};
 
 use crate::cmd::prune::{Pruned, Selection};
@@ -60,15 +60,16 @@ async fn selected(
     let target = &dep.target;
     let filter = args.filter.filter(None);
     let now = target.clock().now_ms();
-    let records = || {
+    let records = |progress: &ScanProgress| {
         let filter = filter.clone();
         target
             .store
-            .scan(ScanOptions::default())
+            .scan_tracked(ScanOptions::default(), progress)
             .try_filter(move |r| future::ready(filter.matches_record(r, now)))
     };
     if args.confirm.dry_run {
-        let n = report::list_targets(out, w, records(), "would_disconnect", "disconnect").await?;
+        let records = records(&ScanProgress::new());
+        let n = report::list_targets(out, w, records, "would_disconnect", "disconnect").await?;
         let sentence = format!("dry run: would disconnect {}", connections(n));
         out.document(w, &DryRun::new(serde_json::Map::new(), n, sentence))?;
         return Ok(Status::Ok);
@@ -82,18 +83,19 @@ async fn selected(
         if args.all {
             return Ok(target.store.count(4).await?);
         }
-        Ok(records()
+        Ok(records(&ScanProgress::new())
             .try_fold(0u64, |n, _| future::ready(Ok(n + 1)))
             .await?)
     };
     confirm::confirm(args.confirm.yes, &what, count).await?;
     let bar = report::progress_bar(dep, out, args.all, "closed").await;
     let mut targets = ItemStream::new(out, w);
-    let report = connection::disconnect(
+    let progress = ScanProgress::new();
+    let mut report = connection::disconnect(
         sweep,
         &target.store,
         &target.gateway,
-        records(),
+        records(&progress),
         false,
         |done, so_far| {
             report::tick(bar.as_ref(), so_far);
@@ -103,6 +105,7 @@ async fn selected(
     .await;
     report::finish_bar(bar);
     targets.finish()?;
+    report::scanned(dep, &mut report, &progress).await;
     let command = Pruned {
         dry_run: false,
         what: "disconnect",

@@ -13,7 +13,7 @@ use serde::Serialize;
 use wsadmin_core::duration::format_duration;
 use wsadmin_core::prune::{self, PruneOptions};
 use wsadmin_core::stale::RecordFate;
-use wsadmin_core::store::{ScanOptions, StoreError};
+use wsadmin_core::store::{ScanOptions, ScanProgress, StoreError};
 use wsadmin_core::{ConnectionRecord, Finished, Outcome, Sweep, SweepReport};
 
 use crate::confirm;
@@ -93,11 +93,11 @@ pub async fn gated(
     let target = &dep.target;
     let now = target.clock().now_ms();
     let filter = how.filter.filter(None);
-    let selected = || {
+    let selected = |progress: &ScanProgress| {
         let filter = filter.clone();
         target
             .store
-            .scan(how.scan)
+            .scan_tracked(how.scan, progress)
             .try_filter(move |r| future::ready(filter.matches_record(r, now)))
     };
     let mut agreed: Option<HashSet<String>> = None;
@@ -124,7 +124,7 @@ pub async fn gated(
                 sweep,
                 &target.store,
                 &target.gateway,
-                selected(),
+                selected(&ScanProgress::new()),
                 dry,
                 |done, _| {
                     if touched(done) {
@@ -140,33 +140,47 @@ pub async fn gated(
         agreed = confirm::confirm(how.yes, &what, plan).await?.map(|p| p.ids);
     }
     let whole_table = how.filter.is_empty() && agreed.is_none();
-    let records = selected().try_filter(move |r| {
+    let progress = ScanProgress::new();
+    let records = selected(&progress).try_filter(move |r| {
         future::ready(
             agreed
                 .as_ref()
                 .is_none_or(|ids| ids.contains(&r.connection_id)),
         )
     });
-    sweep_table(dep, sweep, records, whole_table, opts, out, w, how.what).await
+    let how = Swept {
+        whole_table,
+        progress: &progress,
+        what: how.what,
+    };
+    sweep_table(dep, sweep, records, how, opts, out, w).await
+}
+
+/// How a prune's sweep was selected, for its progress and its report.
+struct Swept<'a> {
+    /// The whole table (a bar with a length).
+    whole_table: bool,
+    /// The scan the records come from.
+    progress: &'a ScanProgress,
+    /// `prune` or `disconnect`.
+    what: &'static str,
 }
 
 /// A prune over `records`: the sweep with a progress bar, streamed
 /// targets, and the report.
-#[allow(clippy::too_many_arguments)]
 async fn sweep_table(
     dep: &Deployment,
     sweep: &Sweep,
     records: impl Stream<Item = Result<ConnectionRecord, StoreError>>,
-    whole_table: bool,
+    how: Swept<'_>,
     opts: PruneOptions,
     out: &Output,
     w: &mut dyn Write,
-    what: &'static str,
 ) -> Result<Status> {
     let target = &dep.target;
-    let bar = report::progress_bar(dep, out, whole_table, "checked").await;
+    let bar = report::progress_bar(dep, out, how.whole_table, "checked").await;
     let mut targets = ItemStream::new(out, w);
-    let report = prune::prune(
+    let mut report = prune::prune(
         sweep,
         &target.store,
         &target.gateway,
@@ -180,9 +194,10 @@ async fn sweep_table(
     .await;
     report::finish_bar(bar);
     targets.finish()?;
+    report::scanned(dep, &mut report, how.progress).await;
     let command = Pruned {
         dry_run: opts.dry_run,
-        what,
+        what: how.what,
     };
     report::finish(out, w, &report, command)
 }
