@@ -29,6 +29,22 @@ const REGION: &str = "us-east-1";
 const BUCKET: &str = "wsstack-artifacts-123456789012-us-east-1";
 const HANDLERS: [&str; 4] = ["ws-connect", "ws-disconnect", "ws-default", "ws-message"];
 
+/// `wsstack` with nothing inherited, HOME in `home`, and AWS (in REGION)
+/// where nothing listens: for what must fail before it reaches AWS.
+fn offline(home: &Path) -> Command {
+    let mut cmd = Command::new(WSSTACK);
+    cmd.env_clear()
+        .env("HOME", home)
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", wsadmin_testkit::closed_port()),
+        )
+        .env("AWS_REGION", REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null());
+    cmd
+}
+
 /// The default stack plus a `chat` route to ws-message, as a stack file.
 fn extra_route_stack() -> String {
     let mut spec = StackSpec::default();
@@ -752,44 +768,23 @@ fn bad_inputs_are_one_clear_line() {
     write_zips(&artifacts, "v1");
     let arts = artifacts.to_str().expect("utf-8");
     let run = |args: &[&str]| {
-        Command::new(WSSTACK)
-            .env_clear()
-            .env("HOME", dir.path())
+        offline(dir.path())
             .env("WSADMIN_CONFIG", dir.path().join("config.toml"))
-            .env(
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", wsadmin_testkit::closed_port()),
-            )
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", REGION)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdin(Stdio::null())
             .args(args)
             .output()
             .expect("wsstack runs")
     };
 
     let empty = dir.path().join("empty");
+    let empty = empty.to_str().expect("utf-8");
     fails_with(
-        &run(&[
-            "up",
-            "--name",
-            "demo",
-            "--yes",
-            "--artifacts",
-            empty.to_str().expect("utf-8"),
-        ]),
+        &run(&["up", "--name", "demo", "--yes", "--artifacts", empty]),
         "missing packaged functions ws-connect, ws-disconnect, ws-default, ws-message",
     );
     fails_with(
-        &run(&[
-            "plan",
-            "--name",
-            "demo",
-            "--artifacts",
-            empty.to_str().expect("utf-8"),
-        ]),
+        &run(&["plan", "--name", "demo", "--artifacts", empty]),
         "run `wsstack package` first",
     );
     fails_with(
@@ -857,16 +852,7 @@ fn bad_inputs_are_one_clear_line() {
 #[test]
 fn missing_credentials_say_what_to_set() {
     let dir = tempfile::tempdir().expect("dir");
-    let out = Command::new(WSSTACK)
-        .env_clear()
-        .env("HOME", dir.path())
-        .env("AWS_REGION", REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env(
-            "AWS_ENDPOINT_URL",
-            format!("http://127.0.0.1:{}", wsadmin_testkit::closed_port()),
-        )
-        .stdin(Stdio::null())
+    let out = offline(dir.path())
         .args(["status", "--name", "demo"])
         .output()
         .expect("wsstack runs");
