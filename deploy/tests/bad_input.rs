@@ -18,7 +18,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use futures::{SinkExt, StreamExt};
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde_json::Value;
 use support::{Client, Harness, recv_text, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -111,6 +111,52 @@ async fn bystander_still_served(h: &Harness, bystander: &mut Client, marker: &st
         .expect("post to the bystander");
     // Broadcasts the cases caused may come first.
     while recv_text(&mut bystander.ws).await != marker {}
+}
+
+/// One stack for a whole property, on its own runtime, with a bystander
+/// client that no case may disturb, and the panics counted from the start.
+struct OneStack {
+    rt: tokio::runtime::Runtime,
+    h: Harness,
+    bystander: tokio::sync::Mutex<Client>,
+    bystander_id: String,
+    panics_before: usize,
+}
+
+impl OneStack {
+    fn start() -> Self {
+        let panics_before = count_panics().load(Ordering::SeqCst);
+        let rt = runtime();
+        let h = rt.block_on(start(|_| {}));
+        let bystander = rt.block_on(h.client("bystander"));
+        Self {
+            bystander_id: bystander.id.clone(),
+            bystander: tokio::sync::Mutex::new(bystander),
+            rt,
+            h,
+            panics_before,
+        }
+    }
+
+    /// The bystander still receives a post (`marker`).
+    async fn bystander_served(&self, marker: &str) {
+        let mut bystander = self.bystander.lock().await;
+        bystander_still_served(&self.h, &mut bystander, marker).await;
+    }
+
+    /// Stops the stack; fails with the property's failure, or if anything
+    /// panicked meanwhile.
+    fn finish<T: std::fmt::Debug>(self, result: Result<(), TestError<T>>) {
+        self.rt.block_on(self.h.stop());
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+        assert_eq!(
+            count_panics().load(Ordering::SeqCst),
+            self.panics_before,
+            "something panicked"
+        );
+    }
 }
 
 // ---------------------------------------------------------- route selection
@@ -465,12 +511,8 @@ fn assert_aws_error(
 
 #[test]
 fn management_requests_get_aws_answers_in_aws_order() {
-    let panics = count_panics();
-    let before = panics.load(Ordering::SeqCst);
-    let rt = runtime();
-    let h = rt.block_on(start(|_| {}));
-    let mut bystander = rt.block_on(h.client("bystander"));
-    let addr = h.addr();
+    let one = OneStack::start();
+    let addr = one.h.addr();
 
     let mut runner = runner(96);
     let method = prop_oneof![
@@ -484,7 +526,7 @@ fn management_requests_get_aws_answers_in_aws_order() {
     ];
     let cases = (method, raw_id(), body_len, any::<bool>());
     let result = runner.run(&cases, |(method, raw, body_len, signed)| {
-        rt.block_on(async {
+        one.rt.block_on(async {
             let path = format!("/dev/@connections/{raw}");
             let body = vec![b'x'; body_len];
             let expect_body = method != "HEAD";
@@ -514,12 +556,8 @@ fn management_requests_get_aws_answers_in_aws_order() {
             Ok(())
         })
     });
-    rt.block_on(bystander_still_served(&h, &mut bystander, "still here"));
-    rt.block_on(h.stop());
-    if let Err(e) = result {
-        panic!("{e}");
-    }
-    assert_eq!(panics.load(Ordering::SeqCst), before, "something panicked");
+    one.rt.block_on(one.bystander_served("still here"));
+    one.finish(result);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -608,14 +646,8 @@ async fn raw_client(addr: SocketAddr) -> TcpStream {
 
 #[test]
 fn random_bytes_and_malformed_frames_end_only_that_connection() {
-    let panics = count_panics();
-    let before = panics.load(Ordering::SeqCst);
-    let rt = runtime();
-    let h = rt.block_on(start(|_| {}));
-    let bystander = rt.block_on(h.client("bystander"));
-    let bystander_id = bystander.id.clone();
-    let bystander = tokio::sync::Mutex::new(bystander);
-    let addr = h.addr();
+    let one = OneStack::start();
+    let addr = one.h.addr();
 
     let mut runner = runner(64);
     let input = prop_oneof![
@@ -625,7 +657,7 @@ fn random_bytes_and_malformed_frames_end_only_that_connection() {
     let cases = AtomicUsize::new(0);
     let result = runner.run(&input, |bytes| {
         let case = cases.fetch_add(1, Ordering::SeqCst) + 1;
-        rt.block_on(async {
+        one.rt.block_on(async {
             let mut tcp = raw_client(addr).await;
             let _ = tcp.write_all(&bytes).await;
             // No more from us: whatever the server waited for, it now ends.
@@ -635,29 +667,18 @@ fn random_bytes_and_malformed_frames_end_only_that_connection() {
                 tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut rest)).await;
             prop_assert!(ended.is_ok(), "the server never closed the connection");
             // That connection's `$disconnect` ran; the bystander is untouched.
-            h.wait_for_ids(&[&bystander_id]).await;
-            prop_assert_eq!(h.stack.connection_count(), 1);
-            let mut bystander = bystander.lock().await;
-            bystander_still_served(&h, &mut bystander, &format!("after case {case}")).await;
+            one.h.wait_for_ids(&[&one.bystander_id]).await;
+            prop_assert_eq!(one.h.stack.connection_count(), 1);
+            one.bystander_served(&format!("after case {case}")).await;
             Ok(())
         })
     });
-    rt.block_on(h.stop());
-    if let Err(e) = result {
-        panic!("{e}");
-    }
-    assert_eq!(panics.load(Ordering::SeqCst), before, "something panicked");
+    one.finish(result);
 }
 
 #[test]
 fn random_messages_get_answers_and_disturb_no_one() {
-    let panics = count_panics();
-    let before = panics.load(Ordering::SeqCst);
-    let rt = runtime();
-    let h = rt.block_on(start(|_| {}));
-    let bystander = rt.block_on(h.client("bystander"));
-    let bystander_id = bystander.id.clone();
-    let bystander = tokio::sync::Mutex::new(bystander);
+    let one = OneStack::start();
 
     let mut runner = runner(32);
     let message = prop_oneof![
@@ -675,8 +696,8 @@ fn random_messages_get_answers_and_disturb_no_one() {
     let cases = AtomicUsize::new(0);
     let result = runner.run(&prop::collection::vec(message, 1..4), |messages| {
         let case = cases.fetch_add(1, Ordering::SeqCst) + 1;
-        rt.block_on(async {
-            let mut c = h.client(&format!("random-{case}")).await;
+        one.rt.block_on(async {
+            let mut c = one.h.client(&format!("random-{case}")).await;
             for m in messages {
                 if c.ws.send(m).await.is_err() {
                     break; // closed on us (1009): a clear answer
@@ -689,15 +710,10 @@ fn random_messages_get_answers_and_disturb_no_one() {
             })
             .await;
             prop_assert!(drained.is_ok(), "the connection never finished closing");
-            h.wait_for_ids(&[&bystander_id]).await;
-            let mut bystander = bystander.lock().await;
-            bystander_still_served(&h, &mut bystander, &format!("after case {case}")).await;
+            one.h.wait_for_ids(&[&one.bystander_id]).await;
+            one.bystander_served(&format!("after case {case}")).await;
             Ok(())
         })
     });
-    rt.block_on(h.stop());
-    if let Err(e) = result {
-        panic!("{e}");
-    }
-    assert_eq!(panics.load(Ordering::SeqCst), before, "something panicked");
+    one.finish(result);
 }
