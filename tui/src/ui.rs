@@ -162,14 +162,16 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
             Column::UserAgent,
             Column::Meta,
         ],
+        // Narrower, the meta (what operators filter on) keeps its place
+        // and the user agent shares what is left.
         60.. => &[
             Column::Id,
             Column::Age,
             Column::Idle,
-            Column::SourceIp,
+            Column::Meta,
             Column::UserAgent,
         ],
-        _ => &[Column::Id, Column::Age, Column::UserAgent],
+        _ => &[Column::Id, Column::Age, Column::Meta],
     };
     let widths: Vec<Constraint> = columns.iter().map(|c| c.width(id_width)).collect();
     // Where the table will put each column (as `Table` lays them out: the
@@ -848,6 +850,7 @@ fn help_lines() -> Vec<Line<'static>> {
         ("p", "prune: list stale records, then delete them"),
         ("r", "refresh now"),
         ("?", "this help"),
+        ("IDLE", "- not asked yet, ? the probe failed, gone: closed"),
         ("Esc", "close a dialog, the details, the filter; quit"),
         ("q  Ctrl-C", "quit (asks while a broadcast or prune runs)"),
     ];
