@@ -255,19 +255,10 @@ async fn stack_on_moto(
     .await
     .expect("local stack on moto");
     let dir = tempfile::tempdir().expect("dir");
-    let c = stack.config();
-    wsadmin_core::local::LocalStackInfo {
-        websocket_url: stack.websocket_url(),
-        management_endpoint: stack.management_endpoint(),
-        dynamodb_endpoint: stack.dynamodb_endpoint().to_owned(),
-        table: c.stack.table.clone(),
-        region: c.region.clone(),
-        access_key_id: c.access_key_id.clone(),
-        secret_access_key: c.secret_access_key.clone(),
-        pid: std::process::id(),
-    }
-    .write(&dir.path().join("local-stack.json"))
-    .expect("state file");
+    stack
+        .info()
+        .write(&dir.path().join("local-stack.json"))
+        .expect("state file");
     (stack, dir)
 }
 

@@ -29,6 +29,7 @@ use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinHandle;
+use wsadmin_core::local::LocalStackInfo;
 use wsadmin_core::{ConnectionStore, ManagementEndpoint, TableConfig};
 use wsadmin_handlers::Handlers;
 
@@ -42,14 +43,14 @@ mod functions;
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
     #[error(
-        "cannot listen on {addr}: {source} (is another wsstack running? pick another --port, or 0 for a free one)"
+        "cannot listen on {addr} (is another wsstack running? pick another --port, or 0 for a free one)"
     )]
     Bind {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot prepare table \"{table}\": {source}")]
+    #[error("cannot prepare table \"{table}\"")]
     Table {
         table: String,
         #[source]
@@ -57,7 +58,7 @@ pub enum LocalError {
     },
     #[error(transparent)]
     Emulator(#[from] EmulatorError),
-    #[error("invalid Management endpoint: {0}")]
+    #[error("invalid Management endpoint")]
     Endpoint(#[from] wsadmin_core::gateway::EndpointError),
 }
 
@@ -281,6 +282,23 @@ impl LocalStack {
 
     pub fn dynamodb_endpoint(&self) -> &str {
         &self.dynamodb_endpoint
+    }
+
+    /// What the state file says of this stack, run by this process: the
+    /// one way a [`LocalStackInfo`] is made (`wsstack local` writes it;
+    /// tests write it for `wsadmin --context local`).
+    pub fn info(&self) -> LocalStackInfo {
+        let c = &self.config;
+        LocalStackInfo {
+            websocket_url: self.websocket_url(),
+            management_endpoint: self.management_endpoint(),
+            dynamodb_endpoint: self.dynamodb_endpoint.clone(),
+            table: c.stack.table.clone(),
+            region: c.region.clone(),
+            access_key_id: c.access_key_id.clone(),
+            secret_access_key: c.secret_access_key.clone(),
+            pid: std::process::id(),
+        }
     }
 
     /// SDK configuration that reaches this stack (its credentials, region and

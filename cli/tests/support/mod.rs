@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::assert::{Assert, OutputAssertExt};
 use serde_json::Value;
-use wsadmin_core::local::LocalStackInfo;
 use wsadmin_emulator::EmulatorConfig;
 use wsadmin_testkit::dynalite::Dynalite;
 
@@ -55,19 +54,10 @@ pub async fn start_on(db: Dynalite, tweak: impl FnOnce(&mut EmulatorConfig)) -> 
     let h = wsadmin_harness::start_on(db, tweak).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let stack = &h.stack;
-    let c = stack.config();
-    LocalStackInfo {
-        websocket_url: stack.websocket_url(),
-        management_endpoint: stack.management_endpoint(),
-        dynamodb_endpoint: stack.dynamodb_endpoint().to_owned(),
-        table: c.stack.table.clone(),
-        region: c.region.clone(),
-        access_key_id: c.access_key_id.clone(),
-        secret_access_key: c.secret_access_key.clone(),
-        pid: std::process::id(),
-    }
-    .write(&dir.path().join("local-stack.json"))
-    .expect("state file");
+    stack
+        .info()
+        .write(&dir.path().join("local-stack.json"))
+        .expect("state file");
     Harness { inner: h, dir }
 }
 
