@@ -41,6 +41,90 @@ Exit status:
   130  interrupted by Ctrl-C or SIGTERM: requests in flight finished, the
      partial report says what was done";
 
+// The three most common uses of each command, under its --help.
+const LIST_EXAMPLES: &str = "\
+Examples:
+  wsadmin list --where room=7                     # the connections in room 7
+  wsadmin list --live --idle-over 10m --sort idle # probed: idle ones first
+  wsadmin list --where 'name=\"Ana Maria\"' -o ids | wsadmin disconnect -";
+
+const INSPECT_EXAMPLES: &str = "\
+Examples:
+  wsadmin inspect L0SM9cOFvHcCIhw=  # record and GetConnection
+  wsadmin inspect -o json -- -L0SM9cOFvHcCIh=      # an id starting with '-'
+  wsadmin list --where user=ana -o ids | wsadmin inspect -";
+
+const SEND_EXAMPLES: &str = "\
+Examples:
+  wsadmin send L0SM9cOFvHcCIhw= --data '{\"notice\":\"hi\"}'
+  wsadmin send --file message.json ID1= ID2=       # the message from a file
+  echo hi | wsadmin send --file - L0SM9cOFvHcCIhw= # or from standard input";
+
+const BROADCAST_EXAMPLES: &str = "\
+Examples:
+  wsadmin broadcast --data '{\"notice\":\"maintenance at 22:00\"}' --where room=7
+  wsadmin broadcast --data hi --dry-run           # who would receive it
+  wsadmin broadcast --file notice.json --yes --rate 500 -o json";
+
+const DISCONNECT_EXAMPLES: &str = "\
+Examples:
+  wsadmin disconnect L0SM9cOFvHcCIhw=              # one connection
+  wsadmin disconnect --idle-over 30m  # counts them and asks (--yes in scripts)
+  wsadmin disconnect --where 'user=ana' --dry-run # who would be closed";
+
+const PRUNE_EXAMPLES: &str = "\
+Examples:
+  wsadmin prune  # deletes records of gone connections
+  wsadmin -q prune -o json  # from cron: the report as JSON
+  wsadmin prune --idle-over 2h --yes  # and close connections idle 2 h";
+
+const STATS_EXAMPLES: &str = "\
+Examples:
+  wsadmin stats --by room                         # connections per room
+  wsadmin stats --by userAgent --where room=7     # browsers in room 7
+  wsadmin stats -o json";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  wsadmin status                                  # the current context
+  wsadmin --context prod status
+  wsadmin --api-id a1b2c3d4e5 --stage prod --region eu-west-1 status";
+
+const TUI_EXAMPLES: &str = "\
+Examples:
+  wsadmin tui                                     # the current context
+  wsadmin --context local tui
+  wsadmin --context prod tui --interval 5s";
+
+const CONNECT_EXAMPLES: &str = "\
+Examples:
+  wsadmin --context local connect                 # type lines; Ctrl-D closes
+  wsadmin --context local connect -x 'Marko?' --wait 2s
+  wsadmin connect wss://abc123.execute-api.eu-west-1.amazonaws.com/prod --sign";
+
+const EVENTS_EXAMPLES: &str = "\
+Examples:
+  wsadmin events --follow  # lifecycle events as they happen
+  wsadmin events -f -o ndjson --where room=7 | jq .
+  wsadmin events -f --source scan --interval 5s";
+
+const CONTEXT_EXAMPLES: &str = "\
+Examples:
+  wsadmin context add prod --api-id a1b2c3d4e5 --stage prod --region eu-west-1
+  wsadmin context use prod
+  wsadmin context set prod --profile ops          # change one setting";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  wsadmin completions bash > /etc/bash_completion.d/wsadmin
+  wsadmin completions zsh > \"${fpath[1]}/_wsadmin\"
+  wsadmin completions fish > ~/.config/fish/completions/wsadmin.fish";
+
+const MAN_EXAMPLES: &str = "\
+Examples:
+  wsadmin man > /usr/local/share/man/man1/wsadmin.1
+  wsadmin man | man -l -";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "wsadmin",
@@ -159,37 +243,51 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List registered connections (the DynamoDB registry).
+    #[command(after_help = LIST_EXAMPLES)]
     List(ListArgs),
     /// Show one connection's record and what GetConnection says, side by side.
+    #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
     /// Post a message to connections by id.
+    #[command(after_help = SEND_EXAMPLES)]
     Send(SendArgs),
     /// Post a message to every registered connection (or those matching).
+    #[command(after_help = BROADCAST_EXAMPLES)]
     Broadcast(BroadcastArgs),
     /// Close connections (their records are removed too).
+    #[command(after_help = DISCONNECT_EXAMPLES)]
     Disconnect(DisconnectArgs),
     /// Delete the records of gone connections; optionally close idle ones.
+    #[command(after_help = PRUNE_EXAMPLES)]
     Prune(PruneArgs),
     /// Count registered connections: by meta key, sourceIp or user-agent
     /// family (--by), and by age.
+    #[command(after_help = STATS_EXAMPLES)]
     Stats(StatsArgs),
     /// Check the API, the table and the Management API; one verdict line.
+    #[command(after_help = STATUS_EXAMPLES)]
     Status,
     /// The live dashboard: connections, details, activity; act on them.
+    #[command(after_help = TUI_EXAMPLES)]
     Tui(TuiArgs),
     /// A WebSocket test client: send lines or --execute messages, print what arrives.
+    #[command(after_help = CONNECT_EXAMPLES)]
     Connect(ConnectArgs),
     /// Connection lifecycle as it happens: connected, disconnected, gone, pruned.
+    #[command(after_help = EVENTS_EXAMPLES)]
     Events(EventsArgs),
     /// Manage saved deployments (contexts).
+    #[command(after_help = CONTEXT_EXAMPLES)]
     #[command(subcommand)]
     Context(ContextCommand),
     /// Print a shell completion script.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff).
+    #[command(after_help = MAN_EXAMPLES)]
     Man,
 }
 
@@ -323,8 +421,8 @@ pub struct BroadcastArgs {
     pub payload: PayloadArgs,
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// Requests in flight at most (192 measured best on the local stack:
-    /// BENCHMARKS.md; 429s slow it down adaptively).
+    /// Requests in flight at most (192 measured best on the local stack;
+    /// 429s slow it down adaptively).
     #[arg(long, default_value_t = 192, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub concurrency: u32,
     #[command(flatten)]
