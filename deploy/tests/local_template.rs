@@ -24,7 +24,7 @@ fn wsstack(state: &Path) -> Command {
 fn template(dir: &Path, args: &[&str]) -> PathBuf {
     let path = dir.join("stack.template.json");
     let out = wsstack(dir)
-        .args(["template", "--format", "json", "--output"])
+        .args(["template", "--format", "json", "--out"])
         .arg(&path)
         .args(args)
         .output()
@@ -159,7 +159,7 @@ async fn the_yaml_form_starts_the_stack_with_its_stage_and_table() {
             "prod",
             "--table",
             "CHAT_CONNECTIONS",
-            "--output",
+            "--out",
         ])
         .arg(&file)
         .output()

@@ -65,7 +65,7 @@ fn cfn_lint_passes_for_the_default_stack_and_an_extra_route_in_both_languages() 
     for (name, stack) in cases {
         for format in ["yaml", "json"] {
             let path = dir.path().join(format!("{name}.{format}"));
-            let mut args = vec!["template", "--format", format, "--output"];
+            let mut args = vec!["template", "--format", format, "--out"];
             args.push(path.to_str().unwrap());
             args.extend_from_slice(stack);
             let out = wsstack(&args);
@@ -605,7 +605,7 @@ fn an_unknown_format_is_refused_with_the_known_ones() {
 fn an_unwritable_output_is_refused_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no-such-dir/template.yaml");
-    let out = wsstack(&["template", "--output", path.to_str().unwrap()]);
+    let out = wsstack(&["template", "--out", path.to_str().unwrap()]);
     assert_one_line_error(
         &out,
         &format!(
@@ -614,7 +614,7 @@ fn an_unwritable_output_is_refused_naming_it() {
         ),
     );
     // A directory is not writable as a file either.
-    let out = wsstack(&["template", "--output", dir.path().to_str().unwrap()]);
+    let out = wsstack(&["template", "--out", dir.path().to_str().unwrap()]);
     assert_one_line_error(
         &out,
         &format!(

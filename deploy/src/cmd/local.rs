@@ -1,0 +1,231 @@
+//! `wsstack local`: the flags resolved into an `EmulatorConfig`, the state
+//! file claimed before anything starts, dynalite from `wsadmin-dynalite`
+//! unless `--dynamodb-endpoint`, the banner, then the stack until Ctrl-C or
+//! SIGTERM (or until dynalite dies: it says so and stops, exit 1).
+//!
+//! The banner is the only thing on standard output and is informational:
+//! a closed stdout (`wsstack local | head -3`) does not stop the stack,
+//! whose state file is what tools read.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use tokio::sync::{oneshot, watch};
+use wsadmin_core::local::{LocalStackInfo, LocalStateError, StateClaim};
+use wsadmin_core::stack::StackSpec;
+use wsadmin_dynalite::{Dynalite, Home};
+use wsadmin_emulator::{EmulatorConfig, Throttle};
+use wsadmin_local::LocalStack;
+use wsadmin_local::demo::{self, DemoPace};
+
+use crate::flags::LocalArgs;
+
+pub async fn run(args: LocalArgs, w: &mut dyn Write) -> Result<()> {
+    let config = config(&args)?;
+
+    // One stack per state file, refused before anything starts.
+    let state_file = LocalStackInfo::default_path();
+    let mut claim = match LocalStackInfo::claim(&state_file) {
+        Ok(claim) => Some(claim),
+        Err(e @ LocalStateError::Busy { .. }) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!(
+                "`wsadmin --context local` will not find this stack: {:#}",
+                anyhow::Error::new(e)
+            );
+            None
+        }
+    };
+
+    let mut dynamo = match &args.dynamodb_endpoint {
+        Some(_) => None,
+        None => Some(start_dynalite(args.dynamodb_port, args.data_dir.clone()).await?),
+    };
+    // Told at once if dynalite dies under the stack; never resolves without one.
+    let (died_tx, died) = oneshot::channel::<()>();
+    if let Some(d) = &dynamo {
+        d.on_exit(move || {
+            let _ = died_tx.send(());
+        });
+    }
+    let dynamodb_endpoint = match (&args.dynamodb_endpoint, &dynamo) {
+        (Some(url), _) => url.clone(),
+        (None, Some(d)) => d.endpoint(),
+        (None, None) => unreachable!("dynalite started when no endpoint was given"),
+    };
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
+    let stack = LocalStack::start(config, addr, &dynamodb_endpoint).await?;
+    if let Some(Err(e)) = claim.as_mut().map(|claim| claim.write(stack.info())) {
+        tracing::warn!(
+            "`wsadmin --context local` will not find this stack: {:#}",
+            anyhow::Error::new(e)
+        );
+        claim = None;
+    }
+    if let Err(e) = w
+        .write_all(banner(&stack, claim.as_ref().map(StateClaim::path)).as_bytes())
+        .and_then(|()| w.flush())
+    {
+        tracing::debug!("the banner was not shown ({e}): the stack runs on");
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let demo = (args.demo_clients > 0).then(|| {
+        eprintln!("starting {} demo clients", args.demo_clients);
+        tokio::spawn(demo::run(
+            stack.websocket_url(),
+            args.demo_clients,
+            DemoPace::default(),
+            stop_rx,
+        ))
+    });
+
+    let dynalite_died = tokio::select! {
+        () = shutdown_signal() => false,
+        Ok(()) = died => true,
+    };
+    if let (true, Some(d)) = (dynalite_died, dynamo.as_mut()) {
+        let how = tokio::task::block_in_place(|| d.exit_status(Duration::from_secs(1)))
+            .map(|status| format!(" ({status})"))
+            .unwrap_or_default();
+        eprintln!(
+            "wsstack: dynalite, the local DynamoDB on port {}, exited{how}: stopping, since no $connect can succeed without it",
+            d.port()
+        );
+    }
+    eprintln!("\nstopping: closing every connection (1001) and running $disconnect");
+    let _ = stop_tx.send(true);
+    // Gone before the stack is: nobody is sent to a stack that is stopping.
+    drop(claim);
+    stack.stop().await.context("stopping the emulator")?;
+    if let Some(demo) = demo {
+        let _ = tokio::time::timeout(Duration::from_secs(5), demo).await;
+    }
+    // Dropping dynalite stops it.
+    drop(dynamo);
+    if dynalite_died {
+        anyhow::bail!(
+            "stopped because the local DynamoDB exited: start `wsstack local` again (with --data-dir DIR its tables outlive it)"
+        );
+    }
+    eprintln!("stopped");
+    Ok(())
+}
+
+/// The flags as the emulator's configuration: the stack description
+/// (`--template`, `--stack` or the default) with its overrides, validated,
+/// and the knobs.
+fn config(args: &LocalArgs) -> Result<EmulatorConfig> {
+    let mut stack = match (&args.template, &args.stack) {
+        (Some(path), _) => wsadmin_deploy::from_template::load(path)?,
+        (None, Some(path)) => StackSpec::load(path)?,
+        (None, None) => StackSpec::default(),
+    };
+    if let Some(stage) = &args.stage {
+        stack.stage.clone_from(stage);
+    }
+    if let Some(table) = &args.table {
+        stack.table.clone_from(table);
+    }
+    stack.validate()?;
+    Ok(EmulatorConfig {
+        stack,
+        region: args.region.clone(),
+        access_key_id: args.access_key_id.clone(),
+        secret_access_key: args.secret_access_key.clone(),
+        idle_timeout: args.idle_timeout,
+        max_duration: args.max_duration,
+        queue_limit_bytes: args.queue_limit,
+        throttle: args.throttle_rps.map(|rps| Throttle {
+            rps,
+            burst: args.throttle_burst.unwrap_or(rps),
+        }),
+        fault_rate: args.fault_rate,
+        drop_disconnect_rate: args.drop_disconnect_rate,
+        connect_delay: args.connect_delay,
+        lambda_concurrency: args.lambda_concurrency,
+        ..EmulatorConfig::default()
+    })
+}
+
+/// The pinned dynalite: the checkout's when wsstack runs from one, else the
+/// one in the user's data directory (installed there on first use).
+async fn start_dynalite(port: u16, data_dir: Option<PathBuf>) -> Result<Dynalite> {
+    tokio::task::spawn_blocking(move || {
+        let home = Home::find_or_install(|what| eprintln!("wsstack: {what}"))?;
+        Dynalite::launch(&home, port, data_dir.as_deref()).map_err(anyhow::Error::from)
+    })
+    .await
+    .context("starting the local DynamoDB")?
+    .context("starting the local DynamoDB")
+}
+
+/// What the stack is and how to operate it.
+fn banner(stack: &LocalStack, state_file: Option<&Path>) -> String {
+    use std::fmt::Write as _;
+    let c = stack.config();
+    let ws = stack.websocket_url();
+    let mgmt = stack.management_endpoint();
+    let ddb = stack.dynamodb_endpoint();
+    let mut b = String::new();
+    let _ = writeln!(b, "wsstack local is running");
+    let _ = writeln!(b, "  WebSocket       {ws}");
+    let _ = writeln!(b, "  Management API  {mgmt}");
+    let _ = writeln!(b, "  DynamoDB        {ddb}   table {}", c.stack.table);
+    let _ = writeln!(
+        b,
+        "  Credentials     AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={}",
+        c.access_key_id, c.secret_access_key, c.region
+    );
+    let _ = writeln!(b);
+    let _ = writeln!(b, "Operate it:");
+    let _ = writeln!(
+        b,
+        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={} \\\n    wsadmin --endpoint {mgmt} --table {} --dynamodb-endpoint {ddb} list",
+        c.access_key_id, c.secret_access_key, c.region, c.stack.table
+    );
+    let _ = match state_file {
+        Some(path) => writeln!(
+            b,
+            "  or simply: wsadmin --context local list   (it reads {})",
+            path.display()
+        ),
+        None => writeln!(
+            b,
+            "  (no state file: `wsadmin --context local` will not find this stack)"
+        ),
+    };
+    let _ = writeln!(b, "Try it:");
+    let _ = writeln!(
+        b,
+        "  websocat {ws}     then send: {{\"type\":\"message\",\"data\":\"Hello World!\"}}"
+    );
+    let _ = writeln!(b);
+    let _ = writeln!(b, "Ctrl-C stops everything it started.");
+    b
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
