@@ -200,13 +200,6 @@ pub struct Retries {
     refused: u32,
 }
 
-impl Retries {
-    /// Its 429s in a row.
-    pub fn refused(&self) -> u32 {
-        self.refused
-    }
-}
-
 /// What a 429 means now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Throttling {
