@@ -99,7 +99,7 @@ pub struct MissingKey {
 
 /// A connection id that API Gateway could never have issued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid connection id {id:?}: {reason}")]
+#[error("invalid connection id {}: {reason}", crate::text::cut_quoted(id, 64))]
 pub struct InvalidConnectionId {
     pub id: String,
     pub reason: &'static str,

@@ -37,6 +37,16 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` quoted as `{:?}` does, cut after `max` characters with `…` and
+/// how long it was: an id pasted wrong (a whole log line, a file) names
+/// itself in a message without flooding the terminal.
+pub fn cut_quoted(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => format!("{text:?}"),
+        Some((end, _)) => format!("{:?}… ({} bytes)", &text[..end], text.len()),
+    }
+}
+
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
@@ -45,6 +55,15 @@ fn needs_escape(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_text_is_cut_in_messages() {
+        assert_eq!(cut_quoted("a/b", 64), "\"a/b\"");
+        let long = "x".repeat(10_000);
+        let cut = cut_quoted(&long, 64);
+        assert_eq!(cut, format!("\"{}\"… (10000 bytes)", "x".repeat(64)));
+        assert_eq!(cut_quoted("ñññ", 2), "\"ññ\"… (6 bytes)");
+    }
 
     #[test]
     fn clean_text_is_borrowed_unchanged() {
