@@ -9,36 +9,15 @@ mod support;
 use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use support::{Harness, recv_text, start};
+use support::{Harness, all_records, recv_text, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-
-/// Starts a handshake with a unique user agent, in the background.
-fn connect_in_background(
-    h: &Harness,
-    name: &str,
-) -> tokio::task::JoinHandle<Result<support::Ws, tokio_tungstenite::tungstenite::Error>> {
-    let mut req = h
-        .stack
-        .websocket_url()
-        .into_client_request()
-        .expect("request");
-    req.headers_mut()
-        .insert("User-Agent", HeaderValue::from_str(name).expect("header"));
-    tokio::spawn(async move {
-        tokio_tungstenite::connect_async(req)
-            .await
-            .map(|(ws, _)| ws)
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connecting_client_is_410_until_its_handshake_completes() {
     let h = start(|c| c.connect_delay = Duration::from_millis(500)).await;
     let api = h.management();
-    let connecting = connect_in_background(&h, "slow-joiner");
+    let connecting = h.connect_in_background("slow-joiner");
     let id = h.record_of("slow-joiner").await;
 
     // The record exists, the connection is not reachable yet: 410 for all
@@ -73,7 +52,7 @@ async fn a_connecting_client_is_410_until_its_handshake_completes() {
         "the 410s were answered while the client was still in its handshake"
     );
     assert!(
-        h.stack.store().get(&id).await.expect("get").is_some(),
+        h.record(&id).await.is_some(),
         "the record is in DynamoDB during the window"
     );
 
@@ -150,12 +129,7 @@ async fn a_shutdown_during_the_window_refuses_the_handshake_and_cleans_up() {
         answer.starts_with("HTTP/1.1 503"),
         "the handshake is refused: {answer:?}"
     );
-    use futures::TryStreamExt;
-    let left: Vec<_> = store
-        .scan(Default::default())
-        .try_collect()
-        .await
-        .expect("scan");
+    let left = all_records(&store).await;
     assert!(
         left.is_empty(),
         "its $disconnect ran before stop returned: {left:?}"

@@ -10,8 +10,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::{recv_text, send_text, start};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_the_limit_every_route_is_throttled_as_api_gateway_shows_it() {
@@ -23,14 +21,7 @@ async fn beyond_the_limit_every_route_is_throttled_as_api_gateway_shows_it() {
     let mut a = h.client("first").await;
 
     // B's `$connect` holds the only slot for its 3 s delay.
-    let mut req = h
-        .stack
-        .websocket_url()
-        .into_client_request()
-        .expect("request");
-    req.headers_mut()
-        .insert("User-Agent", HeaderValue::from_static("slot-holder"));
-    let b = tokio::spawn(tokio_tungstenite::connect_async(req));
+    let b = h.connect_in_background("slot-holder");
     h.record_of("slot-holder").await;
 
     // A message route: API Gateway's error frame, to the sender only.
@@ -58,9 +49,9 @@ async fn beyond_the_limit_every_route_is_throttled_as_api_gateway_shows_it() {
     assert_eq!(h.stack.connection_count(), 0, "A left the gateway");
 
     // The slot frees once B's `$connect` ends: everything works again.
-    let (mut b, _) = b.await.expect("task").expect("B's handshake completes");
+    let mut b = b.await.expect("task").expect("B's handshake completes");
     assert!(
-        h.stack.store().get(&a.id).await.expect("get").is_some(),
+        h.record(&a.id).await.is_some(),
         "A's $disconnect was throttled: its record stays"
     );
     send_text(&mut b, "Marko?").await;

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use futures::SinkExt;
-use support::{assert_silent, recv_close, recv_text, send_text, start};
+use support::{all_records, assert_silent, recv_close, recv_text, send_text, start};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
@@ -58,13 +58,7 @@ async fn connect_meta_and_identity_reach_the_record() {
             WebSocketConfig::default(),
         )
         .await;
-    let record = h
-        .stack
-        .store()
-        .get(&c.id)
-        .await
-        .expect("get")
-        .expect("registered");
+    let record = h.record(&c.id).await.expect("registered");
     assert_eq!(record.source_ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(record.stage.as_deref(), Some("dev"));
     assert_eq!(record.meta.get("user").map(String::as_str), Some("ana"));
@@ -286,12 +280,7 @@ async fn shutdown_closes_every_client_with_1001_and_runs_disconnect() {
             .expect("close frame");
         assert_eq!(frame.code, CloseCode::Away);
     }
-    use futures::TryStreamExt;
-    let left: Vec<_> = store
-        .scan(Default::default())
-        .try_collect()
-        .await
-        .expect("scan");
+    let left = all_records(&store).await;
     assert!(
         left.is_empty(),
         "every $disconnect ran before stop returned: {left:?}"

@@ -63,13 +63,7 @@ async fn post_get_delete_on_a_live_connection() {
         .to_millis()
         .expect("millis");
     assert!(active >= connected, "{active} < {connected}");
-    let record = h
-        .stack
-        .store()
-        .get(&c.id)
-        .await
-        .expect("get")
-        .expect("record");
+    let record = h.record(&c.id).await.expect("record");
     assert_eq!(
         record.connected_at,
         Some(connected),

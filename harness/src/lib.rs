@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use wsadmin_core::{ConnectionRecord, Gateway, ManagementEndpoint, Target};
+use wsadmin_core::{ConnectionRecord, ConnectionStore, Gateway, ManagementEndpoint, Target};
 use wsadmin_emulator::EmulatorConfig;
 use wsadmin_local::LocalStack;
 use wsadmin_testkit::dynalite::Dynalite;
@@ -50,6 +50,16 @@ pub async fn start_on(db: Dynalite, tweak: impl FnOnce(&mut EmulatorConfig)) -> 
     Harness { db, stack }
 }
 
+/// Every record in `store`: the registry, read after the stack that wrote
+/// it is gone (take `stack.store()` before stopping it).
+pub async fn all_records(store: &ConnectionStore) -> Vec<ConnectionRecord> {
+    store
+        .scan(Default::default())
+        .try_collect()
+        .await
+        .expect("scan")
+}
+
 impl Harness {
     pub async fn stop(self) {
         self.stack.stop().await.expect("clean stop");
@@ -65,12 +75,12 @@ impl Harness {
 
     /// Every record in the registry.
     pub async fn records(&self) -> Vec<ConnectionRecord> {
-        self.stack
-            .store()
-            .scan(Default::default())
-            .try_collect()
-            .await
-            .expect("scan")
+        all_records(&self.stack.store()).await
+    }
+
+    /// The registry's record of `id`, if there is one.
+    pub async fn record(&self, id: &str) -> Option<ConnectionRecord> {
+        self.stack.store().get(id).await.expect("get")
     }
 
     /// The registered ids, sorted.

@@ -7,11 +7,13 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::Harness;
@@ -35,10 +37,7 @@ impl Harness {
     /// [`Harness::client`] with a query string (`?k=v`, the `$connect`
     /// meta) and a client configuration.
     pub async fn client_with(&self, name: &str, query: &str, config: WebSocketConfig) -> Client {
-        let url = format!("{}{query}", self.stack.websocket_url());
-        let mut req = url.as_str().into_client_request().expect("request");
-        req.headers_mut()
-            .insert("User-Agent", HeaderValue::from_str(name).expect("header"));
+        let req = self.handshake(name, query);
         let (ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false)
             .await
             .expect("handshake accepted");
@@ -47,6 +46,26 @@ impl Harness {
             .await
             .expect("registered on $connect");
         Client { ws, id }
+    }
+
+    /// A handshake with a unique user agent, left running in the
+    /// background: for a test that watches its `$connect` while it runs.
+    pub fn connect_in_background(&self, name: &str) -> JoinHandle<Result<Ws, WsError>> {
+        let req = self.handshake(name, "");
+        tokio::spawn(async move {
+            tokio_tungstenite::connect_async(req)
+                .await
+                .map(|(ws, _)| ws)
+        })
+    }
+
+    /// The upgrade request of a client named `name` (its user agent).
+    fn handshake(&self, name: &str, query: &str) -> Request {
+        let url = format!("{}{query}", self.stack.websocket_url());
+        let mut req = url.as_str().into_client_request().expect("request");
+        req.headers_mut()
+            .insert("User-Agent", HeaderValue::from_str(name).expect("header"));
+        req
     }
 }
 
