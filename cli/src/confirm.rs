@@ -49,10 +49,15 @@ pub async fn confirm<P: Plan>(
     let plan = plan.await?;
     let n = plan.count();
     let mut stderr = std::io::stderr().lock();
+    // The question on a line of its own, the sentence wrapped at words.
+    let about = format!(
+        "about to {what}: {n} connection{}.",
+        if n == 1 { "" } else { "s" }
+    );
     write!(
         stderr,
-        "about to {what}: {n} connection{}. Proceed? [y/N] ",
-        if n == 1 { "" } else { "s" }
+        "{}\nProceed? [y/N] ",
+        crate::output::wrap(&about, crate::output::terminal_width())
     )?;
     stderr.flush()?;
     drop(stderr);

@@ -487,9 +487,30 @@ pub fn info_with_times<S: Serializer>(
         .serialize(s)
 }
 
+/// `text` broken into lines of at most `width` terminal columns, at
+/// spaces (a word longer than a line stands alone): prompts and notes for
+/// people, never a word cut in two by the terminal.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut line = 0;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let w = table::width(word);
+        if line > 0 && line + 1 + w > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += w;
+    }
+    out
+}
+
 /// The terminal's width: `COLUMNS` if set, else what the terminal says,
 /// else 80.
-fn terminal_width() -> usize {
+pub fn terminal_width() -> usize {
     std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse::<usize>().ok())
@@ -512,6 +533,20 @@ fn write_json_pretty(w: &mut dyn Write, value: &(impl Serialize + ?Sized)) -> io
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wraps_at_spaces_never_inside_a_word() {
+        let text =
+            "about to disconnect the connections matching name in (alpha,beta): 12 connections.";
+        let wrapped = super::wrap(text, 30);
+        assert!(
+            wrapped.lines().all(|l| l.chars().count() <= 30),
+            "{wrapped}"
+        );
+        assert_eq!(wrapped.replace('\n', " "), text);
+        assert_eq!(super::wrap("a-very-long-word x", 5), "a-very-long-word\nx");
+        assert_eq!(super::wrap("名前 名前", 5), "名前\n名前");
+    }
+
     use super::*;
 
     #[test]

@@ -22,7 +22,9 @@ async fn disconnect_all_asks_on_a_terminal_and_no_changes_nothing() {
 
     let t = in_terminal(&h, "disconnect --all");
     t.until("the question", 10, |s| {
-        s.contains("about to disconnect every registered connection: 3 connections. Proceed? [y/N]")
+        s.contains(
+            "about to disconnect every registered connection: 3 connections.\nProceed? [y/N]",
+        )
     })
     .await;
     t.text("n");
@@ -108,7 +110,7 @@ async fn closing_idle_connections_asks_with_the_count_and_touches_only_those() {
 
     let t = in_terminal(&h, "disconnect --idle-over 200ms");
     t.until("the question with the count", 10, |s| {
-        s.contains("about to close the connections idle over 200ms: 3 connections. Proceed? [y/N]")
+        s.contains("about to close the connections idle over 200ms: 3 connections.\nProceed? [y/N]")
     })
     .await;
     // Arrived after the count: not among what the operator agreed to.
@@ -131,5 +133,39 @@ async fn closing_idle_connections_asks_with_the_count_and_touches_only_those() {
         "the late client was not counted, so not closed"
     );
     assert_eq!(h.ids().await, [late[0].id.clone()]);
+    h.stop().await;
+}
+
+/// At 80 columns a long question wraps between words, never inside one,
+/// and asks on a line of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_confirmation_wraps_at_words_on_80_columns() {
+    let h = start(|_| {}).await;
+    let _clients = h.clients("wrapped", 2, 2).await;
+    let selector = "userAgent in (wrapped-0,wrapped-1),room notin (alpha,beta,gamma,delta)";
+    let t = h.in_terminal(
+        80,
+        24,
+        "",
+        &format!("disconnect --where '{selector}'"),
+        true,
+    );
+    let screen = t.until("the question", 10, |s| s.contains("[y/N]")).await;
+    let question = "about to disconnect the connections matching";
+    let text: String = screen
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let start = text.find(question).unwrap_or_else(|| panic!("{screen}"));
+    let asked = &text[start..text.find("Proceed? [y/N]").expect("asked")];
+    for word in selector.split([' ', ',']).filter(|w| w.len() > 3) {
+        assert!(asked.contains(word), "{word:?} whole in {asked:?}");
+    }
+    assert!(asked.lines().all(|l| l.chars().count() <= 80), "{asked}");
+    assert!(asked.ends_with("2 connections.\n"), "{asked:?}");
+    t.text("n");
+    t.keys(&["Enter"]);
+    t.until("the refusal", 10, |s| s.contains("EXIT=1")).await;
     h.stop().await;
 }
