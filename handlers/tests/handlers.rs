@@ -44,6 +44,13 @@ fn sdk(db: &Dynalite) -> aws_config::SdkConfig {
     )
 }
 
+impl Stack {
+    /// The registry's record of `id`, if there is one.
+    async fn record(&self, id: &str) -> Option<ConnectionRecord> {
+        self.handlers.store().get(id).await.expect("get")
+    }
+}
+
 async fn stack(endpoint: Option<&str>) -> Stack {
     let db = Dynalite::start();
     ConnectionStore::from_conf(&sdk(&db), TableConfig::default())
@@ -60,13 +67,7 @@ async fn connect_registers_identity_ttl_and_query_meta() {
     let s = stack(None).await;
     let res = s.handlers.handle(Route::Connect, fixture("connect")).await;
     assert_eq!((res.status_code, body(&res)), (200, "Connected."));
-    let record = s
-        .handlers
-        .store()
-        .get("SyNUdcQAoAMCJsg=")
-        .await
-        .expect("get")
-        .expect("registered");
+    let record = s.record("SyNUdcQAoAMCJsg=").await.expect("registered");
     let mut expected = ConnectionRecord::new("SyNUdcQAoAMCJsg=").connected_at(1707502303419);
     expected.source_ip = Some("203.0.113.9".into());
     expected.user_agent =
@@ -96,13 +97,7 @@ async fn a_signed_handshakes_credentials_never_reach_the_meta() {
     event.query_string_parameters = serde_json::from_value(query).expect("query map");
     let res = s.handlers.handle(Route::Connect, event).await;
     assert_eq!(res.status_code, 200);
-    let record = s
-        .handlers
-        .store()
-        .get("SyNUdcQAoAMCJsg=")
-        .await
-        .expect("get")
-        .expect("registered");
+    let record = s.record("SyNUdcQAoAMCJsg=").await.expect("registered");
     assert_eq!(
         record.meta,
         BTreeMap::from([("room".into(), "7".into())]),
@@ -115,13 +110,7 @@ async fn connect_with_only_a_source_ip_registers() {
     let s = stack(None).await;
     let res = s.handlers.connect(fixture("connect-ip-only")).await;
     assert_eq!(res.status_code, 200);
-    let record = s
-        .handlers
-        .store()
-        .get("SyNVxeJ0IAMCJsg=")
-        .await
-        .expect("get")
-        .expect("registered");
+    let record = s.record("SyNVxeJ0IAMCJsg=").await.expect("registered");
     assert_eq!(record.source_ip.as_deref(), Some("198.51.100.4"));
     assert_eq!(record.user_agent, None);
     assert!(record.meta.is_empty());
@@ -171,23 +160,8 @@ async fn disconnect_removes_the_record_and_tolerates_it_being_gone() {
         .handle(Route::Disconnect, fixture("disconnect"))
         .await;
     assert_eq!((res.status_code, body(&res)), (200, "Disconnected."));
-    assert_eq!(
-        s.handlers
-            .store()
-            .get("SyNUdcQAoAMCJsg=")
-            .await
-            .expect("get"),
-        None
-    );
-    assert!(
-        s.handlers
-            .store()
-            .get("SyNVxeJ0IAMCJsg=")
-            .await
-            .expect("get")
-            .is_some(),
-        "others stay"
-    );
+    assert_eq!(s.record("SyNUdcQAoAMCJsg=").await, None);
+    assert!(s.record("SyNVxeJ0IAMCJsg=").await.is_some(), "others stay");
     let again = s.handlers.disconnect(fixture("disconnect")).await;
     assert_eq!(again.status_code, 200, "already gone is fine");
 }
@@ -337,12 +311,7 @@ async fn message_prunes_gone_targets_and_keeps_the_sender() {
         .expect("kept");
     assert!(foreign.gone_seen_at.is_some(), "marked for a later run");
     assert!(
-        s.handlers
-            .store()
-            .get("SyNUdcQAoAMCJsg=")
-            .await
-            .expect("get")
-            .is_some(),
+        s.record("SyNUdcQAoAMCJsg=").await.is_some(),
         "not the sender"
     );
 }
@@ -397,12 +366,7 @@ async fn message_to_an_unreachable_endpoint_answers_500_with_the_reason() {
     assert_eq!(res.status_code, 500);
     assert!(body(&res).contains("cannot reach"), "{}", body(&res));
     assert!(
-        s.handlers
-            .store()
-            .get("SyNUdcQAoAMCJsg=")
-            .await
-            .expect("get")
-            .is_some(),
+        s.record("SyNUdcQAoAMCJsg=").await.is_some(),
         "nothing deleted"
     );
 }
