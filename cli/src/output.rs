@@ -32,7 +32,7 @@ use wsadmin_core::{ConnectionInfo, ConnectionRecord};
 use crate::exit::usage;
 use crate::flags::{ColorChoice, GlobalArgs, OutputFormat};
 
-pub use table::{Cell, Fit, Table, pad, plain, styled};
+pub use table::{Cell, Fit, Table, fitted, layout, pad, plain, styled, width};
 
 /// A compiled `--query`, for the whole run.
 pub type Query = jmespath::Expression<'static>;

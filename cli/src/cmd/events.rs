@@ -25,7 +25,9 @@ use super::list::ConnectionRow;
 use crate::deployment::Deployment;
 use crate::exit::{Status, usage};
 use crate::flags::{EventSource, EventsArgs, ListArgs, OutputFormat, SortKey};
-use crate::output::{Item, ItemStream, Output, Table, Times, escape, timestamp};
+use crate::output::{
+    Fit, Item, ItemStream, Output, Table, Times, escape, fitted, layout, pad, timestamp, width,
+};
 use wsadmin_core::stream;
 
 /// Polls the registry: a full scan, filtered.
@@ -176,8 +178,9 @@ impl Event {
     const HEADER: [&'static str; 6] = ["TIME", "EVENT", "ID", "SOURCE IP", "USER AGENT", "META"];
 
     /// Its line in the text output: columns of fixed width (the stream has
-    /// no end to measure), every client-supplied string escaped.
-    fn text(&self) -> String {
+    /// no end to measure), fitted to the terminal when there is one, every
+    /// client-supplied string escaped.
+    fn text(&self, columns: &Columns) -> String {
         let dash = |v: &Option<String>| v.as_deref().map_or("-".into(), escape).into_owned();
         let meta: Vec<String> = self
             .meta
@@ -189,7 +192,7 @@ impl Event {
         } else {
             meta.join(",")
         };
-        columns([
+        columns.line([
             &self.time,
             self.event,
             &escape(&self.connection_id),
@@ -200,19 +203,66 @@ impl Event {
     }
 }
 
-fn columns(cells: [&str; 6]) -> String {
-    const WIDTHS: [usize; 5] = [24, 12, 16, 15, 24];
-    let mut line = String::new();
-    for (i, cell) in cells.iter().enumerate() {
-        match WIDTHS.get(i) {
-            Some(&width) => {
-                line.push_str(&crate::output::pad(cell, width, false));
-                line.push_str("  ");
+/// The event lines' columns: fixed widths (time, event, id, source IP,
+/// user agent, then the meta unpadded); on a terminal fitted to its width
+/// as tables are (the user agent and meta shortened, then the user agent,
+/// the source IP and the meta dropped), so a line never wraps.
+struct Columns {
+    /// Each column's width, `None`: dropped.
+    shown: [Option<usize>; 6],
+    /// The terminal's width; `None` (piped): nothing is shortened.
+    avail: Option<usize>,
+}
+
+impl Columns {
+    const NATURAL: [usize; 6] = [24, 12, 16, 15, 24, 24];
+    const FITS: [Fit; 6] = [
+        Fit::KEEP,
+        Fit::KEEP,
+        Fit::KEEP,
+        Fit::KEEP.or_drop(2),
+        Fit::shrink(10).or_drop(1),
+        Fit::shrink(10).or_drop(3),
+    ];
+
+    fn new(out: &Output) -> Self {
+        let mut shown = Self::NATURAL.map(Some);
+        if let Some(avail) = out.width {
+            let laid = layout(&Self::NATURAL, &Self::FITS, avail);
+            for (i, w) in laid.into_iter().enumerate() {
+                shown[i] = w;
             }
-            None => line.push_str(cell),
+        }
+        Self {
+            shown,
+            avail: out.width,
         }
     }
-    line.trim_end().to_owned()
+
+    fn line(&self, cells: [&str; 6]) -> String {
+        let last = self.shown.iter().rposition(Option::is_some);
+        let mut line = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let Some(columns) = self.shown[i] else {
+                continue;
+            };
+            if Some(i) == last {
+                // What is left of the terminal's line, or all of it piped.
+                match self.avail {
+                    Some(avail) => line.push_str(&fitted(cell, avail.saturating_sub(width(&line)))),
+                    None => line.push_str(cell),
+                }
+            } else {
+                let cell = match (self.avail, Self::FITS[i].shrink_to) {
+                    (Some(_), Some(_)) => fitted(cell, columns),
+                    _ => (*cell).into(),
+                };
+                line.push_str(&pad(&cell, columns, false));
+                line.push_str("  ");
+            }
+        }
+        line.trim_end().to_owned()
+    }
 }
 
 impl Item for Event {
@@ -318,9 +368,10 @@ pub async fn run(
         .await?;
     let mut w = LineFlush(w);
     let w: &mut dyn Write = &mut w;
+    let columns = Columns::new(out);
     let mut sink = if out.format == OutputFormat::Table {
         if !out.quiet && !out.no_headers {
-            writeln!(w, "{}", columns(Event::HEADER))?;
+            writeln!(w, "{}", columns.line(Event::HEADER))?;
         }
         Sink::Text(w)
     } else {
@@ -329,7 +380,7 @@ pub async fn run(
     // What the registry knows of the past: who connected, oldest first.
     for record in previous.oldest_first() {
         let e = Event::new(Lifecycle::Connected, record, now);
-        sink.push(&e, || e.text())?;
+        sink.push(&e, || e.text(&columns))?;
     }
     sink.flush()?;
     if !args.follow {
@@ -383,7 +434,7 @@ pub async fn run(
                     ev.change.lifecycle()
                 };
                 let e = Event::new(kind, record, ev.at_ms.unwrap_or(seen));
-                sink.push(&e, || e.text())?;
+                sink.push(&e, || e.text(&columns))?;
             }
             // The first scan's records matter only until the stream has
             // passed them.
@@ -396,7 +447,7 @@ pub async fn run(
             let seen = clock.now_ms();
             for change in previous.diff(&current) {
                 let e = Event::new(change.lifecycle(), change.record(), seen);
-                sink.push(&e, || e.text())?;
+                sink.push(&e, || e.text(&columns))?;
             }
             sink.flush()?;
             previous = current;
@@ -573,9 +624,43 @@ mod tests {
         r.meta.insert("room".into(), "7".into());
         let e = Event::new(Lifecycle::Connected, &r, 0);
         assert_eq!(e.at, 1_700_000_000_123);
+        let piped = Columns {
+            shown: Columns::NATURAL.map(Some),
+            avail: None,
+        };
         assert_eq!(
-            e.text(),
+            e.text(&piped),
             "2023-11-14T22:13:20.123Z  connected     L0SM9cOFvHcCIhw=  127.0.0.1        evil\\x1b[2J               room=7"
+        );
+        // On an 80-column terminal: the user agent and source IP give way,
+        // the line never wraps.
+        let out = Output {
+            format: OutputFormat::Table,
+            color: false,
+            quiet: false,
+            stderr_tty: false,
+            width: Some(80),
+            no_headers: false,
+            query: None,
+        };
+        let at80 = Columns::new(&out);
+        assert_eq!(
+            at80.shown,
+            [Some(24), Some(12), Some(16), None, None, Some(22)]
+        );
+        r.meta
+            .insert("user".into(), "a-very-long-user-name-indeed".into());
+        let e = Event::new(Lifecycle::Connected, &r, 0);
+        let line = e.text(&at80);
+        assert_eq!(
+            line,
+            "2023-11-14T22:13:20.123Z  connected     L0SM9cOFvHcCIhw=  room=7,user=a-very-lo…"
+        );
+        assert_eq!(width(&line), 80);
+        let header = at80.line(Event::HEADER);
+        assert_eq!(
+            header,
+            "TIME                      EVENT         ID                META"
         );
         let gone = Event::new(Lifecycle::Disconnected, &r, 1_700_000_005_000);
         assert_eq!(gone.at, 1_700_000_005_000);

@@ -230,7 +230,7 @@ fn shrink(
 
 /// `text` in `columns` terminal columns: whole, or cut with an ellipsis
 /// (never through a wide character).
-fn fitted(text: &str, columns: usize) -> std::borrow::Cow<'_, str> {
+pub fn fitted(text: &str, columns: usize) -> std::borrow::Cow<'_, str> {
     if width(text) <= columns {
         return text.into();
     }
