@@ -53,48 +53,10 @@ pub fn is_usage(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.is::<UsageError>())
 }
 
-/// The error as one line: its causes outermost first, `: ` between them,
-/// as `{:#}` writes them, except a cause the text before it already says
-/// (an error that names its source in its message and also returns it as
-/// its `source()`, which would print it twice).
-pub fn message(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let cause = cause.to_string();
-        if cause.is_empty() || text.contains(&cause) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&cause);
-    }
-    text
-}
-
 /// `wsadmin list | head`: the reader left, which is no error.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use anyhow::Context;
-
-    #[test]
-    fn a_cause_already_said_is_not_said_again() {
-        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, "key must be a string");
-        let inner = anyhow::Error::new(io);
-        let e = Err::<(), _>(inner)
-            .context("state.json is not a local stack description: key must be a string")
-            .context("selecting the target")
-            .expect_err("an error");
-        assert_eq!(
-            super::message(&e),
-            "selecting the target: state.json is not a local stack description: key must be a string"
-        );
-    }
 }

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         Ok(status) => status.code(),
         Err(e) if exit::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "wsadmin: {}", exit::message(&e));
+            let _ = writeln!(std::io::stderr(), "wsadmin: {e:#}");
             if exit::is_usage(&e) {
                 ExitCode::from(exit::USAGE)
             } else {

@@ -195,7 +195,7 @@ fn credentials_profiles_and_nothing_configured() {
     check(
         out,
         1,
-        "is not a local stack description: key must be a string at line 1 column 2",
+        "is not a local stack description (delete it and restart `wsstack local`): key must be a string at line 1 column 2",
     );
     assert_eq!(err.matches("key must be a string").count(), 1, "{err}");
     // The dashboard without a terminal says so, before anything else.

@@ -38,19 +38,19 @@ pub enum LocalStateError {
     NotRunning { path: PathBuf },
     #[error("the local stack recorded in {} (pid {pid}) is no longer running: start one with `wsstack local`", path.display())]
     Stale { path: PathBuf, pid: u32 },
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{} is not a local stack description: {source} (delete it and restart `wsstack local`)", path.display())]
+    #[error("{} is not a local stack description (delete it and restart `wsstack local`)", path.display())]
     Parse {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         #[source]

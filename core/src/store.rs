@@ -62,7 +62,7 @@ pub enum StoreError {
         code: Option<String>,
         message: String,
     },
-    #[error("table \"{table}\" holds an item that is not a connection record: {source}")]
+    #[error("table \"{table}\" holds an item that is not a connection record")]
     BadItem {
         table: String,
         #[source]

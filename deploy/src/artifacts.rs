@@ -37,7 +37,7 @@ pub enum ArtifactError {
         dir.display()
     )]
     Missing { dir: PathBuf, missing: Vec<String> },
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         #[source]

@@ -280,3 +280,31 @@ async fn when_dynalite_dies_the_stack_says_so_and_stops() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(!state.exists(), "its entry goes with it");
 }
+
+/// A port already taken: one line, the address, what to do, and the
+/// operating system's reason once (the error's chain, printed as `{:#}`).
+#[test]
+fn a_busy_port_is_one_line_naming_the_cause_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_wsstack"))
+        .env("WSADMIN_LOCAL_STATE", state_path(&dir))
+        .env_remove("RUST_LOG")
+        .args(["local", "--port", &port, "--dynamodb-port", "0"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("wsstack runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!(
+            "wsstack: cannot listen on 127.0.0.1:{port} (is another wsstack running? pick another --port, or 0 for a free one): Address already in use (os error 98)"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.matches("Address already in use").count(), 1, "{err}");
+    assert!(!state_path(&dir).exists(), "nothing recorded");
+}

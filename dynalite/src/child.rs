@@ -59,7 +59,7 @@ impl ExitWatch {
 /// Why a child did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ChildError {
-    #[error("cannot run {program}: {source}")]
+    #[error("cannot run {program}")]
     Spawn {
         program: String,
         #[source]

@@ -20,14 +20,14 @@ pub enum HomeError {
         "no data directory to install dynalite into (HOME is not set): set XDG_DATA_HOME, or pass --dynamodb-endpoint"
     )]
     NoDataDir,
-    #[error("cannot prepare {}: {source}", path.display())]
+    #[error("cannot prepare {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     #[error(
-        "cannot run npm ({0}) to install dynalite: install Node.js 20 or newer with npm, or pass --dynamodb-endpoint"
+        "cannot run npm to install dynalite (install Node.js 20 or newer with npm, or pass --dynamodb-endpoint)"
     )]
     NoNpm(#[source] std::io::Error),
     #[error(

@@ -39,9 +39,9 @@ const HINT: &str = "install Node.js 20, then run scripts/setup";
 pub enum DynaliteError {
     #[error(transparent)]
     Home(#[from] HomeError),
-    #[error("cannot run node ({0}): install Node.js 20 or newer")]
+    #[error("install Node.js 20 or newer to run dynalite")]
     NoNode(#[source] ChildError),
-    #[error("dynalite did not start: {0}")]
+    #[error("dynalite did not start")]
     NotStarted(#[source] ChildError),
 }
 
