@@ -133,12 +133,7 @@ async fn query_is_the_connect_meta_and_broadcasts_and_deletes_reach_it() {
     );
     // -H replaced the default user agent.
     let id = h.record_of("meta-test").await;
-    let record = h
-        .records()
-        .await
-        .into_iter()
-        .find(|r| r.connection_id == id)
-        .expect("record");
+    let record = h.record(&id).await.expect("record");
     assert_eq!(record.meta.get("room").map(String::as_str), Some("7"));
     assert_eq!(
         record.meta.get("user").map(String::as_str),
@@ -200,12 +195,7 @@ async fn the_idle_timeout_close_is_shown_with_its_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_handshake_exits_1_naming_the_status() {
     let h = start(|_| {}).await;
-    aws_sdk_dynamodb::Client::new(&h.stack.sdk_config())
-        .delete_table()
-        .table_name("WS_CONNECTIONS")
-        .send()
-        .await
-        .expect("drop table");
+    h.drop_table().await;
     let a = h.local(&["connect", "--execute", "Marko?"]).await;
     let err = fails_with(a, 1, "HTTP 500");
     assert!(err.contains("refused the handshake"), "{err}");
@@ -306,12 +296,7 @@ async fn a_signed_handshake_leaves_only_the_applications_meta() {
         ],
     );
     let id = h.record_of(AGENT).await;
-    let record = h
-        .records()
-        .await
-        .into_iter()
-        .find(|r| r.connection_id == id)
-        .expect("record");
+    let record = h.record(&id).await.expect("record");
     // $connect keeps the query string as the meta, but never the
     // signature, credential or token of a signed handshake.
     assert_eq!(

@@ -211,12 +211,7 @@ async fn no_route_and_no_default_sends_the_forbidden_error_frame() {
 #[tokio::test]
 async fn a_failing_connect_handler_refuses_the_handshake() {
     let h = start(|_| {}).await;
-    aws_sdk_dynamodb::Client::new(&h.stack.sdk_config())
-        .delete_table()
-        .table_name("WS_CONNECTIONS")
-        .send()
-        .await
-        .expect("drop table");
+    h.drop_table().await;
     let err = tokio_tungstenite::connect_async(h.stack.websocket_url())
         .await
         .expect_err("refused");

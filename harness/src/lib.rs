@@ -78,6 +78,17 @@ impl Harness {
         all_records(&self.stack.store()).await
     }
 
+    /// Deletes the registry's table: from then on every `$connect` handler
+    /// fails, and the stack refuses the handshake with 500.
+    pub async fn drop_table(&self) {
+        aws_sdk_dynamodb::Client::new(&self.stack.sdk_config())
+            .delete_table()
+            .table_name(self.stack.store().table().name.as_str())
+            .send()
+            .await
+            .expect("drop table");
+    }
+
     /// The registry's record of `id`, if there is one.
     pub async fn record(&self, id: &str) -> Option<ConnectionRecord> {
         self.stack.store().get(id).await.expect("get")
