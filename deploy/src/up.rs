@@ -9,7 +9,9 @@
 //! The zips are uploaded (and the bucket created) only once the plan is
 //! accepted: the change set names them by their hashes, known without S3.
 //! So `plan` (`up --dry-run`), which stops after the printout and deletes
-//! its change set, and a cancelled `up` upload nothing.
+//! its change set, and a cancelled `up` upload nothing. `plan` needs no
+//! zips at all: before `wsstack package` it uses the deployed stack's code
+//! keys (a new stack's are placeholders) and says so in one line.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,7 +21,7 @@ use wsadmin_core::TableConfig;
 use wsadmin_core::context::{ConfigFile, ContextSpec};
 use wsadmin_core::stack::StackSpec;
 
-use crate::artifacts::{self, Artifact};
+use crate::artifacts::{self, Artifact, ArtifactError};
 use crate::aws::Aws;
 use crate::cloudformation::{self as cfn, Prepared, StackState};
 use crate::error::DeployError;
@@ -27,7 +29,7 @@ use crate::package::Arch;
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::say;
-use crate::template::{self, ids, params};
+use crate::template::{self, Function, ids, params};
 
 /// What `up` is asked to do.
 #[derive(Debug, Clone)]
@@ -109,24 +111,37 @@ pub fn context_spec(
     }
 }
 
-/// The template's parameters for these artifacts in `bucket`.
-pub fn parameters(
-    bucket: &str,
-    stack: &str,
-    arch: Arch,
-    artifacts: &[Artifact],
-) -> Vec<(String, String)> {
+/// The template's parameters for the functions' zips at `code` (each
+/// function's key) in `bucket`.
+pub fn parameters(bucket: &str, arch: Arch, code: &[(Function, String)]) -> Vec<(String, String)> {
     let mut p = vec![
         (params::CODE_BUCKET.to_owned(), bucket.to_owned()),
         (params::ARCHITECTURE.to_owned(), arch.name().to_owned()),
     ];
     p.extend(
-        artifacts
-            .iter()
-            .map(|a| (a.function.code_key_parameter(), a.key(stack))),
+        code.iter()
+            .map(|(function, key)| (function.code_key_parameter(), key.clone())),
     );
     p
 }
+
+/// The key a function's zip has in the plan of a stack whose zips are not
+/// packaged: what the deployed stack has, else a placeholder.
+pub fn unpackaged_key(stack: &str, function: Function, deployed: Option<&StackState>) -> String {
+    deployed
+        .and_then(|s| s.parameters.get(&function.code_key_parameter()))
+        .cloned()
+        .unwrap_or_else(|| {
+            format!(
+                "{}{}/{UNPACKAGED}.zip",
+                artifacts::stack_prefix(stack),
+                function.handler()
+            )
+        })
+}
+
+/// The placeholder for a zip's hash in a plan made before `wsstack package`.
+pub const UNPACKAGED: &str = "not-packaged";
 
 /// `--parameter KEY=VALUE`: a parameter of the template that is not
 /// `up`'s own (the code bucket and keys, the architecture).
@@ -201,7 +216,15 @@ pub async fn up(
     let table = TableConfig::new(&req.spec.table);
     let template: Value = template::template(&req.spec, &table)?;
     let functions = template::functions(&template::plan_routes(&req.spec)?);
-    let artifacts = artifacts::locate(&req.artifacts, &functions)?;
+    // The zips' hashes name their keys; only `up` needs the zips: a plan
+    // without them shows the rest, saying so.
+    let (artifacts, missing) = match artifacts::locate(&req.artifacts, &functions) {
+        Ok(artifacts) => (artifacts, None),
+        Err(ArtifactError::Missing { dir, missing }) if req.dry_run => {
+            (Vec::new(), Some((dir, missing)))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let template = serde_json::to_string(&template).unwrap_or_default();
 
     let aws = Aws::connect(req.region.as_deref(), req.profile.as_deref()).await?;
@@ -209,7 +232,34 @@ pub async fn up(
     let creates = creates(existing.as_ref(), &aws.region)?;
     let bucket = artifacts::bucket_name(&aws.account_id().await?, &aws.region);
 
-    let mut parameters = parameters(&bucket, name, req.arch, &artifacts);
+    let code: Vec<(Function, String)> = match &missing {
+        None => artifacts
+            .iter()
+            .map(|a| (a.function, a.key(name)))
+            .collect(),
+        Some((dir, missing)) => {
+            let deployed = existing.as_ref().filter(|s| !creates && !s.is_review());
+            let keys: Vec<(Function, String)> = functions
+                .iter()
+                .map(|&f| (f, unpackaged_key(name, f, deployed)))
+                .collect();
+            let kept = keys
+                .iter()
+                .all(|(_, k)| !k.ends_with(&format!("/{UNPACKAGED}.zip")));
+            say!(
+                "plan without the zips (not packaged under {}: {}): {}; run `wsstack package` before `up`",
+                dir.display(),
+                missing.join(", "),
+                if kept {
+                    "the functions' code is shown as deployed"
+                } else {
+                    "the functions' code keys are placeholders"
+                }
+            );
+            keys
+        }
+    };
+    let mut parameters = parameters(&bucket, req.arch, &code);
     parameters.extend(req.overrides.iter().cloned());
     let change_set =
         match cfn::create_change_set(&aws, name, creates, &template, &parameters).await? {

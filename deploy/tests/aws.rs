@@ -783,9 +783,10 @@ fn bad_inputs_are_one_clear_line() {
         &run(&["up", "--name", "demo", "--yes", "--artifacts", empty]),
         "missing packaged functions ws-connect, ws-disconnect, ws-default, ws-message",
     );
+    // plan needs no zips: it goes on to AWS (here, nothing listening).
     fails_with(
         &run(&["plan", "--name", "demo", "--artifacts", empty]),
-        "run `wsstack package` first",
+        "cloudformation:DescribeStacks on stack \"demo\" failed",
     );
     fails_with(
         &run(&["up", "--name", "2-bad_name", "--yes", "--artifacts", arts]),
@@ -860,4 +861,93 @@ fn missing_credentials_say_what_to_set() {
         &out,
         "no AWS credentials found: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
     );
+}
+
+/// `wsstack ARGS` in the world, its standard output a pipe nobody reads.
+fn into_closed_pipe(w: &World, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    w.command(args)
+        .stdout(writer)
+        .output()
+        .expect("wsstack runs")
+}
+
+/// `plan` works before `wsstack package`: the zips' hashes are only
+/// needed by `up`. Without them the plan says so in one line and uses the
+/// deployed stack's code keys (else placeholders); `up` still refuses.
+/// And plan, status and down into a closed pipe exit 0 quietly.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_works_before_package_and_outputs_meet_a_closed_pipe_quietly() {
+    let w = World::start();
+    let cfn = aws_sdk_cloudformation::Client::new(&w.sdk());
+    let s3 = w.s3();
+    let empty = w.dir.path().join("unpackaged");
+    let empty = empty.to_str().expect("utf-8");
+    let plan = ["plan", "--name", "demo", "--artifacts", empty];
+
+    let planned = ok(&w.run(&plan));
+    let first = planned.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        format!(
+            "plan without the zips (not packaged under {empty}: ws-connect, ws-disconnect, ws-default, ws-message): the functions' code keys are placeholders; run `wsstack package` before `up`"
+        ),
+        "{planned}"
+    );
+    assert_eq!(planned.matches("wsstack package").count(), 1, "{planned}");
+    assert!(
+        planned.contains("plan for stack \"demo\" (new):")
+            && planned.contains("+ add      ConnectionsTable")
+            && planned.contains("plan only: nothing was changed"),
+        "{planned}"
+    );
+    assert!(!stack_exists(&cfn, "demo").await, "plan leaves no stack");
+    assert!(
+        s3.head_bucket().bucket(BUCKET).send().await.is_err(),
+        "plan creates no bucket"
+    );
+    // up needs the zips.
+    fails_with(
+        &w.run(&["up", "--name", "demo", "--yes", "--artifacts", empty]),
+        "missing packaged functions ws-connect, ws-disconnect, ws-default, ws-message",
+    );
+    assert!(!stack_exists(&cfn, "demo").await);
+
+    // Deployed: a plan without the zips keeps the deployed code.
+    ok(&w.deploy("up", None, &["--yes"]));
+    let planned = ok(&w.run(&plan));
+    assert!(
+        planned.starts_with("plan without the zips (")
+            && planned
+                .lines()
+                .next()
+                .is_some_and(|l| l.contains("the functions' code is shown as deployed")),
+        "{planned}"
+    );
+    assert!(planned.contains("no changes"), "{planned}");
+
+    for args in [
+        plan.as_slice(),
+        &[
+            "plan",
+            "--name",
+            "demo",
+            "--artifacts",
+            empty,
+            "--parameter",
+            "LogRetentionInDays=30",
+        ],
+        &["status", "--name", "demo"],
+        &["down", "--name", "demo", "--yes"],
+    ] {
+        let out = into_closed_pipe(&w, args);
+        assert!(out.status.success(), "wsstack {args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            !err.contains("wsstack:") && !err.contains("panicked"),
+            "wsstack {args:?}: {err}"
+        );
+    }
+    assert!(!stack_exists(&cfn, "demo").await, "down ran to its end");
 }
