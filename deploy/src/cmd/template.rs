@@ -12,7 +12,9 @@ pub fn run(args: TemplateArgs, w: &mut dyn Write) -> Result<()> {
     let stack = super::stack_spec(args.stack.as_deref(), args.stage, args.table)?;
     let value = wsadmin_deploy::template::template(&stack, &TableConfig::new(&stack.table))
         .map_err(|e| match &args.stack {
-            Some(path) => anyhow::anyhow!("stack file \"{}\": {e}", path.display()),
+            Some(path) => {
+                anyhow::Error::new(e).context(format!("stack file \"{}\"", path.display()))
+            }
             None => e.into(),
         })?;
     let text = match args.format {
