@@ -265,13 +265,13 @@ pub fn summary_tail(out: &Output, w: &mut dyn Write, r: &SweepReport) -> Result<
     match &r.stopped {
         Some(Stop::Interrupted) => writeln!(
             w,
-            "  interrupted: {} targets not attempted",
-            r.not_attempted
+            "  interrupted: {} not attempted",
+            plural(r.not_attempted, "target")
         )?,
         Some(Stop::CircuitBreaker(_)) => writeln!(
             w,
-            "  stopped early: {} targets not attempted",
-            r.not_attempted
+            "  stopped early: {} not attempted",
+            plural(r.not_attempted, "target")
         )?,
         None => {}
     }
@@ -306,7 +306,7 @@ fn unexamined(scan: &ScanReport) -> Option<String> {
 }
 
 /// "1 page", "3 pages".
-fn plural(n: u64, noun: &str) -> String {
+pub fn plural(n: u64, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 

@@ -325,7 +325,7 @@ async fn broadcast_reaches_everyone_prunes_gone_records_and_reports() {
         .success();
     let text = stdout(&out);
     assert!(
-        text.starts_with("broadcast 10 bytes to 1 connections"),
+        text.starts_with("broadcast 10 bytes to 1 connection in ") && text.contains("delivered/s)"),
         "{text}"
     );
     assert!(text.contains("delivered    1"), "{text}");
@@ -399,7 +399,15 @@ async fn disconnect_closes_connections_and_removes_records() {
     assert_eq!(h.ids().await, before);
 
     let out = h.local(&["disconnect", "--all", "--yes"]).await.success();
-    assert!(stdout(&out).contains("disconnected"));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("disconnect: ") && text.contains(" closed, "),
+        "{text}"
+    );
+    assert!(
+        !text.contains("idle"),
+        "no idle filter, no idle wording: {text}"
+    );
     assert!(eventually(5, || clients.iter().all(|c| c.closed())).await);
     // Only the record without connectedAt stays: its first 410 marks it.
     assert_eq!(h.ids().await, ["CCCCCCCCCCCCCCC="]);

@@ -117,15 +117,17 @@ pub async fn run(
 impl Summary for Broadcast {
     fn summary(&self, out: &Output, w: &mut dyn Write, r: &SweepReport) -> Result<()> {
         let secs = r.elapsed_ms as f64 / 1000.0;
-        let rate = if secs > 0.0 {
-            r.targeted as f64 / secs
+        // A throughput only of what was delivered: none of it, no rate.
+        let rate = if secs > 0.0 && r.delivered > 0 {
+            format!(" ({:.0} delivered/s)", r.delivered as f64 / secs)
         } else {
-            0.0
+            String::new()
         };
         writeln!(
             w,
-            "broadcast {} bytes to {} connections in {secs:.1}s ({rate:.0}/s)",
-            self.payload_bytes, r.targeted
+            "broadcast {} to {} in {secs:.1}s{rate}",
+            report::plural(self.payload_bytes as u64, "byte"),
+            connections(r.targeted)
         )?;
         writeln!(
             w,
@@ -138,5 +140,65 @@ impl Summary for Broadcast {
             r.gone, r.records_removed
         )?;
         report::summary_tail(out, w, r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flags::OutputFormat;
+
+    fn summary(r: &SweepReport, payload_bytes: usize) -> String {
+        let out = Output {
+            format: OutputFormat::Table,
+            color: false,
+            quiet: false,
+            stderr_tty: false,
+            width: None,
+            no_headers: false,
+            query: None,
+        };
+        let mut text = Vec::new();
+        Broadcast {
+            dry_run: false,
+            payload_bytes,
+        }
+        .summary(&out, &mut text, r)
+        .expect("summary");
+        String::from_utf8(text).expect("utf8")
+    }
+
+    #[test]
+    fn the_summary_says_what_happened_in_singular_and_plural() {
+        let one = SweepReport {
+            targeted: 1,
+            delivered: 1,
+            elapsed_ms: 500,
+            ..SweepReport::default()
+        };
+        assert!(
+            summary(&one, 1)
+                .starts_with("broadcast 1 byte to 1 connection in 0.5s (2 delivered/s)"),
+            "{}",
+            summary(&one, 1)
+        );
+        // Nothing delivered: no throughput to speak of.
+        let none = SweepReport {
+            targeted: 49,
+            not_attempted: 49,
+            elapsed_ms: 2000,
+            stopped: Some(wsadmin_core::sweep::Stop::Interrupted),
+            ..SweepReport::default()
+        };
+        let text = summary(&none, 26);
+        assert!(
+            text.starts_with("broadcast 26 bytes to 49 connections in 2.0s\n"),
+            "{text}"
+        );
+        assert!(!text.contains("/s"), "{text}");
+        assert!(
+            text.contains("interrupted: 49 targets not attempted"),
+            "{text}"
+        );
     }
 }

@@ -109,6 +109,7 @@ async fn selected(
     let command = Pruned {
         dry_run: false,
         what: "disconnect",
+        idle: false,
     };
     report::finish(out, w, &report, command)
 }

@@ -21,7 +21,7 @@ use crate::deployment::Deployment;
 use crate::exit::Status;
 use crate::flags::{FilterArgs, PruneArgs};
 use crate::output::{ItemStream, Output, Style, escape};
-use crate::report::{self, Summary};
+use crate::report::{self, Summary, connections, plural};
 
 /// A prune's (or a bulk disconnect's) own fields in its report, and what
 /// its summary calls it.
@@ -32,6 +32,10 @@ pub struct Pruned {
     /// `prune` or `disconnect`.
     #[serde(skip)]
     pub what: &'static str,
+    /// Whether idle connections were asked for (`--idle-over`): only then
+    /// does the summary speak of idleness.
+    #[serde(skip)]
+    pub idle: bool,
 }
 
 pub async fn run(
@@ -198,6 +202,7 @@ async fn sweep_table(
     let command = Pruned {
         dry_run: opts.dry_run,
         what: how.what,
+        idle: opts.idle_over.is_some(),
     };
     report::finish(out, w, &report, command)
 }
@@ -233,26 +238,43 @@ fn per_target(targets: &mut ItemStream<'_>, done: &Finished, dry_run: bool) {
 impl Summary for Pruned {
     fn summary(&self, out: &Output, w: &mut dyn Write, r: &SweepReport) -> Result<()> {
         let secs = r.elapsed_ms as f64 / 1000.0;
+        let dry = if self.dry_run { " (dry run)" } else { "" };
+        let failed = r.failed + r.cleanup_failed;
+        if self.what == "disconnect" && !self.idle {
+            // Closing what was selected: no probe, nothing idle about it.
+            writeln!(
+                w,
+                "disconnect{dry}: {} in {secs:.1}s: {} closed, {} already gone, {failed} failed",
+                connections(r.targeted),
+                r.disconnected,
+                r.gone,
+            )?;
+            writeln!(w, "  removed {}", plural(r.records_removed, "record"))?;
+            return report::summary_tail(out, w, r);
+        }
+        let idle = if self.idle {
+            format!(", {} idle", r.disconnected + r.would_disconnect)
+        } else {
+            String::new()
+        };
         writeln!(
             w,
-            "{}{}: {} records checked in {secs:.1}s: {} live, {} gone, {} idle, {} failed",
+            "{}{dry}: {} checked in {secs:.1}s: {} live, {} gone{idle}, {failed} failed",
             self.what,
-            if self.dry_run { " (dry run)" } else { "" },
-            r.targeted,
+            plural(r.targeted, "record"),
             r.live + r.disconnected + r.would_disconnect,
             r.gone,
-            r.disconnected + r.would_disconnect,
-            r.failed + r.cleanup_failed
         )?;
         if self.dry_run {
             if r.gone == 0 && r.would_disconnect == 0 {
                 writeln!(w, "  nothing to do")?;
             }
         } else {
+            let removed = plural(r.records_removed, "stale record");
             writeln!(
                 w,
-                "  deleted {} stale records{}",
-                out.paint(Style::Green, &r.records_removed.to_string()),
+                "  deleted {}{}",
+                out.paint(Style::Green, &removed),
                 if r.already_removed > 0 {
                     format!(" ({} already removed by someone else)", r.already_removed)
                 } else {
@@ -260,7 +282,11 @@ impl Summary for Pruned {
                 }
             )?;
             if r.disconnected > 0 {
-                writeln!(w, "  disconnected {} idle connections", r.disconnected)?;
+                writeln!(
+                    w,
+                    "  disconnected {}",
+                    plural(r.disconnected, "idle connection")
+                )?;
             }
         }
         report::summary_tail(out, w, r)
