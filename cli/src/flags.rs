@@ -63,7 +63,7 @@ Examples:
 const BROADCAST_EXAMPLES: &str = "\
 Examples:
   wsadmin broadcast --data '{\"notice\":\"maintenance at 22:00\"}' --where room=7
-  wsadmin broadcast --data hi --dry-run           # who would receive it
+  wsadmin broadcast --dry-run --where room=7       # who would receive it
   wsadmin broadcast --file notice.json --yes --rate 500 -o json";
 
 const DISCONNECT_EXAMPLES: &str = "\

@@ -294,6 +294,16 @@ async fn broadcast_reaches_everyone_prunes_gone_records_and_reports() {
         clients.iter().all(|c| c.messages().is_empty()),
         "dry run sends nothing"
     );
+    // Who would receive it needs no message.
+    let out = h
+        .local(&["broadcast", "--dry-run", "--where", "userAgent=fan-1*"])
+        .await
+        .success();
+    assert!(
+        stdout(&out).contains("dry run: would broadcast to 11 connections"),
+        "{}",
+        stdout(&out)
+    );
 
     let out = h
         .local(&["broadcast", "--yes", "--data", "hi all", "-o", "json"])

@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use anyhow::Result;
+use bytes::Bytes;
 use futures::{TryStreamExt, future};
 use serde::Serialize;
 use wsadmin_core::fanout::broadcast;
@@ -31,7 +32,9 @@ struct Broadcast {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Planned {
-    payload_bytes: usize,
+    /// The message's size, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_bytes: Option<usize>,
 }
 
 pub async fn run(
@@ -49,7 +52,13 @@ pub async fn run(
             )));
         }
     };
-    let data = payload::read(&args.payload, stdin)?;
+    // A dry run only lists the targets: the message is checked if given.
+    let given = args.payload.data.is_some() || args.payload.file.is_some() || stdin;
+    let data = if args.confirm.dry_run && !given {
+        None
+    } else {
+        Some(payload::read(&args.payload, stdin)?)
+    };
     let filter = args.filter.filter(None);
     let now = dep.target.clock().now_ms();
     let store = &dep.target.store;
@@ -63,17 +72,21 @@ pub async fn run(
     if args.confirm.dry_run {
         let records = records(&ScanProgress::new());
         let targeted = report::list_targets(out, w, records, "would_send", "send to").await?;
+        let bytes = data.as_ref().map(Bytes::len);
+        let what = bytes.map_or(String::new(), |n| {
+            format!("{} ", report::plural(n as u64, "byte"))
+        });
         let sentence = format!(
-            "dry run: would broadcast {} bytes to {}",
-            data.len(),
+            "dry run: would broadcast {what}to {}",
             connections(targeted)
         );
         let plan = Planned {
-            payload_bytes: data.len(),
+            payload_bytes: bytes,
         };
         out.document(w, &DryRun::new(plan, targeted, sentence))?;
         return Ok(Status::Ok);
     }
+    let data = data.ok_or_else(|| usage("no message: pass --data TEXT or --file PATH"))?;
 
     let whole_table = args.filter.is_empty();
     if whole_table {
