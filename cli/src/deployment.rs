@@ -3,7 +3,6 @@
 //! files), then the SDK clients, checked once so that a missing credential
 //! or profile is one sentence before any command starts.
 
-
 use anyhow::{Context as _, Result, anyhow, bail};
 use aws_config::SdkConfig;
 use wsadmin_core::clock::Clock;
@@ -140,7 +139,9 @@ impl Selection {
                         e => anyhow!(e),
                     }
                 })?;
-                let why = chosen.as_ref().map_or("from AWS_REGION or the profile", |c| c.1);
+                let why = chosen
+                    .as_ref()
+                    .map_or("from AWS_REGION or the profile", |c| c.1);
                 (sdk, why)
             }
         };

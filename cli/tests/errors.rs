@@ -66,6 +66,14 @@ async fn bad_inputs_against_the_local_stack() {
         2,
         "invalid connection id \"a/b\"",
     );
+    // An overlong id (a log line pasted by mistake) is cut in the message.
+    let long = "x".repeat(10_000);
+    let err = fails_with(
+        h.local(&["send", "--data", "x", "--", &long]).await,
+        2,
+        "… (10000 bytes): it is longer than 256 bytes",
+    );
+    assert!(err.len() < 300, "{err}");
     // Empty payload.
     fails_with(
         h.local(&["send", "--data", "", "--", &id]).await,
