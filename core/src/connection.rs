@@ -8,8 +8,6 @@
 //! ([`crate::stale`]) instead, since the connection may still be in
 //! `$connect`. Which connections to close is the caller's business.
 
-use std::fmt::Display;
-
 use futures::stream::Stream;
 
 use crate::gateway::{ConnectionInfo, Gateway, GatewayError};
@@ -47,7 +45,7 @@ pub async fn disconnect<T, E>(
 ) -> SweepReport
 where
     T: Into<Subject>,
-    E: Display,
+    E: Into<crate::sweep::SourceError>,
 {
     sweep
         .each(

@@ -7,8 +7,6 @@
 //! Every subject ends in exactly one [`Outcome`]. Where subjects come from
 //! is the caller's business.
 
-use std::fmt::Display;
-
 use bytes::Bytes;
 use futures::stream::Stream;
 
@@ -30,7 +28,7 @@ pub async fn broadcast<T, E>(
 ) -> Result<SweepReport, GatewayError>
 where
     T: Into<Subject>,
-    E: Display,
+    E: Into<crate::sweep::SourceError>,
 {
     GatewayError::check_payload(payload.len())?;
     let payload = &payload;

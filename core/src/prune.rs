@@ -7,7 +7,6 @@
 //! conditional, so prune never removes a live connection's record, is
 //! idempotent, and may run beside itself and live traffic.
 
-use std::fmt::Display;
 use std::time::Duration;
 
 use futures::stream::Stream;
@@ -47,7 +46,7 @@ pub async fn prune<T, E>(
 ) -> SweepReport
 where
     T: Into<Subject>,
-    E: Display,
+    E: Into<crate::sweep::SourceError>,
 {
     sweep
         .each(

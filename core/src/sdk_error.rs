@@ -93,6 +93,13 @@ pub fn causes(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
     out
 }
 
+/// An error and its causes in one line, outermost first, each said once:
+/// what the binaries print (`{:#}`), for text that is kept (a report's
+/// reasons, the dashboard's log) rather than printed.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    causes(err).join(": ")
+}
+
 /// Why credentials could not be loaded, in a few words: the deepest cause
 /// below the SDK's wrappers ("an error occurred while loading credentials",
 /// "service error"), a service's error as `Code: message` (STS's

@@ -16,7 +16,6 @@
 //! the [`Ctx`] it is given.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Display;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,6 +33,10 @@ use crate::record::ConnectionRecord;
 use crate::retry::{RetryClass, RetryPolicy, Retryable};
 use crate::stale::{self, RecordFate};
 use crate::store::{ConnectionStore, ScanReport, StoreError};
+
+/// What a subject stream may fail with: any error (a scan's `StoreError`,
+/// a test's `String`); the report keeps its chain of causes as text.
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The breaker looks at this many recent attempts...
 const BREAKER_WINDOW: usize = 50;
@@ -154,7 +157,7 @@ impl Outcome {
                 } else {
                     error.kind()
                 },
-                reason: error.to_string(),
+                reason: crate::sdk_error::chain(&error),
             },
         }
     }
@@ -448,7 +451,7 @@ impl Shared {
         if let Err(e) = result {
             let about_endpoint =
                 e.is_about_the_target() || matches!(e, GatewayError::Transient { .. });
-            self.breaker_observe(about_endpoint, || e.to_string());
+            self.breaker_observe(about_endpoint, || crate::sdk_error::chain(e));
         } else {
             self.breaker_observe(false, String::new);
         }
@@ -589,7 +592,7 @@ impl Ctx {
         match &result {
             Err(e) => self
                 .shared
-                .breaker_observe(e.is_about_the_target(), || e.to_string()),
+                .breaker_observe(e.is_about_the_target(), || crate::sdk_error::chain(e)),
             Ok(_) => self.shared.breaker_observe(false, String::new),
         }
         result
@@ -679,7 +682,7 @@ impl Sweep {
     where
         T: Into<Subject>,
         S: Stream<Item = Result<T, E>>,
-        E: Display,
+        E: Into<crate::sweep::SourceError>,
         F: Fn(Subject, Ctx) -> Fut,
         Fut: Future<Output = Outcome>,
     {
@@ -706,7 +709,7 @@ impl Sweep {
     ) -> SweepReport
     where
         S: Stream<Item = Result<T, E>>,
-        E: Display,
+        E: Into<crate::sweep::SourceError>,
         F: Fn(T, Ctx) -> Fut,
         Fut: Future<Output = Finished<X>>,
     {
@@ -747,7 +750,7 @@ impl Sweep {
                             in_flight_ref.fetch_sub(1, Ordering::Relaxed);
                             Ok(done)
                         }
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(crate::sdk_error::chain(&*e.into())),
                     }
                 }
             })

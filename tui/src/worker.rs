@@ -131,7 +131,9 @@ async fn run(
                         last_active_at: info.last_active_at,
                     },
                     connection::Probe::Gone => IdleCheck::Gone,
-                    connection::Probe::Failed(e) => IdleCheck::Failed(e.to_string()),
+                    connection::Probe::Failed(e) => {
+                        IdleCheck::Failed(wsadmin_core::sdk_error::chain(&e))
+                    }
                 };
                 (id, check)
             }))
@@ -200,10 +202,12 @@ fn id_stream(ids: Vec<String>) -> impl futures::Stream<Item = Result<String, Inf
     stream::iter(ids.into_iter().map(Ok))
 }
 
-fn failed(task: Task, error: &dyn std::fmt::Display) -> Event {
+/// A task failed: its error and causes, in one line as the binaries
+/// print them.
+fn failed(task: Task, error: &(dyn std::error::Error + 'static)) -> Event {
     Event::Failed {
         task,
-        message: error.to_string(),
+        message: wsadmin_core::sdk_error::chain(error),
     }
 }
 
@@ -234,7 +238,7 @@ async fn broadcast<T, E>(
 ) -> Event
 where
     T: Into<Subject>,
-    E: std::fmt::Display,
+    E: Into<wsadmin_core::sweep::SourceError>,
 {
     let mut throttle = Throttle(None);
     let result = fanout::broadcast(
@@ -296,7 +300,11 @@ async fn plan_prune(target: &Target, sweep: &Sweep, tx: &UnboundedSender<Event>)
     if report.targeted == 0
         && let Some(e) = report.source_errors.first.first()
     {
-        return failed(Task::PlanPrune, &e.reason);
+        // Already the scan error's text, chain and all.
+        return Event::Failed {
+            task: Task::PlanPrune,
+            message: e.reason.clone(),
+        };
     }
     stale.sort();
     Event::PrunePlanned(PrunePlan {

@@ -395,3 +395,30 @@ async fn idle_probes_report_last_activity_of_live_and_gone_connections() {
     }
     h.stop().await;
 }
+
+/// A failure shows with its causes, as the binaries print them: the
+/// dashboard says why the registry could not be read, not only that.
+#[tokio::test]
+async fn a_failed_refresh_says_why_with_its_causes() {
+    let h = start(|_| {}).await;
+    let _c = h.clients("keyed", 1, 1).await;
+    let mut target = h.target();
+    let wrong_key = target.table().clone().with_key("id");
+    let conf = wsadmin_local::sdk_config(h.stack.config(), h.stack.dynamodb_endpoint());
+    target.store = wsadmin_core::ConnectionStore::from_conf(&conf, wrong_key);
+    let (tx, mut rx) = unbounded_channel();
+    let mut w = Worker::new(target, tx);
+    w.start(Command::Refresh);
+    match next(&mut rx).await {
+        Event::Failed {
+            task: Task::Refresh,
+            message,
+        } => assert!(
+            message.contains("not a connection record")
+                && message.contains("item has no string attribute \"id\""),
+            "{message}"
+        ),
+        other => panic!("expected a failed refresh, got {other:?}"),
+    }
+    h.stop().await;
+}
