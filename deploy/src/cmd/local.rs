@@ -21,10 +21,13 @@ use wsadmin_emulator::{EmulatorConfig, Throttle};
 use wsadmin_local::LocalStack;
 use wsadmin_local::demo::{self, DemoPace};
 
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
 use crate::flags::LocalArgs;
 
 pub async fn run(args: LocalArgs, w: &mut dyn Write) -> Result<()> {
     let config = config(&args)?;
+    let mut shutdown = Shutdown::listen()?;
 
     // One stack per state file, refused before anything starts.
     let state_file = LocalStackInfo::default_path();
@@ -84,7 +87,7 @@ pub async fn run(args: LocalArgs, w: &mut dyn Write) -> Result<()> {
     });
 
     let dynalite_died = tokio::select! {
-        () = shutdown_signal() => false,
+        () = shutdown.requested() => false,
         Ok(()) = died => true,
     };
     if let (true, Some(d)) = (dynalite_died, dynamo.as_mut()) {
@@ -119,15 +122,15 @@ pub async fn run(args: LocalArgs, w: &mut dyn Write) -> Result<()> {
 /// (`--template`, `--stack` or the default) with its overrides, validated,
 /// and the knobs.
 fn config(args: &LocalArgs) -> Result<EmulatorConfig> {
-    let mut stack = match (&args.template, &args.stack) {
+    let mut stack = match (&args.template, &args.described.stack) {
         (Some(path), _) => wsadmin_deploy::from_template::load(path)?,
         (None, Some(path)) => StackSpec::load(path)?,
         (None, None) => StackSpec::default(),
     };
-    if let Some(stage) = &args.stage {
+    if let Some(stage) = &args.described.stage {
         stack.stage.clone_from(stage);
     }
-    if let Some(table) = &args.table {
+    if let Some(table) = &args.described.table {
         stack.table.clone_from(table);
     }
     stack.validate()?;
@@ -208,24 +211,27 @@ fn banner(stack: &LocalStack, state_file: Option<&Path>) -> String {
     b
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// Ctrl-C or SIGTERM, listened for from the moment this is made: before
+/// the state file names this process, so a tool that reads it and signals
+/// at once is heard rather than killing the stack uncleanly.
+struct Shutdown {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Shutdown {
+    fn listen() -> Result<Self> {
+        let listen = |kind| signal(kind).context("cannot listen for Ctrl-C and SIGTERM");
+        Ok(Self {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+        })
+    }
+
+    async fn requested(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
     }
 }
