@@ -110,6 +110,21 @@ impl Table {
 }
 
 impl Output {
+    /// Plain tables for unit tests: no color, no terminal, fitted to
+    /// `width` columns when given.
+    #[cfg(test)]
+    pub fn plain_table(width: Option<usize>) -> Self {
+        Self {
+            format: OutputFormat::Table,
+            color: false,
+            quiet: false,
+            stderr_tty: false,
+            width,
+            no_headers: false,
+            query: None,
+        }
+    }
+
     /// From the global flags; a `--query` that does not parse, or one with
     /// a format that is not JSON, is a usage error.
     pub fn new(g: &GlobalArgs) -> Result<Self> {

@@ -263,6 +263,18 @@ fn receivers(fleet: &Fleet, tag: &Tag) -> (usize, usize) {
 
 /// Waits until the number of clients that received `tag` has not changed
 /// for `quiet`, and returns it (with the number that got it twice).
+/// [`settled_receivers`] once every reading client has `tag` (10 s at
+/// most: a test that waits longer has failed).
+async fn received_then_settled(fleet: &Fleet, tag: &Tag) -> (usize, usize) {
+    assert!(
+        fleet
+            .wait_received(std::slice::from_ref(tag), Duration::from_secs(10))
+            .await,
+        "every reading client received {tag:?}"
+    );
+    settled_receivers(fleet, tag, Duration::from_millis(300)).await
+}
+
 async fn settled_receivers(fleet: &Fleet, tag: &Tag, quiet: Duration) -> (usize, usize) {
     let mut last = receivers(fleet, tag);
     let mut since = Instant::now();
@@ -648,14 +660,10 @@ async fn back_pressure_five_clients_that_never_read_fail_alone_and_the_rest_get_
     assert_eq!(h.records().await.len(), 305, "nobody's record was removed");
 
     // Every reading client got it exactly once.
-    assert!(
-        fleet
-            .wait_received(std::slice::from_ref(&tag), Duration::from_secs(10))
-            .await
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let report = fleet.report(std::slice::from_ref(&tag), Duration::from_millis(300));
-    let m = report.message(&tag).expect("reported");
+    let m = fleet
+        .settled(&tag, Duration::from_secs(10), Duration::from_millis(300))
+        .await
+        .expect("every reading client received it");
     assert_eq!(m.connected_throughout, 305, "{m:?}");
     assert_eq!(m.exactly_once, 300, "{m:?}");
     assert_eq!((m.missing, m.missing_never_read), (5, 5), "{m:?}");
@@ -808,12 +816,7 @@ async fn faults_dynamodb_killed_commands_fail_naming_it_and_succeed_once_it_is_b
     all_succeeded("prune once DynamoDB is back", std::slice::from_ref(&p));
     assert_eq!(p.count("live"), 100);
     assert_eq!(registered(&h).await, agents, "every record is still there");
-    assert!(
-        fleet
-            .wait_received(std::slice::from_ref(&tag), Duration::from_secs(10))
-            .await
-    );
-    let (got, twice) = settled_receivers(&fleet, &tag, Duration::from_millis(300)).await;
+    let (got, twice) = received_then_settled(&fleet, &tag).await;
     assert_eq!((got, twice), (100, 0));
 
     fleet.close().await;
@@ -1087,12 +1090,7 @@ async fn throttle_the_accounts_429s_are_never_taken_for_a_clients_backpressure()
     let run = wsadmin(home, &args, Some(tag.clone())).await;
     let v = throttled_alone("broadcast", &run);
     assert_eq!(v["delivered"], 200, "{v}");
-    assert!(
-        fleet
-            .wait_received(std::slice::from_ref(&tag), Duration::from_secs(10))
-            .await
-    );
-    let (got, twice) = settled_receivers(&fleet, &tag, Duration::from_millis(300)).await;
+    let (got, twice) = received_then_settled(&fleet, &tag).await;
     assert_eq!((got, twice), (200, 0), "everyone got it once");
 
     let disconnect = wsadmin(

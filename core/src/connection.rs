@@ -13,7 +13,7 @@ use futures::stream::Stream;
 use crate::gateway::{ConnectionInfo, Gateway, GatewayError};
 use crate::retry::RetryPolicy;
 use crate::store::ConnectionStore;
-use crate::sweep::{Ctx, Finished, Outcome, Subject, Sweep, SweepReport};
+use crate::sweep::{Ctx, Finished, Outcome, SourceError, Subject, Sweep, SweepReport};
 
 /// What GetConnection said about one id, after retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,32 +34,17 @@ pub async fn probe(gateway: &Gateway, id: &str, retry: &RetryPolicy) -> Probe {
 }
 
 /// Closes every subject's connection (DeleteConnection, then its record).
-/// A dry run makes no request and reports what it would close.
-pub async fn disconnect<T, E>(
+/// (A dry run lists its targets without the engine: nothing to close.)
+pub async fn disconnect(
     sweep: &Sweep,
     store: &ConnectionStore,
     gateway: &Gateway,
-    subjects: impl Stream<Item = Result<T, E>>,
-    dry_run: bool,
+    subjects: impl Stream<Item = Result<impl Into<Subject>, impl Into<SourceError>>>,
     on_done: impl FnMut(&Finished, &SweepReport),
-) -> SweepReport
-where
-    T: Into<Subject>,
-    E: Into<crate::sweep::SourceError>,
-{
-    sweep
-        .each(
-            subjects,
-            |subject, ctx| async move {
-                if dry_run {
-                    Outcome::WouldDisconnect
-                } else {
-                    close(&ctx, store, gateway, &subject).await
-                }
-            },
-            on_done,
-        )
-        .await
+) -> SweepReport {
+    let close_one =
+        |subject: Subject, ctx: Ctx| async move { close(&ctx, store, gateway, &subject).await };
+    sweep.each(subjects, close_one, on_done).await
 }
 
 /// DeleteConnection, then the record: after this run closed it, the record

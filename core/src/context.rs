@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::files::FileError;
+
 pub const ENV_CONFIG: &str = "WSADMIN_CONFIG";
 /// The built-in context: a running `wsstack local`.
 pub const LOCAL: &str = "local";
@@ -17,12 +19,8 @@ pub const LOCAL: &str = "local";
 pub enum ContextError {
     #[error("no configuration directory on this system: set WSADMIN_CONFIG to a file path")]
     NoConfigDir,
-    #[error("cannot read {}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     /// `at`: the line and column (from 1) where the parser stopped.
     #[error("config file {}: {}{message} (fix or remove it)", path.display(), position(*at))]
     Parse {
@@ -32,18 +30,6 @@ pub enum ContextError {
     },
     #[error("cannot serialize the configuration")]
     Serialize(#[from] toml::ser::Error),
-    #[error("cannot create {}", path.display())]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot write {}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(
         "unknown context {name:?} (known: {known}; add one with `wsadmin context add {name} --endpoint URL --table NAME`)"
     )]
@@ -234,12 +220,7 @@ impl ConfigFile {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => {
-                return Err(ContextError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
+            Err(source) => return Err(FileError::on("read", path)(source).into()),
         };
         toml::from_str(&text).map_err(|e| ContextError::Parse {
             path: path.to_owned(),
@@ -252,20 +233,12 @@ impl ConfigFile {
     pub fn save(&self, path: &Path) -> Result<(), ContextError> {
         let text = toml::to_string(self)?;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| ContextError::CreateDir {
-                path: dir.to_owned(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(FileError::on("create", dir))?;
         }
         let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text).map_err(|source| ContextError::Write {
-            path: tmp.clone(),
-            source,
-        })?;
-        std::fs::rename(&tmp, path).map_err(|source| ContextError::Write {
-            path: path.to_owned(),
-            source,
-        })
+        std::fs::write(&tmp, text).map_err(FileError::on("write", &tmp))?;
+        std::fs::rename(&tmp, path).map_err(FileError::on("write", path))?;
+        Ok(())
     }
 
     pub fn get(&self, name: &str) -> Option<&ContextSpec> {

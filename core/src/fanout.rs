@@ -12,24 +12,20 @@ use futures::stream::Stream;
 
 use crate::gateway::{Gateway, GatewayError};
 use crate::store::ConnectionStore;
-use crate::sweep::{Finished, Outcome, Subject, Sweep, SweepReport};
+use crate::sweep::{Finished, Outcome, SourceError, Subject, Sweep, SweepReport};
 
 /// Posts `payload` to every subject. With a `store`, records of gone
 /// connections are settled (deleted when stale, kept when connecting);
 /// without, they are left. A payload over the limit is refused before the
 /// first subject is read.
-pub async fn broadcast<T, E>(
+pub async fn broadcast(
     sweep: &Sweep,
     gateway: &Gateway,
     store: Option<&ConnectionStore>,
-    subjects: impl Stream<Item = Result<T, E>>,
+    subjects: impl Stream<Item = Result<impl Into<Subject>, impl Into<SourceError>>>,
     payload: Bytes,
     on_done: impl FnMut(&Finished, &SweepReport),
-) -> Result<SweepReport, GatewayError>
-where
-    T: Into<Subject>,
-    E: Into<crate::sweep::SourceError>,
-{
+) -> Result<SweepReport, GatewayError> {
     GatewayError::check_payload(payload.len())?;
     let payload = &payload;
     let report = sweep

@@ -9,6 +9,7 @@
 //! - [`context`]: the contexts file (named deployments) that `wsadmin`
 //!   reads and `wsstack up` writes.
 //! - [`duration`]: durations as operators type and read them.
+//! - [`files`]: the error of a file core reads or writes.
 //! - [`filter`]: which connections a command selects (age, idleness, meta).
 //! - [`local`]: how a running `wsstack local` describes itself to the tools.
 //! - [`record`]: the DynamoDB item that registers one connection.
@@ -52,6 +53,7 @@ pub mod duration;
 pub mod failure;
 #[cfg(feature = "registry")]
 pub mod fanout;
+pub mod files;
 #[cfg(feature = "registry")]
 pub mod filter;
 #[cfg(feature = "registry")]

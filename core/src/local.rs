@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::files::FileError;
+
 /// Overrides where the file lives (tests, several stacks side by side).
 pub const ENV_STATE_FILE: &str = "WSADMIN_LOCAL_STATE";
 
@@ -38,23 +40,13 @@ pub enum LocalStateError {
     NotRunning { path: PathBuf },
     #[error("the local stack recorded in {} (pid {pid}) is no longer running: start one with `wsstack local`", path.display())]
     Stale { path: PathBuf, pid: u32 },
-    #[error("cannot read {}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("{} is not a local stack description (delete it and restart `wsstack local`)", path.display())]
     Parse {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
-    },
-    #[error("cannot write {}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
     },
     #[error(
         "another `wsstack local` {running} with the state file {}: stop it first, or give this one its own file with WSADMIN_LOCAL_STATE=PATH", path.display()
@@ -85,19 +77,16 @@ impl LocalStackInfo {
     /// while another process holds it. Nothing is written yet.
     pub fn claim(path: &Path) -> Result<StateClaim, LocalStateError> {
         let lock_path = suffixed(path, ".lock");
-        let err = |source| LocalStateError::Write {
-            path: lock_path.clone(),
-            source,
-        };
+        let err = FileError::on("write", &lock_path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(err)?;
+            std::fs::create_dir_all(dir).map_err(&err)?;
         }
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(err)?;
+            .map_err(&err)?;
         match lock.try_lock() {
             Ok(()) => Ok(StateClaim {
                 path: path.to_owned(),
@@ -114,22 +103,20 @@ impl LocalStackInfo {
                     Err(_) => "is starting".to_owned(),
                 },
             }),
-            Err(TryLockError::Error(source)) => Err(err(source)),
+            Err(TryLockError::Error(source)) => Err(err(source).into()),
         }
     }
 
     pub fn write(&self, path: &Path) -> Result<(), LocalStateError> {
-        let err = |source| LocalStateError::Write {
-            path: path.to_owned(),
-            source,
-        };
+        let err = FileError::on("write", path);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
+            std::fs::create_dir_all(dir).map_err(&err)?;
         }
         let json = serde_json::to_string_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
         let tmp = suffixed(path, ".tmp");
-        std::fs::write(&tmp, json).map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(err)
+        std::fs::write(&tmp, json).map_err(&err)?;
+        std::fs::rename(&tmp, path).map_err(&err)?;
+        Ok(())
     }
 
     /// Reads the file and checks that its process still runs (on Linux,
@@ -142,12 +129,7 @@ impl LocalStackInfo {
                     path: path.to_owned(),
                 });
             }
-            Err(source) => {
-                return Err(LocalStateError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
+            Err(source) => return Err(FileError::on("read", path)(source).into()),
         };
         let info: Self = serde_json::from_str(&text).map_err(|source| LocalStateError::Parse {
             path: path.to_owned(),

@@ -15,7 +15,7 @@ use crate::connection;
 use crate::filter::idle;
 use crate::gateway::{ConnectionInfo, Gateway};
 use crate::store::ConnectionStore;
-use crate::sweep::{Finished, Outcome, Subject, Sweep, SweepReport};
+use crate::sweep::{Finished, Outcome, SourceError, Subject, Sweep, SweepReport};
 
 /// Whether a live connection is idle past `limit` (and by how long): the
 /// pure decision of `--idle-over`. `now_ms` is epoch milliseconds.
@@ -36,18 +36,14 @@ pub struct PruneOptions {
 
 /// Probes every subject; settles the records of gone connections and (with
 /// `idle_over`) closes idle ones.
-pub async fn prune<T, E>(
+pub async fn prune(
     sweep: &Sweep,
     store: &ConnectionStore,
     gateway: &Gateway,
-    subjects: impl Stream<Item = Result<T, E>>,
+    subjects: impl Stream<Item = Result<impl Into<Subject>, impl Into<SourceError>>>,
     opts: PruneOptions,
     on_done: impl FnMut(&Finished, &SweepReport),
-) -> SweepReport
-where
-    T: Into<Subject>,
-    E: Into<crate::sweep::SourceError>,
-{
+) -> SweepReport {
     sweep
         .each(
             subjects,

@@ -16,6 +16,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
     ScalarAttributeType, Select, TableStatus, TimeToLiveSpecification, WriteRequest,
@@ -297,6 +298,12 @@ pub struct ConnectionStore {
     retry: RetryPolicy,
 }
 
+/// What a DynamoDB operation's error is, whichever operation: its code
+/// and message, as every error of the SDK has them.
+trait ServiceError: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static {}
+
+impl<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static> ServiceError for E {}
+
 impl ConnectionStore {
     /// A store on a client built from shared SDK configuration (which honours
     /// `AWS_ENDPOINT_URL_DYNAMODB` for a local DynamoDB), with connect and
@@ -362,17 +369,38 @@ impl ConnectionStore {
             .unwrap_or_else(|| "no region".to_owned())
     }
 
+    /// A conditional write's answer: whether it was made (`false`: its
+    /// condition did not hold, which is no error).
+    fn conditional<O, E>(
+        &self,
+        op: &'static str,
+        res: Result<
+            O,
+            aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+        >,
+    ) -> Result<bool, StoreError>
+    where
+        E: ServiceError,
+    {
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                    == Some("ConditionalCheckFailedException") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.error(op, e)),
+        }
+    }
+
     fn error<E>(
         &self,
         op: &'static str,
         err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
     ) -> StoreError
     where
-        E: aws_sdk_dynamodb::error::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
+        E: ServiceError,
     {
         map_error(
             &self.table.name,
@@ -528,16 +556,7 @@ impl ConnectionStore {
                             AttributeValue::N(cutoff.to_string()),
                         );
                 }
-                match req.send().await {
-                    Ok(_) => Ok(true),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                    {
-                        Ok(false)
-                    }
-                    Err(e) => Err(self.error("DeleteItem", e)),
-                }
+                self.conditional("DeleteItem", req.send().await)
             })
             .await
     }
@@ -561,16 +580,7 @@ impl ConnectionStore {
                     .expression_attribute_values(":at", AttributeValue::N(at_ms.to_string()))
                     .send()
                     .await;
-                match res {
-                    Ok(_) => Ok(true),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                    {
-                        Ok(false)
-                    }
-                    Err(e) => Err(self.error("UpdateItem", e)),
-                }
+                self.conditional("UpdateItem", res)
             })
             .await
     }
@@ -744,13 +754,7 @@ impl ConnectionStore {
             Err(e) => return Err(self.error("CreateTable", e)),
         };
         for _ in 0..600 {
-            let out = self
-                .client
-                .describe_table()
-                .table_name(&self.table.name)
-                .send()
-                .await
-                .map_err(|e| self.error("DescribeTable", e))?;
+            let out = self.describe_table().await?;
             if out.table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
                 return Ok(created);
             }
@@ -764,16 +768,22 @@ impl ConnectionStore {
         })
     }
 
-    /// DescribeTable, once (a diagnosis: no retries). A missing table is
-    /// [`StoreError::TableNotFound`].
-    pub async fn describe(&self) -> Result<TableDescription, StoreError> {
-        let out = self
-            .client
+    /// One DescribeTable request.
+    async fn describe_table(
+        &self,
+    ) -> Result<aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput, StoreError> {
+        self.client
             .describe_table()
             .table_name(&self.table.name)
             .send()
             .await
-            .map_err(|e| self.error("DescribeTable", e))?;
+            .map_err(|e| self.error("DescribeTable", e))
+    }
+
+    /// DescribeTable, once (a diagnosis: no retries). A missing table is
+    /// [`StoreError::TableNotFound`].
+    pub async fn describe(&self) -> Result<TableDescription, StoreError> {
+        let out = self.describe_table().await?;
         let desc = out.table.ok_or_else(|| StoreError::Failed {
             op: "DescribeTable",
             table: self.table.name.clone(),

@@ -19,7 +19,7 @@ use wsadmin_core::store::{ScanOptions, ScanProgress};
 use wsadmin_core::sweep::Stop;
 use wsadmin_core::{
     ConnectionRecord, ConnectionStore, Gateway, GatewayError, MAX_PAYLOAD_BYTES,
-    ManagementEndpoint, Outcome, RetryPolicy, Sweep, SweepConfig, TableConfig,
+    ManagementEndpoint, Outcome, RetryPolicy, Sweep, SweepConfig, SweepReport, TableConfig,
 };
 use wsadmin_testkit::dynalite::Dynalite;
 use wsadmin_testkit::standin::StandIn;
@@ -80,6 +80,20 @@ fn ids(list: &[&str]) -> impl futures::Stream<Item = Result<String, String>> + u
 }
 
 /// An hour ago: far past any `$connect`.
+/// `x` broadcast to `ids` through the stand-in by `engine`, no registry.
+async fn broadcast_x(engine: &Sweep, server: &StandIn, ids: &[String]) -> SweepReport {
+    broadcast(
+        engine,
+        &gateway(&server.endpoint()),
+        None,
+        stream::iter(ids.iter().cloned().map(Ok::<_, String>)),
+        Bytes::from_static(b"x"),
+        |_, _| {},
+    )
+    .await
+    .expect("run")
+}
+
 fn an_hour_ago() -> i64 {
     system_now_ms() - 3_600_000
 }
@@ -289,16 +303,7 @@ async fn clients_that_do_not_read_back_off_alone() {
     for i in 0..5 {
         list.insert(i * 60 + 7, format!("stuck-{i}="));
     }
-    let report = broadcast(
-        &sweep(16),
-        &gateway(&server.endpoint()),
-        None,
-        stream::iter(list.iter().cloned().map(Ok::<_, String>)),
-        Bytes::from_static(b"x"),
-        |_, _| {},
-    )
-    .await
-    .expect("run");
+    let report = broadcast_x(&sweep(16), &server, &list).await;
     assert_eq!(report.delivered, 300);
     assert_eq!(report.failed, 5);
     assert_eq!(report.failures.by_kind.get("client_backpressure"), Some(&5));
@@ -322,16 +327,7 @@ async fn clients_that_do_not_read_back_off_alone() {
 async fn the_account_throttle_slows_the_run_and_everyone_is_reached() {
     let server = StandIn::start("dev", Duration::from_millis(2), Arc::new(scripted)).await;
     let list: Vec<String> = (0..60).map(|i| format!("throttle-{i:03}=")).collect();
-    let report = broadcast(
-        &sweep(16),
-        &gateway(&server.endpoint()),
-        None,
-        stream::iter(list.into_iter().map(Ok::<_, String>)),
-        Bytes::from_static(b"x"),
-        |_, _| {},
-    )
-    .await
-    .expect("run");
+    let report = broadcast_x(&sweep(16), &server, &list).await;
     assert_eq!(report.delivered, 60, "{report:?}");
     assert!(report.throttled > 0, "429s everywhere are the account's");
 }
@@ -340,16 +336,7 @@ async fn the_account_throttle_slows_the_run_and_everyone_is_reached() {
 async fn an_endpoint_failing_for_everyone_stops_the_run_early() {
     let server = StandIn::start("dev", Duration::ZERO, Arc::new(scripted)).await;
     let list: Vec<String> = (0..2_000).map(|i| format!("down-{i:04}=")).collect();
-    let report = broadcast(
-        &sweep(8),
-        &gateway(&server.endpoint()),
-        None,
-        stream::iter(list.into_iter().map(Ok::<_, String>)),
-        Bytes::from_static(b"x"),
-        |_, _| {},
-    )
-    .await
-    .expect("run");
+    let report = broadcast_x(&sweep(8), &server, &list).await;
     assert!(
         matches!(&report.stopped, Some(Stop::CircuitBreaker(why)) if why.contains("500")),
         "{:?}",
@@ -377,16 +364,7 @@ async fn cancelling_drains_what_is_in_flight_and_reports_it() {
             cancel.cancel();
         })
     };
-    let report = broadcast(
-        &engine,
-        &gateway(&server.endpoint()),
-        None,
-        stream::iter(list.iter().cloned().map(Ok::<_, String>)),
-        Bytes::from_static(b"x"),
-        |_, _| {},
-    )
-    .await
-    .expect("run");
+    let report = broadcast_x(&engine, &server, &list).await;
     stopper.await.expect("stopper");
     assert_eq!(report.stopped, Some(Stop::Interrupted));
     let received = list

@@ -60,6 +60,17 @@ pub fn stack_spec(
     Ok(stack)
 }
 
+impl crate::flags::StackArgs {
+    /// The description these flags name, overrides applied, validated.
+    pub fn spec(&self) -> Result<StackSpec> {
+        stack_spec(
+            self.stack.as_deref(),
+            self.stage.clone(),
+            self.table.clone(),
+        )
+    }
+}
+
 /// Refuses to go on without a terminal to ask on, unless `--yes` said so.
 pub fn need_terminal(what: &'static str, yes: bool) -> Result<()> {
     if !yes && !std::io::stdin().is_terminal() {

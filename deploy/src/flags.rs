@@ -72,18 +72,26 @@ pub enum Command {
     Man,
 }
 
-/// What `up` and `plan` deploy, and where.
+/// Where on AWS: the region and profile, as `up`, `plan`, `status` and
+/// `down` take them (the standard chain when not given).
 #[derive(Debug, Args)]
-pub struct DeployArgs {
-    /// Stack name (CloudFormation), also the saved `wsadmin` context's name.
-    #[arg(long)]
-    pub name: String,
+pub struct AwsArgs {
     /// AWS region (default: AWS_REGION or the profile's region).
     #[arg(long)]
     pub region: Option<String>,
     /// AWS profile (default: AWS_PROFILE or the default profile).
     #[arg(long)]
     pub profile: Option<String>,
+}
+
+/// What `up` and `plan` deploy, and where.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Stack name (CloudFormation), also the saved `wsadmin` context's name.
+    #[arg(long)]
+    pub name: String,
+    #[command(flatten)]
+    pub aws: AwsArgs,
     /// Stage name (overrides the stack file).
     #[arg(long)]
     pub stage: Option<String>,
@@ -122,12 +130,8 @@ pub struct StatusArgs {
     /// Stack name (default: the only stack wsstack made in the region).
     #[arg(long)]
     pub name: Option<String>,
-    /// AWS region (default: AWS_REGION or the profile's region).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// AWS profile (default: AWS_PROFILE or the default profile).
-    #[arg(long)]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -135,12 +139,8 @@ pub struct DownArgs {
     /// Stack name.
     #[arg(long)]
     pub name: String,
-    /// AWS region (default: AWS_REGION or the profile's region).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// AWS profile (default: AWS_PROFILE or the default profile).
-    #[arg(long)]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
     /// Delete without asking (needed when standard input is not a terminal).
     #[arg(long, short)]
     pub yes: bool,
@@ -151,19 +151,12 @@ pub struct LocalArgs {
     /// Port of the WebSocket endpoint and the Management API (0 picks a free one).
     #[arg(long, default_value_t = 3001, env = "WSSTACK_PORT")]
     pub port: u16,
-    /// Stack description (TOML); defaults reproduce the seed's stack.
-    #[arg(long, value_name = "FILE")]
-    pub stack: Option<PathBuf>,
+    #[command(flatten)]
+    pub described: StackArgs,
     /// Start from a CloudFormation template `wsstack template` wrote (YAML
     /// or JSON) instead: its API, stage, table, routes and functions.
     #[arg(long, value_name = "FILE", conflicts_with = "stack")]
     pub template: Option<PathBuf>,
-    /// Stage name (overrides the stack file).
-    #[arg(long)]
-    pub stage: Option<String>,
-    /// DynamoDB table of connections (overrides the stack file).
-    #[arg(long)]
-    pub table: Option<String>,
     /// Access key id the Management API accepts.
     #[arg(long, default_value = LOCAL_ACCESS_KEY_ID)]
     pub access_key_id: String,
@@ -219,20 +212,28 @@ pub struct LocalArgs {
     pub demo_clients: usize,
 }
 
+/// The stack description and what overrides it, as `local`, `template`
+/// and `policy` take them.
 #[derive(Debug, Args)]
-pub struct TemplateArgs {
+pub struct StackArgs {
     /// Stack description (TOML); defaults reproduce the seed's stack.
     #[arg(long, value_name = "FILE")]
     pub stack: Option<PathBuf>,
-    /// Template language.
-    #[arg(long, value_enum, default_value_t = TemplateFormat::Yaml)]
-    pub format: TemplateFormat,
     /// Stage name (overrides the stack file).
     #[arg(long)]
     pub stage: Option<String>,
     /// DynamoDB table of connections (overrides the stack file).
     #[arg(long)]
     pub table: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    #[command(flatten)]
+    pub described: StackArgs,
+    /// Template language.
+    #[arg(long, value_enum, default_value_t = TemplateFormat::Yaml)]
+    pub format: TemplateFormat,
     /// Write the template to this file instead of standard output. (No
     /// `-o`: in `wsadmin`, `-o` is the output format.)
     #[arg(long, value_name = "FILE")]
@@ -247,21 +248,14 @@ pub enum TemplateFormat {
 
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
-    /// Stack description (TOML): the table and stage, unless given.
-    #[arg(long, value_name = "FILE")]
-    pub stack: Option<PathBuf>,
-    /// DynamoDB table of connections (overrides the stack file).
-    #[arg(long, conflicts_with = "table_arn")]
-    pub table: Option<String>,
+    #[command(flatten)]
+    pub described: StackArgs,
     /// The table's full ARN (else built from --region, --account, the table).
-    #[arg(long, value_name = "ARN")]
+    #[arg(long, value_name = "ARN", conflicts_with = "table")]
     pub table_arn: Option<String>,
     /// The WebSocket API's id (placeholder <API_ID> when not given).
     #[arg(long, value_name = "ID")]
     pub api_id: Option<String>,
-    /// Stage name (overrides the stack file).
-    #[arg(long)]
-    pub stage: Option<String>,
     /// Region of the deployment (placeholder <REGION> when not given).
     #[arg(long)]
     pub region: Option<String>,

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, ClientLog, Command, Leave, Shared, Slot, Spec};
-use crate::report::{Report, report};
+use crate::report::{MessageReport, Report, report};
 use crate::tag::{Tag, random_run, valid_run};
 use crate::target::Target;
 use crate::{LoadError, MAX_CLIENTS, now_ms};
@@ -272,6 +272,23 @@ impl Fleet {
     /// plus `expected` ones; see [`crate::report()`].
     pub fn report(&self, expected: &[Tag], settle: Duration) -> Report {
         report(&self.clients(), expected, settle, now_ms())
+    }
+
+    /// One message's fate once it has arrived: waits (up to `within`) until
+    /// every reading client has it, then `settle` more for any copy that
+    /// would arrive twice. `None` if someone still lacks it by then.
+    pub async fn settled(
+        &self,
+        tag: &Tag,
+        within: Duration,
+        settle: Duration,
+    ) -> Option<MessageReport> {
+        let tags = std::slice::from_ref(tag);
+        if !self.wait_received(tags, within).await {
+            return None;
+        }
+        tokio::time::sleep(settle).await;
+        self.report(tags, settle).message(tag).cloned()
     }
 
     /// Waits until every open client that reads has received each of

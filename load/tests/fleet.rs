@@ -33,23 +33,18 @@ async fn a_broadcast_reaches_every_client_exactly_once() {
 
     let tag = Tagger::new(fleet.run()).expect("run").next();
     assert_eq!(support::post_to_all(&stack, &tag).await, 200);
-    assert!(
-        fleet
-            .wait_received(std::slice::from_ref(&tag), Duration::from_secs(10))
-            .await
-    );
-    // Anything arriving twice would arrive now.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let report = fleet.report(std::slice::from_ref(&tag), Duration::from_millis(300));
-    let m = report.message(&tag).expect("reported");
+    // Anything arriving twice would arrive while it settles.
+    let m = fleet
+        .settled(&tag, Duration::from_secs(10), Duration::from_millis(300))
+        .await
+        .expect("everyone received it");
     assert_eq!(m.connected_throughout, 200);
     assert_eq!(m.exactly_once, 200, "{m:?}");
     assert_eq!((m.missing, m.duplicated), (0, 0), "{m:?}");
     let latency = m.latency.expect("latency measured");
     assert_eq!(latency.count, 200);
     assert!(latency.p50_ms <= latency.p90_ms && latency.p99_ms <= latency.max_ms);
-    assert!(!report.has_losses());
+    assert!(m.settled, "settled, so none missed and none twice: {m:?}");
     eprintln!("200 clients, one broadcast: latency {latency:?}");
 
     fleet.close().await;

@@ -159,7 +159,7 @@ async fn run(
         } => broadcast(target, sweep, id_stream(ids), text, expected, tx).await,
         // The same engine and stale rule as one disconnect, over the rows.
         Command::DisconnectRows { ids } => Event::DisconnectedRows(
-            connection::disconnect(sweep, store, gateway, id_stream(ids), false, |_, _| {}).await,
+            connection::disconnect(sweep, store, gateway, id_stream(ids), |_, _| {}).await,
         ),
         // DeleteConnection, then the record's conditional delete: closed
         // or already gone, the record can only be stale, and `$disconnect`
@@ -167,7 +167,7 @@ async fn run(
         Command::Disconnect { id } => {
             let one = stream::iter([Ok::<_, Infallible>(id.clone())]);
             let mut outcome = Outcome::NotAttempted;
-            connection::disconnect(sweep, store, gateway, one, false, |done, _| {
+            connection::disconnect(sweep, store, gateway, one, |done, _| {
                 outcome = done.outcome.clone();
             })
             .await;

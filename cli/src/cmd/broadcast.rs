@@ -159,18 +159,9 @@ impl Summary for Broadcast {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flags::OutputFormat;
 
     fn summary(r: &SweepReport, payload_bytes: usize) -> String {
-        let out = Output {
-            format: OutputFormat::Table,
-            color: false,
-            quiet: false,
-            stderr_tty: false,
-            width: None,
-            no_headers: false,
-            query: None,
-        };
+        let out = Output::plain_table(None);
         let mut text = Vec::new();
         Broadcast {
             dry_run: false,

@@ -6,13 +6,13 @@
 use std::io::Write;
 
 use anyhow::Result;
-use futures::{TryStreamExt, future, stream};
+use futures::{Stream, TryStreamExt, future, stream};
 use serde::Serialize;
 use wsadmin_core::connection;
 use wsadmin_core::prune::PruneOptions;
 use wsadmin_core::stale::RecordFate;
 use wsadmin_core::store::{ScanOptions, ScanProgress};
-use wsadmin_core::{ConnectionRecord, Finished, Outcome, Sweep};
+use wsadmin_core::{ConnectionRecord, Finished, Outcome, StoreError, Sweep};
 
 use crate::cmd::prune::{Pruned, Selection};
 use crate::confirm;
@@ -42,113 +42,134 @@ pub async fn run(
         };
         return crate::cmd::prune::gated(dep, &sweep, how, opts, out, w).await;
     }
+    let run = Run {
+        dep,
+        sweep: &sweep,
+        args: &args,
+        out,
+    };
     if args.all || !args.filter.is_empty() {
-        return selected(dep, &sweep, &args, out, w).await;
+        return run.selected(w).await;
     }
-    by_id(dep, &sweep, &args, out, w).await
+    run.by_id(w).await
 }
 
-/// `--all` or `--where`/`--older-than`: every matching registered
-/// connection, after asking.
-async fn selected(
-    dep: &Deployment,
-    sweep: &Sweep,
-    args: &DisconnectArgs,
-    out: &Output,
-    w: &mut dyn Write,
-) -> Result<Status> {
-    let target = &dep.target;
-    let filter = args.filter.filter(None);
-    let now = target.clock().now_ms();
-    let records = |progress: &ScanProgress| {
-        let filter = filter.clone();
-        target
-            .store
-            .scan_tracked(ScanOptions::default(), progress)
-            .try_filter(move |r| future::ready(filter.matches_record(r, now)))
-    };
-    if args.confirm.dry_run {
-        let records = records(&ScanProgress::new());
-        let n = report::list_targets(out, w, records, "would_disconnect", "disconnect").await?;
-        let sentence = format!("dry run: would disconnect {}", connections(n));
-        out.document(w, &DryRun::new(serde_json::Map::new(), n, sentence))?;
-        return Ok(Status::Ok);
-    }
-    let what = if args.all {
-        "disconnect every registered connection".to_owned()
-    } else {
-        format!("disconnect the connections {}", args.filter.describe())
-    };
-    let count = async {
-        if args.all {
-            return Ok(target.store.count(4).await?);
+/// What every way of naming a disconnect's targets needs.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    dep: &'a Deployment,
+    sweep: &'a Sweep,
+    args: &'a DisconnectArgs,
+    out: &'a Output,
+}
+
+impl Run<'_> {
+    /// `--all` or `--where`/`--older-than`: every matching registered
+    /// connection, after asking.
+    async fn selected(self, w: &mut dyn Write) -> Result<Status> {
+        let Run {
+            dep,
+            sweep,
+            args,
+            out,
+        } = self;
+        let target = &dep.target;
+        let filter = args.filter.filter(None);
+        let now = target.clock().now_ms();
+        let records = |progress: &ScanProgress| {
+            let filter = filter.clone();
+            target
+                .store
+                .scan_tracked(ScanOptions::default(), progress)
+                .try_filter(move |r| future::ready(filter.matches_record(r, now)))
+        };
+        if args.confirm.dry_run {
+            let records = records(&ScanProgress::new());
+            return dry_run(out, w, records).await;
         }
-        Ok(records(&ScanProgress::new())
-            .try_fold(0u64, |n, _| future::ready(Ok(n + 1)))
-            .await?)
-    };
-    confirm::confirm(args.confirm.yes, &what, count).await?;
-    let bar = report::progress_bar(dep, out, args.all, "closed").await;
-    let mut targets = ItemStream::new(out, w);
-    let progress = ScanProgress::new();
-    let mut report = connection::disconnect(
-        sweep,
-        &target.store,
-        &target.gateway,
-        records(&progress),
-        false,
-        |done, so_far| {
-            report::tick(bar.as_ref(), so_far);
-            targets.push(&report::TargetLine::new(done, closed(done)));
-        },
-    )
-    .await;
-    report::finish_bar(bar);
-    targets.finish()?;
-    report::scanned(dep, &mut report, &progress).await;
-    let command = Pruned {
-        dry_run: false,
-        what: "disconnect",
-        idle: false,
-    };
-    report::finish(out, w, &report, command)
+        let what = if args.all {
+            "disconnect every registered connection".to_owned()
+        } else {
+            format!("disconnect the connections {}", args.filter.describe())
+        };
+        let count = async {
+            if args.all {
+                return Ok(target.store.count(4).await?);
+            }
+            Ok(records(&ScanProgress::new())
+                .try_fold(0u64, |n, _| future::ready(Ok(n + 1)))
+                .await?)
+        };
+        confirm::confirm(args.confirm.yes, &what, count).await?;
+        let bar = report::progress_bar(dep, out, args.all, "closed").await;
+        let mut targets = ItemStream::new(out, w);
+        let progress = ScanProgress::new();
+        let mut report = connection::disconnect(
+            sweep,
+            &target.store,
+            &target.gateway,
+            records(&progress),
+            |done, so_far| {
+                report::tick(bar.as_ref(), so_far);
+                targets.push(&report::TargetLine::new(done, closed(done)));
+            },
+        )
+        .await;
+        report::finish_bar(bar);
+        targets.finish()?;
+        report::scanned(dep, &mut report, &progress).await;
+        let command = Pruned {
+            dry_run: false,
+            what: "disconnect",
+            idle: false,
+        };
+        report::finish(out, w, &report, command)
+    }
+
+    /// Ids named on the command line or read from standard input: a result
+    /// for each, in order.
+    async fn by_id(self, w: &mut dyn Write) -> Result<Status> {
+        let Run {
+            dep,
+            sweep,
+            args,
+            out,
+        } = self;
+        let target = &dep.target;
+        let ids = crate::ids::gather(&args.ids, &mut std::io::stdin().lock())?;
+        if args.confirm.dry_run {
+            let records = stream::iter(ids.iter().map(|id| Ok(ConnectionRecord::new(id.clone()))));
+            return dry_run(out, w, records).await;
+        }
+        let mut rows: Vec<Disconnected> = Vec::new();
+        let subjects = stream::iter(ids.iter().cloned().map(Ok::<_, std::convert::Infallible>));
+        let report = connection::disconnect(
+            sweep,
+            &target.store,
+            &target.gateway,
+            subjects,
+            |done, _| {
+                rows.push(Disconnected::new(done));
+            },
+        )
+        .await;
+        report::check(&report)?;
+        rows.sort_by_key(|r| ids.iter().position(|id| id == &r.connection_id));
+        out.rows(w, &rows)?;
+        report::status(&report)
+    }
 }
 
-/// Ids named on the command line or read from standard input: a result
-/// for each, in order.
-async fn by_id(
-    dep: &Deployment,
-    sweep: &Sweep,
-    args: &DisconnectArgs,
+/// A dry run: the targets listed, the sentence, nothing closed.
+async fn dry_run(
     out: &Output,
     w: &mut dyn Write,
+    records: impl Stream<Item = Result<ConnectionRecord, StoreError>>,
 ) -> Result<Status> {
-    let target = &dep.target;
-    let ids = crate::ids::gather(&args.ids, &mut std::io::stdin().lock())?;
-    if args.confirm.dry_run {
-        let records = stream::iter(ids.iter().map(|id| Ok(ConnectionRecord::new(id.clone()))));
-        let n = report::list_targets(out, w, records, "would_disconnect", "disconnect").await?;
-        let sentence = format!("dry run: would disconnect {}", connections(n));
-        out.document(w, &DryRun::new(serde_json::Map::new(), n, sentence))?;
-        return Ok(Status::Ok);
-    }
-    let mut rows: Vec<Disconnected> = Vec::new();
-    let subjects = stream::iter(ids.iter().cloned().map(Ok::<_, std::convert::Infallible>));
-    let report = connection::disconnect(
-        sweep,
-        &target.store,
-        &target.gateway,
-        subjects,
-        false,
-        |done, _| {
-            rows.push(Disconnected::new(done));
-        },
-    )
-    .await;
-    report::check(&report)?;
-    rows.sort_by_key(|r| ids.iter().position(|id| id == &r.connection_id));
-    out.rows(w, &rows)?;
-    report::status(&report)
+    let n = report::list_targets(out, w, records, "would_disconnect", "disconnect").await?;
+    let sentence = format!("dry run: would disconnect {}", connections(n));
+    out.document(w, &DryRun::new(serde_json::Map::new(), n, sentence))?;
+    Ok(Status::Ok)
 }
 
 /// One id's result, as `disconnect ID…` reports it.

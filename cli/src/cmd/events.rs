@@ -634,15 +634,7 @@ mod tests {
         );
         // On an 80-column terminal: the user agent and source IP give way,
         // the line never wraps.
-        let out = Output {
-            format: OutputFormat::Table,
-            color: false,
-            quiet: false,
-            stderr_tty: false,
-            width: Some(80),
-            no_headers: false,
-            query: None,
-        };
+        let out = Output::plain_table(Some(80));
         let at80 = Columns::new(&out);
         assert_eq!(
             at80.shown,

@@ -261,19 +261,10 @@ pub fn pad(text: &str, columns: usize, last: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flags::OutputFormat;
 
     #[test]
     fn tables_align_and_escape() {
-        let out = Output {
-            format: OutputFormat::Table,
-            color: false,
-            quiet: false,
-            stderr_tty: false,
-            width: None,
-            no_headers: false,
-            query: None,
-        };
+        let out = Output::plain_table(None);
         let mut t = Table::new(vec!["ID", "AGENT"]);
         t.row(vec![("a".into(), None), ("\x1b[2J".into(), None)]);
         t.row(vec![
@@ -290,15 +281,7 @@ mod tests {
 
     #[test]
     fn wide_characters_align_by_the_columns_they_take() {
-        let out = Output {
-            format: OutputFormat::Table,
-            color: false,
-            quiet: false,
-            stderr_tty: false,
-            width: Some(16),
-            no_headers: false,
-            query: None,
-        };
+        let out = Output::plain_table(Some(16));
         let mut t = Table::new(vec!["NAME", "ID"]).with_fits(vec![Fit::shrink(3), Fit::KEEP]);
         t.row(vec![plain("名前名前名前"), plain("a")]);
         t.row(vec![plain("Zoë"), plain("b")]);
@@ -349,13 +332,8 @@ mod tests {
     #[test]
     fn fitted_tables_cut_with_an_ellipsis_and_may_omit_headers() {
         let out = Output {
-            format: OutputFormat::Table,
-            color: false,
-            quiet: false,
-            stderr_tty: false,
-            width: Some(20),
             no_headers: true,
-            query: None,
+            ..Output::plain_table(Some(20))
         };
         let mut t = Table::new(vec!["ID", "AGENT"]).with_fits(vec![Fit::KEEP, Fit::shrink(5)]);
         t.row(vec![plain("abcdefgh"), plain("Mozilla/5.0 (X11; Linux)")]);

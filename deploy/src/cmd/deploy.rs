@@ -20,8 +20,8 @@ pub async fn run(args: DeployArgs, yes: bool, dry_run: bool) -> Result<()> {
 fn request(args: DeployArgs, dry_run: bool) -> Result<UpRequest> {
     Ok(UpRequest {
         name: args.name,
-        region: args.region,
-        profile: args.profile,
+        region: args.aws.region,
+        profile: args.aws.profile,
         spec: super::stack_spec(args.stack.as_deref(), args.stage, None)?,
         arch: args.arch,
         artifacts: args.artifacts.unwrap_or_else(super::default_artifacts_dir),

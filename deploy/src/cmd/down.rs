@@ -10,8 +10,8 @@ pub async fn run(args: DownArgs) -> Result<()> {
     super::need_terminal("down", args.yes)?;
     let request = DownRequest {
         name: args.name,
-        region: args.region,
-        profile: args.profile,
+        region: args.aws.region,
+        profile: args.aws.profile,
     };
     let yes = args.yes;
     down(&request, &mut |stack| {

@@ -9,7 +9,7 @@ use wsadmin_deploy::policy::{Deployment, operator_policy};
 use crate::flags::PolicyArgs;
 
 pub fn run(args: PolicyArgs, w: &mut dyn Write) -> Result<()> {
-    let stack = super::stack_spec(args.stack.as_deref(), args.stage, args.table)?;
+    let stack = args.described.spec()?;
     let policy = operator_policy(&Deployment {
         table: stack.table,
         table_arn: args.table_arn,

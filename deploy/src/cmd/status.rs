@@ -9,8 +9,8 @@ use crate::flags::StatusArgs;
 pub async fn run(args: StatusArgs) -> Result<()> {
     let request = StatusRequest {
         name: args.name,
-        region: args.region,
-        profile: args.profile,
+        region: args.aws.region,
+        profile: args.aws.profile,
     };
     match status(&request).await? {
         Verdict::Unhealthy => anyhow::bail!("the stack is unhealthy (see the verdict above)"),

@@ -9,9 +9,9 @@ use wsadmin_core::TableConfig;
 use crate::flags::{TemplateArgs, TemplateFormat};
 
 pub fn run(args: TemplateArgs, w: &mut dyn Write) -> Result<()> {
-    let stack = super::stack_spec(args.stack.as_deref(), args.stage, args.table)?;
+    let stack = args.described.spec()?;
     let value = wsadmin_deploy::template::template(&stack, &TableConfig::new(&stack.table))
-        .map_err(|e| match &args.stack {
+        .map_err(|e| match &args.described.stack {
             Some(path) => {
                 anyhow::Error::new(e).context(format!("stack file \"{}\"", path.display()))
             }
