@@ -97,7 +97,7 @@ pub fn operator_policy(d: &Deployment) -> Result<OperatorPolicy, PolicyError> {
         return Err(PolicyError::Account(account.clone()));
     }
     if let Some(region) = &d.region
-        && !is_region(region)
+        && wsadmin_core::sdk::check_region(region).is_err()
     {
         return Err(PolicyError::Region(region.clone()));
     }
@@ -199,19 +199,6 @@ fn partition(region: Option<&str>) -> &'static str {
         Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
         _ => "aws",
     }
-}
-
-fn is_region(region: &str) -> bool {
-    let parts: Vec<&str> = region.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn is_table_arn(arn: &str) -> bool {
