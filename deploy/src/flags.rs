@@ -14,6 +14,65 @@ use wsadmin_emulator::{
     LOCAL_SECRET_ACCESS_KEY,
 };
 
+// The most common uses of each command, under its --help.
+const MAN_EXAMPLES: &str = "\
+Examples:
+  wsstack man > /usr/local/share/man/man1/wsstack.1
+  wsstack man | man -l -";
+const LOCAL_EXAMPLES: &str = "\
+Examples:
+  wsstack local                                   # on port 3001; Ctrl-C stops it
+  wsstack local --port 0 --demo-clients 20        # a free port, simulated traffic
+  wsstack local --template template.yaml --idle-timeout 1m";
+
+const TEMPLATE_EXAMPLES: &str = "\
+Examples:
+  wsstack template --out template.yaml
+  wsstack template --format json --stage prod --table CHAT_CONNECTIONS
+  wsstack template --stack stack.toml --out template.yaml";
+
+const POLICY_EXAMPLES: &str = "\
+Examples:
+  wsstack policy --region eu-west-1 --account 123456789012 --api-id a1b2c3d4e5
+  wsstack policy --stage prod --table CHAT_CONNECTIONS
+  wsstack policy --table-arn arn:aws:dynamodb:eu-west-1:123456789012:table/T";
+
+const PACKAGE_EXAMPLES: &str = "\
+Examples:
+  wsstack package                                 # x86_64 zips in target/lambda
+  wsstack package --arch arm64
+  wsstack package --out dist";
+
+const UP_EXAMPLES: &str = "\
+Examples:
+  wsstack up --name chat --region eu-west-1        # shows the plan, then asks
+  wsstack up --name chat --yes --parameter LogRetentionInDays=30
+  wsstack up --name chat --stage prod --arch arm64";
+
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  wsstack plan --name chat --region eu-west-1
+  wsstack plan --name chat --stack stack.toml --parameter PointInTimeRecovery=true
+  wsstack plan --name chat --profile ops";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  wsstack status                                  # the one wsstack made here
+  wsstack status --name chat --region eu-west-1
+  wsstack status --name chat --profile ops";
+
+const DOWN_EXAMPLES: &str = "\
+Examples:
+  wsstack down --name chat                        # asks first
+  wsstack down --name chat --region eu-west-1 --yes
+  wsstack down --name chat --profile ops";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  wsstack completions bash > /etc/bash_completion.d/wsstack
+  wsstack completions zsh > \"${fpath[1]}/_wsstack\"
+  wsstack completions fish > ~/.config/fish/completions/wsstack.fish";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "wsstack",
@@ -35,40 +94,50 @@ pub enum Command {
     /// (WSADMIN_LOCAL_STATE, default ~/.local/state/wsadmin/local-stack.json),
     /// one stack per file: a second one with the same file is refused. If
     /// dynalite dies, the stack says so and stops.
+    #[command(after_help = LOCAL_EXAMPLES)]
     Local(LocalArgs),
     /// Print the stack as a CloudFormation template, for deploying through
     /// your own pipeline (parameters: the code bucket and zip keys, the
     /// architecture, log retention, point-in-time recovery, throttling).
+    #[command(after_help = TEMPLATE_EXAMPLES)]
     Template(TemplateArgs),
     /// Print the least-privilege IAM policy for running `wsadmin` against
     /// a deployment, ready for `aws iam create-policy --policy-document`.
     /// Values not given stay placeholders (<REGION>, <ACCOUNT_ID>,
     /// <API_ID>) that must be replaced before use.
+    #[command(after_help = POLICY_EXAMPLES)]
     Policy(PolicyArgs),
     /// Build the four handlers as Lambda `bootstrap` zips with cargo-lambda
     /// (`scripts/setup` installs it), into target/lambda/<function>/bootstrap.zip
     /// of the checkout; prints each zip's size.
+    #[command(after_help = PACKAGE_EXAMPLES)]
     Package(PackageArgs),
     /// Deploy the stack to AWS through CloudFormation: upload the packaged
     /// zips, show the plan (a change set), ask, execute it with progress,
     /// print the endpoints and save a `wsadmin` context named after it.
+    #[command(after_help = UP_EXAMPLES)]
     Up(UpArgs),
     /// Show what `up` would change (a change set, then deleted); changes
     /// nothing. Same as `up --dry-run`. Works before `wsstack package`:
     /// without the zips, the functions' code keys are placeholders.
+    #[command(after_help = PLAN_EXAMPLES)]
     Plan(DeployArgs),
     /// A deployed stack: status, outputs, drift per resource, whether the
     /// Management endpoint answers, and a verdict.
+    #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
     /// Delete a stack `wsstack up` made, the artifacts it uploaded and its
     /// saved context.
+    #[command(after_help = DOWN_EXAMPLES)]
     Down(DownArgs),
     /// Print a shell completion script.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff).
+    #[command(after_help = MAN_EXAMPLES)]
     Man,
 }
 

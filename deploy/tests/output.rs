@@ -211,3 +211,36 @@ fn local_runs_on_when_its_banner_meets_a_closed_pipe() {
     assert!(err.contains("stopped"), "{err}");
     assert!(!state.exists(), "its entry is removed on stop");
 }
+
+/// Every subcommand's help ends with examples of its common uses, each a
+/// command line the parser accepts.
+#[test]
+fn every_subcommand_shows_examples_that_parse() {
+    use wsadmin_testkit::help::{asking_help, examples};
+    for command in [
+        "local",
+        "template",
+        "policy",
+        "package",
+        "up",
+        "plan",
+        "status",
+        "down",
+        "completions",
+        "man",
+    ] {
+        let out = run(&[command, "--help"]);
+        let help = text(&out.stdout);
+        assert!(out.status.success(), "{command} --help: {help}");
+        let runs = examples(&help, "wsstack")
+            .unwrap_or_else(|| panic!("{command} --help has examples: {help}"));
+        assert!(runs.len() >= 2, "{command}: {runs:?}");
+        for args in runs {
+            let out = wsstack()
+                .args(&asking_help(args.clone())[1..])
+                .output()
+                .expect("wsstack runs");
+            assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        }
+    }
+}

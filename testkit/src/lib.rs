@@ -12,6 +12,7 @@
 //! [`TEST_ACCESS_KEY_ID`] and [`TEST_SECRET_ACCESS_KEY`].
 
 pub mod dynalite;
+pub mod help;
 pub mod moto;
 pub mod runtime_api;
 pub mod standin;
