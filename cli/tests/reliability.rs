@@ -69,6 +69,19 @@ impl Run {
     }
 }
 
+/// A parameterised test's cases: one `#[tokio::test]` each (its own
+/// stack, its own name in the report), `check(arg)` their one body.
+macro_rules! cases {
+    ($check:ident: $($name:ident => $arg:literal,)+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $check($arg).await;
+            }
+        )+
+    };
+}
+
 fn local_command(home: &std::path::Path, args: &[String]) -> tokio::process::Command {
     let mut cmd = wsadmin_in(home);
     cmd.arg("--context").arg("local").args(args);
@@ -98,6 +111,19 @@ async fn wsadmin(home: &std::path::Path, args: &[String], tag: Option<Tag>) -> R
         took: started.elapsed(),
         ended_ms: now_ms(),
     }
+}
+
+/// `broadcast --yes --data TAG -o json`: a tagged message to everyone, its
+/// report as JSON.
+fn broadcast_json(tag: &Tag) -> Vec<String> {
+    strings(&[
+        "broadcast",
+        "--yes",
+        "--data",
+        &tag.to_string(),
+        "-o",
+        "json",
+    ])
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -327,18 +353,7 @@ async fn race_round(h: &Harness, grace: Option<&str>, churn_for: Duration) -> Ra
         let tagger = tagger.clone();
         move || {
             let tag = tagger.next();
-            let args = [
-                strings(&[
-                    "broadcast",
-                    "--yes",
-                    "--data",
-                    &tag.to_string(),
-                    "-o",
-                    "json",
-                ]),
-                grace.clone(),
-            ]
-            .concat();
+            let args = [broadcast_json(&tag), grace.clone()].concat();
             (args, Some(tag))
         }
     });
@@ -478,14 +493,7 @@ async fn churn_every_client_connected_throughout_a_broadcast_gets_it_once_and_a_
     let prunes = CliLoop::start(h.home(), || (strings(&["prune", "-o", "json"]), None));
     let broadcasts = CliLoop::start(h.home(), move || {
         let tag = tagger.next();
-        let args = strings(&[
-            "broadcast",
-            "--yes",
-            "--data",
-            &tag.to_string(),
-            "-o",
-            "json",
-        ]);
+        let args = broadcast_json(&tag);
         (args, Some(tag))
     });
     let summary = churning.finished().await.expect("churn ends by itself");
@@ -597,19 +605,7 @@ async fn back_pressure_five_clients_that_never_read_fail_alone_and_the_rest_get_
 
     // Before: nobody is stuck (the 5 take one small message still).
     let tag = tagger.next();
-    let before = wsadmin(
-        h.dir.path(),
-        &strings(&[
-            "broadcast",
-            "--yes",
-            "--data",
-            &tag.to_string(),
-            "-o",
-            "json",
-        ]),
-        Some(tag),
-    )
-    .await;
+    let before = wsadmin(h.dir.path(), &broadcast_json(&tag), Some(tag)).await;
     all_succeeded("broadcast before", std::slice::from_ref(&before));
     assert_eq!(before.count("delivered"), 305);
 
@@ -622,14 +618,7 @@ async fn back_pressure_five_clients_that_never_read_fail_alone_and_the_rest_get_
     let filled = futures::future::join_all(stuck_ids.iter().map(|id| fill(&gateway, id))).await;
 
     let tag = tagger.next();
-    let args = strings(&[
-        "broadcast",
-        "--yes",
-        "--data",
-        &tag.to_string(),
-        "-o",
-        "json",
-    ]);
+    let args = broadcast_json(&tag);
     let stuck_run = wsadmin(h.dir.path(), &args, Some(tag.clone())).await;
     let v = stuck_run.json();
     eprintln!(
@@ -679,14 +668,7 @@ async fn back_pressure_five_clients_that_never_read_fail_alone_and_the_rest_get_
 /// Broadcasts `tag` to a throttled stack and sends `signal` once some
 /// clients have it; checks the partial report against what they received.
 async fn broadcast_interrupted(h: &Harness, fleet: &Fleet, tag: &Tag, signal: &str) {
-    let args = strings(&[
-        "broadcast",
-        "--yes",
-        "--data",
-        &tag.to_string(),
-        "-o",
-        "json",
-    ]);
+    let args = broadcast_json(&tag);
     let child = local_command(h.dir.path(), &args)
         .spawn()
         .expect("wsadmin starts");
@@ -797,19 +779,7 @@ async fn faults_dynamodb_killed_commands_fail_naming_it_and_succeed_once_it_is_b
 
     h.db.restart();
     let tag = Tagger::new(fleet.run()).expect("run").next();
-    let v = wsadmin(
-        h.dir.path(),
-        &strings(&[
-            "broadcast",
-            "--yes",
-            "--data",
-            &tag.to_string(),
-            "-o",
-            "json",
-        ]),
-        Some(tag.clone()),
-    )
-    .await;
+    let v = wsadmin(h.dir.path(), &broadcast_json(&tag), Some(tag.clone())).await;
     all_succeeded("broadcast once DynamoDB is back", std::slice::from_ref(&v));
     assert_eq!(v.count("delivered"), 100);
     let p = wsadmin(h.dir.path(), &strings(&["prune", "-o", "json"]), None).await;
@@ -918,14 +888,10 @@ async fn dynamodb_killed_mid(sweep: &str) {
     h.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_dynamodb_killed_mid_prune_the_prune_fails_naming_it_and_no_live_record_is_lost() {
-    dynamodb_killed_mid("prune").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_dynamodb_killed_mid_broadcast_it_fails_naming_it_and_no_live_record_is_lost() {
-    dynamodb_killed_mid("broadcast").await;
+cases! {
+    dynamodb_killed_mid:
+    faults_dynamodb_killed_mid_prune_the_prune_fails_naming_it_and_no_live_record_is_lost => "prune",
+    faults_dynamodb_killed_mid_broadcast_it_fails_naming_it_and_no_live_record_is_lost => "broadcast",
 }
 
 /// DynamoDB stalls (SIGSTOP: connections are accepted, never answered).
@@ -1079,14 +1045,7 @@ async fn throttle_the_accounts_429s_are_never_taken_for_a_clients_backpressure()
     assert_eq!(v["live"], 200, "everyone probed: {v}");
 
     let tag = Tagger::new(fleet.run()).expect("run").next();
-    let args = strings(&[
-        "broadcast",
-        "--yes",
-        "--data",
-        &tag.to_string(),
-        "-o",
-        "json",
-    ]);
+    let args = broadcast_json(&tag);
     let run = wsadmin(home, &args, Some(tag.clone())).await;
     let v = throttled_alone("broadcast", &run);
     assert_eq!(v["delivered"], 200, "{v}");
@@ -1282,17 +1241,9 @@ async fn interrupted_sweep_accounts_for_what_it_never_examined(command: &str) {
     h.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interrupted_broadcast_accounts_for_what_its_scan_never_examined() {
-    interrupted_sweep_accounts_for_what_it_never_examined("broadcast").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interrupted_prune_accounts_for_what_its_scan_never_examined() {
-    interrupted_sweep_accounts_for_what_it_never_examined("prune").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interrupted_disconnect_accounts_for_what_its_scan_never_examined() {
-    interrupted_sweep_accounts_for_what_it_never_examined("disconnect").await;
+cases! {
+    interrupted_sweep_accounts_for_what_it_never_examined:
+    interrupted_broadcast_accounts_for_what_its_scan_never_examined => "broadcast",
+    interrupted_prune_accounts_for_what_its_scan_never_examined => "prune",
+    interrupted_disconnect_accounts_for_what_its_scan_never_examined => "disconnect",
 }

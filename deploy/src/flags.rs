@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
 use wsadmin_core::duration::parse_duration;
 use wsadmin_deploy::package::Arch;
 use wsadmin_emulator::{
@@ -134,7 +135,7 @@ pub enum Command {
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
         #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        shell: Shell,
     },
     /// Print the man page (roff).
     #[command(after_help = MAN_EXAMPLES)]

@@ -67,12 +67,7 @@ impl Run<'_> {
     /// `--all` or `--where`/`--older-than`: every matching registered
     /// connection, after asking.
     async fn selected(self, w: &mut dyn Write) -> Result<Status> {
-        let Run {
-            dep,
-            sweep,
-            args,
-            out,
-        } = self;
+        let (dep, sweep, args, out) = (self.dep, self.sweep, self.args, self.out);
         let target = &dep.target;
         let filter = args.filter.filter(None);
         let now = target.clock().now_ms();
@@ -129,12 +124,7 @@ impl Run<'_> {
     /// Ids named on the command line or read from standard input: a result
     /// for each, in order.
     async fn by_id(self, w: &mut dyn Write) -> Result<Status> {
-        let Run {
-            dep,
-            sweep,
-            args,
-            out,
-        } = self;
+        let (dep, sweep, args, out) = (self.dep, self.sweep, self.args, self.out);
         let target = &dep.target;
         let ids = crate::ids::gather(&args.ids, &mut std::io::stdin().lock())?;
         if args.confirm.dry_run {
