@@ -668,7 +668,7 @@ async fn back_pressure_five_clients_that_never_read_fail_alone_and_the_rest_get_
 /// Broadcasts `tag` to a throttled stack and sends `signal` once some
 /// clients have it; checks the partial report against what they received.
 async fn broadcast_interrupted(h: &Harness, fleet: &Fleet, tag: &Tag, signal: &str) {
-    let args = broadcast_json(&tag);
+    let args = broadcast_json(tag);
     let child = local_command(h.dir.path(), &args)
         .spawn()
         .expect("wsadmin starts");
