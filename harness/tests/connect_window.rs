@@ -4,14 +4,12 @@
 //! not leak records: a client that leaves during it, or a shutdown, still
 //! runs its `$disconnect`.
 
-mod support;
-
 use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use support::{Harness, all_records, recv_text, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wsadmin_harness::{Harness, all_records, recv_text, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connecting_client_is_410_until_its_handshake_completes() {
@@ -102,7 +100,7 @@ async fn a_client_that_leaves_during_the_window_still_gets_its_disconnect() {
 
     // The stack carries on.
     let mut c = h.client("after").await;
-    support::send_text(&mut c.ws, "Marko?").await;
+    wsadmin_harness::send_text(&mut c.ws, "Marko?").await;
     assert_eq!(recv_text(&mut c.ws).await, "Polo!");
     h.stop().await;
 }

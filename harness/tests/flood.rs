@@ -7,15 +7,13 @@
 //! and invocations are capped by the Lambda concurrency, so a flood waits
 //! (or is throttled) instead of opening a connection per request.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use support::{Ws, start};
 use tokio_tungstenite::tungstenite::Message;
+use wsadmin_harness::{Ws, start};
 use wsadmin_local::HANDLER_CONNECTIONS_PER_HOST;
 
 const RECEIVERS: usize = 400;
@@ -174,9 +172,9 @@ async fn a_message_flood_keeps_serving_new_clients_with_bounded_descriptors() {
 
     // Still serving: a last client joins and gets a message fanned out.
     let mut last = h.client("after-the-flood").await;
-    support::send_text(&mut last.ws, r#"{"type":"message","data":"calm again"}"#).await;
+    wsadmin_harness::send_text(&mut last.ws, r#"{"type":"message","data":"calm again"}"#).await;
     loop {
-        if support::recv_text(&mut last.ws).await == "calm again" {
+        if wsadmin_harness::recv_text(&mut last.ws).await == "calm again" {
             break;
         }
     }

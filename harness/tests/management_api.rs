@@ -1,18 +1,16 @@
 //! The local stack's Management API against the official Rust SDK (and raw
 //! HTTP for what no SDK sends): it must not be able to tell it from AWS.
 
-mod support;
-
 use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use futures::StreamExt;
-use support::{recv_close, recv_text, start};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use wsadmin_core::{Gateway, GatewayError, ManagementEndpoint};
+use wsadmin_harness::{recv_close, recv_text, start};
 
 fn code<E: ProvideErrorMetadata>(
     e: &aws_sdk_apigatewaymanagement::error::SdkError<
@@ -257,7 +255,7 @@ async fn unsigned_and_mis_signed_requests_are_403() {
         "POST /dev/@connections/{} HTTP/1.1",
         c.id.replace('=', "%3D")
     );
-    let (status, head, body) = support::raw_http(h.addr(), &path, b"unsigned").await;
+    let (status, head, body) = wsadmin_harness::raw_http(h.addr(), &path, b"unsigned").await;
     assert_eq!(status, 403);
     assert!(
         head.contains("x-amzn-errortype: forbiddenexception"),
@@ -278,13 +276,13 @@ async fn garbage_on_the_management_path_gets_aws_answers() {
         ("POST /dev/@connections HTTP/1.1", 403),
         ("GET /dev/nothing/here HTTP/1.1", 403),
     ] {
-        let (status, head_out, _) = support::raw_http(h.addr(), head, b"x").await;
+        let (status, head_out, _) = wsadmin_harness::raw_http(h.addr(), head, b"x").await;
         assert_eq!(status, want, "{head}");
         assert!(head_out.contains("x-amzn-errortype"), "{head}: {head_out}");
     }
     // Unsigned and too large: refused for the signature before the size is
     // looked at (signed and too large is 413: see the test above).
-    let (status, head_out, _) = support::raw_http(
+    let (status, head_out, _) = wsadmin_harness::raw_http(
         h.addr(),
         "POST /dev/@connections/abc%3D HTTP/1.1",
         &vec![b'b'; 131_073],

@@ -4,8 +4,6 @@
 //! every thread, the in-process stack's included), and other connections are
 //! unaffected. One stack per property, never one per case.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -20,7 +18,6 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde_json::Value;
-use support::{Client, Harness, recv_text, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -29,6 +26,7 @@ use wsadmin_emulator::event::{self, Context, Kind};
 use wsadmin_emulator::{
     LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY, MAX_MESSAGE_BYTES, route,
 };
+use wsadmin_harness::{Client, Harness, recv_text, start};
 
 // ---------------------------------------------------------------- helpers
 

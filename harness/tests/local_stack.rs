@@ -2,17 +2,15 @@
 //! article's walkthrough, API Gateway's limits and timers, the knobs, and
 //! bad input that must not disturb anyone else.
 
-mod support;
-
 use std::time::Duration;
 
 use futures::SinkExt;
-use support::{all_records, assert_silent, recv_close, recv_text, send_text, start};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use wsadmin_core::stack::{RouteSpec, StackSpec};
+use wsadmin_harness::{all_records, assert_silent, recv_close, recv_text, send_text, start};
 
 #[tokio::test]
 async fn the_seed_walkthrough() {
@@ -252,7 +250,7 @@ async fn bad_frames_get_clear_answers_and_disturb_no_one() {
         other => panic!("expected 403, got {:?}", other.map(|_| ())),
     }
     // A plain GET on the endpoint asks for a WebSocket.
-    let (status, _, _) = support::raw_http(h.addr(), "GET /dev HTTP/1.1", b"").await;
+    let (status, _, _) = wsadmin_harness::raw_http(h.addr(), "GET /dev HTTP/1.1", b"").await;
     assert_eq!(status, 426);
 
     h.wait_for_ids(&[&bystander.id, &bin.id]).await;
@@ -266,7 +264,7 @@ async fn shutdown_closes_every_client_with_1001_and_runs_disconnect() {
     let h = start(|_| {}).await;
     let mut a = h.client("a").await;
     let mut b = h.client("b").await;
-    let support::Harness { db, stack } = h;
+    let wsadmin_harness::Harness { db, stack } = h;
     let store = stack.store();
     stack.stop().await.expect("stop");
     for ws in [&mut a.ws, &mut b.ws] {
