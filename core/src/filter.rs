@@ -93,13 +93,19 @@ impl std::str::FromStr for Where {
 /// Characters a key may have: what a `$connect` query parameter name
 /// sensibly holds. Anything else is a mistake (`room>2` is no key named
 /// `room>2`, and `!room>2` must not select everyone).
-pub fn is_key_char(c: char) -> bool {
+fn is_key_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/' | '~' | '[' | ']')
 }
 
 /// Characters that may follow a key: an operator, a separator, the end.
 fn follows_key(c: char) -> bool {
     c.is_whitespace() || matches!(c, ',' | '(' | ')' | '=' | '!')
+}
+
+/// Characters a value must escape or quote to read back as itself: those
+/// that end it, and the quote, the escape and the glob.
+fn is_special(c: char) -> bool {
+    ends_value(c) || matches!(c, '"' | '\\' | '*')
 }
 
 /// Characters that end an unquoted value.
@@ -339,7 +345,7 @@ impl std::fmt::Display for Pattern {
                     for (j, c) in l.chars().enumerate() {
                         // A leading `=` would read as the operator's (`k==v`).
                         let leading_eq = c == '=' && i == 0 && j == 0;
-                        if leading_eq || ends_value(c) || matches!(c, '"' | '\\' | '*') {
+                        if leading_eq || is_special(c) {
                             write!(f, "\\{c}")?;
                         } else {
                             write!(f, "{c}")?;
@@ -355,11 +361,7 @@ impl std::fmt::Display for Pattern {
 /// A value as a selector names it: as it is when it reads back whole,
 /// else in quotes (`"Ana Maria"`, `"say \\"hi\\""`).
 pub fn quote_value(value: &str) -> std::borrow::Cow<'_, str> {
-    let plain = !value.is_empty()
-        && !value.starts_with('=')
-        && !value
-            .chars()
-            .any(|c| ends_value(c) || matches!(c, '"' | '\\' | '*'));
+    let plain = !value.is_empty() && !value.starts_with('=') && !value.chars().any(is_special);
     if plain {
         return value.into();
     }
