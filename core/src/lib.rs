@@ -56,6 +56,7 @@ pub mod fanout;
 pub mod files;
 #[cfg(feature = "registry")]
 pub mod filter;
+pub mod function;
 #[cfg(feature = "registry")]
 pub mod gateway;
 pub mod local;

@@ -51,6 +51,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::function::{FunctionError, FunctionSpec};
 use crate::record::TableConfig;
 
 /// Runs when a client opens a connection; its status code accepts or refuses
@@ -79,7 +80,35 @@ pub struct StackSpec {
     pub stage: String,
     /// The DynamoDB table that registers connections.
     pub table: String,
+    /// The table's key schema, when it is not our own (`connectionId`, a
+    /// string): a template's `AWS::DynamoDB::Table` declares it, and the
+    /// local stack creates the table with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_keys: Option<TableKeys>,
     pub routes: Vec<RouteSpec>,
+    /// Functions run as Lambda runs them (their runtime, in their own
+    /// processes). A route whose handler names none of them runs one of
+    /// our own handlers in-process (`ws-connect`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<FunctionSpec>,
+}
+
+/// A DynamoDB table's primary key: a hash key, and a range key if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableKeys {
+    pub hash: KeyAttribute,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<KeyAttribute>,
+}
+
+/// One key attribute: its name and DynamoDB scalar type (`S`, `N` or `B`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAttribute {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
 }
 
 /// One route: the key that selects it and the function that handles it.
@@ -150,6 +179,12 @@ impl StackSpec {
         self.routes.iter().find(|r| r.key == key)
     }
 
+    /// The function named `name`, if the description declares one (else a
+    /// route naming it runs one of our handlers in-process).
+    pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
     /// The path into a message's JSON body named by the route selection
     /// expression: `$request.body.type` gives `["type"]`,
     /// `${request.body.a.b}` gives `["a", "b"]`.
@@ -185,6 +220,23 @@ impl StackSpec {
                 return Err(StackError::DuplicateRoute(route.key.clone()));
             }
         }
+        let mut names = HashSet::new();
+        for function in &self.functions {
+            function.validate()?;
+            if !names.insert(function.name.as_str()) {
+                return Err(StackError::DuplicateFunction(function.name.clone()));
+            }
+        }
+        if let Some(keys) = &self.table_keys {
+            for key in std::iter::once(&keys.hash).chain(&keys.range) {
+                if key.name.is_empty() || !matches!(key.kind.as_str(), "S" | "N" | "B") {
+                    return Err(StackError::TableKey {
+                        name: key.name.clone(),
+                        kind: key.kind.clone(),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -199,6 +251,8 @@ impl Default for StackSpec {
             route_selection_expression: Self::DEFAULT_ROUTE_SELECTION_EXPRESSION.to_owned(),
             stage: Self::DEFAULT_STAGE.to_owned(),
             table: TableConfig::DEFAULT_NAME.to_owned(),
+            table_keys: None,
+            functions: Vec::new(),
             routes: vec![
                 RouteSpec::new(ROUTE_CONNECT, "ws-connect"),
                 RouteSpec::new(ROUTE_DISCONNECT, "ws-disconnect"),
@@ -263,6 +317,14 @@ pub enum StackError {
     RouteResponse { key: String, reason: &'static str },
     #[error("duplicate route \"{0}\" (each key may appear once in routes)")]
     DuplicateRoute(String),
+    #[error(transparent)]
+    Function(#[from] FunctionError),
+    #[error("duplicate function \"{0}\" (each name may appear once in functions)")]
+    DuplicateFunction(String),
+    #[error(
+        "table key \"{name}\" of type \"{kind}\" is invalid (a key needs a name and type S, N or B)"
+    )]
+    TableKey { name: String, kind: String },
 }
 
 fn validate_api_name(name: &str) -> Result<(), StackError> {

@@ -208,6 +208,7 @@ pub fn stack_from_template(template: &Value) -> Result<StackSpec, FromTemplateEr
         stage: string(stage_id, stage, "StageName")?.to_owned(),
         table: string(table_id, table, "TableName")?.to_owned(),
         routes,
+        ..StackSpec::default()
     };
     spec.validate()?;
     Ok(spec)
@@ -368,6 +369,7 @@ mod tests {
                 RouteSpec::new("echo", "ws-default").with_route_response(),
                 RouteSpec::new("message", "ws-message"),
             ],
+            ..StackSpec::default()
         };
         assert_eq!(stack_from_template(&generated(&spec)).unwrap(), spec);
     }
