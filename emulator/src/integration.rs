@@ -6,6 +6,13 @@
 //! their names. Every invocation first takes an execution slot from the
 //! account's concurrency ([`Integration::slot`]); beyond the limit it is
 //! throttled at once, never queued, as Lambda throttles.
+//!
+//! A slot counts what Lambda would count, not our machine's slowness: a
+//! function waiting on the local DynamoDB (dynalite answers in tens to
+//! hundreds of ms under load where AWS answers in a few) gives its slot
+//! back for the wait ([`off_the_clock`], called by whoever runs the
+//! function around such a wait) and takes one again after, waiting for it
+//! rather than being throttled, since Lambda admitted it long ago.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,10 +77,61 @@ pub enum InvokeError {
     Failed,
 }
 
-/// One Lambda execution slot, held for as long as an invocation runs.
+/// One Lambda execution slot, held for as long as an invocation runs
+/// (except while it is [`off_the_clock`]).
 #[derive(Debug)]
 pub struct Slot {
-    _permit: OwnedSemaphorePermit,
+    held: Arc<HeldSlot>,
+    _running: Running,
+}
+
+/// One admitted invocation, counted until it ends (on the clock or off).
+#[derive(Debug)]
+struct Running(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The permit of a running invocation, and the semaphore to take it again
+/// from after a wait off the clock.
+#[derive(Debug)]
+struct HeldSlot {
+    slots: Arc<Semaphore>,
+    permit: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+tokio::task_local! {
+    /// The slot of the invocation this task is running, for [`off_the_clock`].
+    static RUNNING: Arc<HeldSlot>;
+}
+
+/// Runs `wait` with the current invocation's execution slot given back, and
+/// takes a slot again before returning (waiting for one if all are busy:
+/// the invocation was admitted, so it is never throttled here). Outside an
+/// invocation (or on another task than the invocation's own) it just runs
+/// `wait`. The local stack wraps its handlers' requests to the local
+/// DynamoDB in it: on AWS those take milliseconds, so they would not keep
+/// an execution slot busy the way a loaded dynalite does.
+pub async fn off_the_clock<F: std::future::Future>(wait: F) -> F::Output {
+    let Ok(held) = RUNNING.try_with(Arc::clone) else {
+        return wait.await;
+    };
+    let released = held.permit.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if released.is_none() {
+        // Already off the clock (a nested or concurrent wait of the same
+        // invocation): the outermost wait takes the slot back.
+        return wait.await;
+    }
+    drop(released);
+    let output = wait.await;
+    // The semaphore is never closed, so this cannot fail; if it did, the
+    // invocation runs on without a slot rather than failing.
+    let permit = held.slots.clone().acquire_owned().await.ok();
+    *held.permit.lock().unwrap_or_else(|p| p.into_inner()) = permit;
+    output
 }
 
 #[derive(Debug)]
@@ -83,6 +141,9 @@ pub struct Integration {
     /// The account's Lambda concurrency: one permit per execution slot.
     slots: Arc<Semaphore>,
     limit: usize,
+    /// Invocations admitted and not yet ended, whether or not they hold a
+    /// slot right now.
+    running: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Integration {
@@ -115,6 +176,7 @@ impl Integration {
             routes,
             slots: Arc::new(Semaphore::new(concurrency)),
             limit: concurrency,
+            running: Arc::default(),
         })
     }
 
@@ -124,13 +186,29 @@ impl Integration {
         self.slots
             .clone()
             .try_acquire_owned()
-            .map(|permit| Slot { _permit: permit })
+            .map(|permit| {
+                self.running
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Slot {
+                    held: Arc::new(HeldSlot {
+                        slots: self.slots.clone(),
+                        permit: std::sync::Mutex::new(Some(permit)),
+                    }),
+                    _running: Running(self.running.clone()),
+                }
+            })
             .map_err(|_| InvokeError::Throttled { limit: self.limit })
     }
 
-    /// Execution slots in use right now.
+    /// Execution slots in use right now (invocations on the clock).
     pub fn busy(&self) -> usize {
         self.limit - self.slots.available_permits()
+    }
+
+    /// Invocations admitted and not yet ended, including those waiting off
+    /// the clock.
+    pub fn running(&self) -> usize {
+        self.running.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn route(&self, key: &str) -> Option<Binding> {
@@ -143,7 +221,7 @@ impl Integration {
     /// crashing Lambda would be.
     pub async fn invoke(
         &self,
-        _slot: &Slot,
+        slot: &Slot,
         function: &str,
         event: &serde_json::Value,
     ) -> Result<Answer, InvokeError> {
@@ -151,7 +229,8 @@ impl Integration {
         // message route holds a whole fan-out), and every connection task
         // awaits `$disconnect`; inline, that state would be part of each
         // idle connection.
-        let wire = match self.functions.invoke(function, event.to_string()).await {
+        let invocation = self.functions.invoke(function, event.to_string());
+        let wire = match RUNNING.scope(slot.held.clone(), invocation).await {
             Ok(wire) => wire,
             Err(e) => {
                 tracing::error!(function, "invocation failed: {e}");
