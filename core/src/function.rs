@@ -95,13 +95,13 @@ impl FunctionSpec {
             ));
         }
         let runtime = Runtime::parse(&self.runtime).map_err(|e| err(e.to_string()))?;
-        if !matches!(runtime, Runtime::Provided { .. }) && self.handler.is_empty() {
+        if !matches!(runtime, Runtime::Provided) && self.handler.is_empty() {
             return Err(err(format!(
                 "has no handler (runtime {} needs one, e.g. \"index.handler\")",
                 self.runtime
             )));
         }
-        if let (FunctionCode::Inline(_), Runtime::Provided { .. }) = (&self.code, runtime) {
+        if let (FunctionCode::Inline(_), Runtime::Provided) = (&self.code, runtime) {
             return Err(err(format!(
                 "has inline code, which Lambda allows only for Node.js and Python, not {}",
                 self.runtime
@@ -169,7 +169,7 @@ impl Runtime {
         if let Some(major) = id.strip_prefix("nodejs").and_then(|v| v.strip_suffix(".x")) {
             let major: u32 = major.parse().map_err(|_| unknown())?;
             return match major {
-                18..=24 if major % 2 == 0 => Ok(Self::Node { major }),
+                18..=24 if major.is_multiple_of(2) => Ok(Self::Node { major }),
                 _ => Err(unknown()),
             };
         }
