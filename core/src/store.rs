@@ -29,6 +29,7 @@ use crate::record::{
     Item, MissingKey, TableConfig, validate_connection_id,
 };
 use crate::retry::{RetryClass, RetryPolicy, Retryable};
+use crate::stack::{KeyAttribute, TableKeys};
 use crate::sdk_error::{SdkFailure, classify};
 
 /// No TCP connection to DynamoDB within this long: unreachable.
@@ -721,28 +722,45 @@ impl ConnectionStore {
     /// Creates the table (on-demand billing, string hash key) and waits until
     /// it is active. Returns false when it already existed.
     pub async fn create_table(&self) -> Result<bool, StoreError> {
-        let key = &self.table.key;
-        let res = self
+        self.create_table_with(None).await
+    }
+
+    /// [`create_table`](Self::create_table) with the key schema a stack
+    /// declares (`None`: our own, a string hash key named as configured).
+    pub async fn create_table_with(&self, keys: Option<&TableKeys>) -> Result<bool, StoreError> {
+        let own = TableKeys {
+            hash: KeyAttribute {
+                name: self.table.key.clone(),
+                kind: "S".into(),
+            },
+            range: None,
+        };
+        let keys = keys.unwrap_or(&own);
+        let mut create = self
             .client
             .create_table()
             .table_name(&self.table.name)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(key)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(|e| self.build_error("CreateTable", e))?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(key)
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .map_err(|e| self.build_error("CreateTable", e))?,
-            )
-            .send()
-            .await;
+            .billing_mode(BillingMode::PayPerRequest);
+        let parts = std::iter::once((&keys.hash, KeyType::Hash))
+            .chain(keys.range.iter().map(|r| (r, KeyType::Range)));
+        for (key, key_type) in parts {
+            create = create
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name(&key.name)
+                        .attribute_type(ScalarAttributeType::from(key.kind.as_str()))
+                        .build()
+                        .map_err(|e| self.build_error("CreateTable", e))?,
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(&key.name)
+                        .key_type(key_type)
+                        .build()
+                        .map_err(|e| self.build_error("CreateTable", e))?,
+                );
+        }
+        let res = create.send().await;
         let created = match res {
             Ok(_) => true,
             Err(e)
