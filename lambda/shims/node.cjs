@@ -144,14 +144,20 @@ function contextFor(headers) {
 function runHandler(handler, event, context) {
   return new Promise((resolve) => {
     let settled = false;
+    // What a callback answered, sent once the event loop is empty; a
+    // handler that never answers succeeds with null then, as on Lambda.
+    let pending = null;
+    const onEmpty = () => finish(pending || ["ok", null]);
     const finish = (outcome) => {
       if (settled) return;
       settled = true;
+      process.removeListener("beforeExit", onEmpty);
       resolve(outcome);
     };
+    process.on("beforeExit", onEmpty);
     const callback = (err, value) => {
       const outcome = err != null ? ["error", err] : ["ok", value];
-      if (context.callbackWaitsForEmptyEventLoop) process.once("beforeExit", () => finish(outcome));
+      if (context.callbackWaitsForEmptyEventLoop) pending = pending || outcome;
       else finish(outcome);
     };
     context.done = callback;

@@ -133,14 +133,21 @@ impl Pool {
             None => self.cold_start(launch).await?,
         };
         let (result, instance) = self.run(instance, event).await;
-        match instance {
-            Some(instance) if !self.stopped.load(Ordering::SeqCst) => self
-                .idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(instance),
-            Some(instance) => instance.process.kill_and_wait().await,
-            None => {}
+        if let Some(instance) = instance {
+            // Checked under the lock `stop` takes after setting the flag, so
+            // an instance is either seen by `stop` or never kept.
+            let refused = {
+                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                if self.stopped.load(Ordering::SeqCst) {
+                    Some(instance)
+                } else {
+                    idle.push(instance);
+                    None
+                }
+            };
+            if let Some(instance) = refused {
+                instance.process.kill_and_wait().await;
+            }
         }
         result
     }
@@ -158,6 +165,13 @@ impl Pool {
 
     async fn cold_start(&self, launch: &Launch) -> Result<Instance, InvokeFailure> {
         self.cold_starts.fetch_add(1, Ordering::Relaxed);
+        if let Some(problem) = not_executable(&launch.program) {
+            return Err(InvokeFailure::Init {
+                function: self.name(),
+                error_type: "Runtime.InvalidEntrypoint".into(),
+                message: problem,
+            });
+        }
         let mut env = self.env.clone();
         env.insert(
             "AWS_LAMBDA_LOG_STREAM_NAME".into(),
@@ -176,9 +190,19 @@ impl Pool {
             error_type: "Runtime.InvalidEntrypoint".into(),
             message: format!("cannot run {}: {e}", launch.program.display()),
         })?;
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        live.retain(|p| p.strong_count() > 0);
-        live.push(Arc::downgrade(&instance.process));
+        {
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.retain(|p| p.strong_count() > 0);
+            live.push(Arc::downgrade(&instance.process));
+        }
+        // Registered before the flag is read: `stop` either sees it in
+        // `live` or this sees the flag.
+        if self.stopped.load(Ordering::SeqCst) {
+            instance.process.kill_and_wait().await;
+            return Err(InvokeFailure::Stopped {
+                function: self.name(),
+            });
+        }
         Ok(instance)
     }
 
@@ -372,5 +396,22 @@ impl Pool {
         {
             process.kill();
         }
+    }
+}
+
+/// Why `program` cannot be run as an entry point (Lambda's
+/// `Runtime.InvalidEntrypoint`), if it cannot.
+fn not_executable(program: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(program) {
+        Err(_) => Some(format!(
+            "{} does not exist (build it into the code directory)",
+            program.display()
+        )),
+        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => Some(format!(
+            "{} is not an executable file (chmod +x it)",
+            program.display()
+        )),
+        Ok(_) => None,
     }
 }

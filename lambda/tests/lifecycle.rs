@@ -235,6 +235,7 @@ async fn an_init_failure_fails_its_invocation_and_the_next_one_retries_init() {
         spec("nomodule", "python3.11", "nope.handler", py.path()),
         spec("nohandler", "nodejs20.x", "index.missing", plain.path()),
         spec("exits", "provided.al2023", "", exits.path()),
+        spec("nobootstrap", "provided.al2023", "", py.path()),
     ])
     .await;
 
@@ -271,6 +272,16 @@ async fn an_init_failure_fails_its_invocation_and_the_next_one_retries_init() {
         "function \"exits\" failed to start: Runtime.ExitError: Runtime exited with error: exit status 3"
     );
     fx.logs.wait_for("[exits] about to fail").await;
+    let e = fx
+        .host
+        .invoke("nobootstrap", "{}".into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, InvokeFailure::Init { error_type, message, .. }
+            if error_type == "Runtime.InvalidEntrypoint" && message.ends_with("bootstrap does not exist (build it into the code directory)")),
+        "{e:?}"
+    );
     fx.host.stop().await;
 }
 

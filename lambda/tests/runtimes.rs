@@ -148,12 +148,14 @@ async fn a_node_callback_handler_answers_when_its_event_loop_empties_or_at_once_
           callback(null, { at: Date.now() });
         };
         exports.fails = (event, context, callback) => callback(new TypeError("bad callback"));
+        exports.silent = () => { setTimeout(() => {}, 50); };
         "#,
     )]);
     let fx = start(vec![
         spec("waits", "nodejs20.x", "index.waits", dir.path()),
         spec("now", "nodejs20.x", "index.now", dir.path()),
         spec("fails", "nodejs20.x", "index.fails", dir.path()),
+        spec("silent", "nodejs20.x", "index.silent", dir.path()),
     ])
     .await;
     let t = std::time::Instant::now();
@@ -176,6 +178,9 @@ async fn a_node_callback_handler_answers_when_its_event_loop_empties_or_at_once_
             if error_type == "TypeError" && message == "bad callback"),
         "{e:?}"
     );
+    // Neither a promise nor a callback: null once the event loop is empty.
+    let answer = fx.host.invoke("silent", "{}".into()).await.expect("silent");
+    assert_eq!(answer, "null");
     fx.host.stop().await;
 }
 
