@@ -93,7 +93,9 @@ async function loadModule(root, moduleName) {
       try {
         return require(file);
       } catch (e) {
-        if (e && e.code === "ERR_REQUIRE_ESM") return await import(pathToFileURL(file).href);
+        if (e && (e.code === "ERR_REQUIRE_ESM" || e.code === "ERR_REQUIRE_ASYNC_MODULE")) {
+          return await import(pathToFileURL(file).href);
+        }
         throw e;
       }
     } catch (e) {

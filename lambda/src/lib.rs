@@ -91,7 +91,13 @@ impl LambdaHost {
             })?;
             runtimes.push(runtime);
         }
-        let runtime_dir = config.work_dir.join("runtime");
+        // Instances run in their task root: every path given them is absolute.
+        let work_dir =
+            std::path::absolute(&config.work_dir).map_err(|source| HostError::Write {
+                path: config.work_dir.clone(),
+                source,
+            })?;
+        let runtime_dir = work_dir.join("runtime");
         let node_shim = runtime_dir.join("node-bootstrap.cjs");
         let python_shim = runtime_dir.join("python-bootstrap.py");
         write(&node_shim, NODE_SHIM)?;
@@ -119,7 +125,7 @@ impl LambdaHost {
         let stopped = Arc::new(AtomicBool::new(false));
         let mut pools = BTreeMap::new();
         for (spec, runtime) in functions.into_iter().zip(runtimes) {
-            let task_root = task_root(&spec, runtime, &config.work_dir)?;
+            let task_root = task_root(&spec, runtime, &work_dir)?;
             let launch = match Interpreter::of(runtime) {
                 None => Ok(Launch {
                     program: task_root.join("bootstrap"),
@@ -248,8 +254,7 @@ fn task_root(spec: &FunctionSpec, runtime: Runtime, work_dir: &Path) -> Result<P
             Ok(dir)
         }
         FunctionCode::Inline(source) => {
-            let root = std::path::absolute(work_dir.join("functions").join(&spec.name))
-                .unwrap_or_else(|_| work_dir.join("functions").join(&spec.name));
+            let root = work_dir.join("functions").join(&spec.name);
             let file = match runtime {
                 Runtime::Python { .. } => "index.py",
                 _ => "index.js",

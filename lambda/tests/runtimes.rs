@@ -391,3 +391,16 @@ async fn the_function_sees_its_environment_and_not_the_hosts_other_variables() {
     assert!(env.get("CARGO_PKG_NAME").is_none(), "{env}");
     fx.host.stop().await;
 }
+
+/// What the local stack's `Functions` needs: a host shared across tasks,
+/// and an invocation that can run on any of them.
+#[test]
+fn the_host_is_shareable_and_its_invocations_are_send() {
+    fn shareable<T: Send + Sync + std::fmt::Debug + 'static>() {}
+    fn send<T: Send>(_: &T) {}
+    shareable::<wsadmin_lambda::LambdaHost>();
+    let host: Option<wsadmin_lambda::LambdaHost> = None;
+    if let Some(host) = &host {
+        send(&host.invoke("f", String::new()));
+    }
+}
