@@ -260,6 +260,9 @@ impl Pool {
                 InvokeFailure::Stopped { function }
             } else if let Some(posted) = posted {
                 init_failure(&posted.error_type, posted.message)
+            } else if let Some(status) = exited.clone().filter(|_| !cold) {
+                // A warm instance that died while idle.
+                InvokeFailure::RuntimeExited { function, status }
             } else if let Some(status) = exited {
                 init_failure(
                     "Runtime.ExitError",
