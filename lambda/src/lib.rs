@@ -60,6 +60,8 @@ pub struct LambdaHost {
 struct Inner {
     pools: BTreeMap<String, Pool>,
     stopped: Arc<AtomicBool>,
+    /// The absolute work directory: the caller removes it when done.
+    work_dir: PathBuf,
 }
 
 impl Drop for Inner {
@@ -184,8 +186,18 @@ impl LambdaHost {
             );
         }
         Ok(Self {
-            inner: Arc::new(Inner { pools, stopped }),
+            inner: Arc::new(Inner {
+                pools,
+                stopped,
+                work_dir,
+            }),
         })
+    }
+
+    /// Where the shims and inline code were written (the configured work
+    /// directory, absolute); the host leaves it in place.
+    pub fn work_dir(&self) -> &Path {
+        &self.inner.work_dir
     }
 
     /// The functions' names, sorted.
