@@ -24,7 +24,8 @@ const LOCAL_EXAMPLES: &str = "\
 Examples:
   wsstack local                                   # on port 3001; Ctrl-C stops it
   wsstack local --port 0 --demo-clients 20        # a free port, simulated traffic
-  wsstack local --template template.yaml --idle-timeout 1m";
+  wsstack local --template template.yaml --idle-timeout 1m
+  wsstack local --template sam.yaml --parameter Stage=dev --code EchoFunction=build/echo";
 
 const TEMPLATE_EXAMPLES: &str = "\
 Examples:
@@ -86,6 +87,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: a large `local` variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the whole stack on this machine: an API Gateway WebSocket
@@ -223,10 +226,18 @@ pub struct LocalArgs {
     pub port: u16,
     #[command(flatten)]
     pub described: StackArgs,
-    /// Start from a CloudFormation template `wsstack template` wrote (YAML
-    /// or JSON) instead: its API, stage, table, routes and functions.
+    /// Start from a CloudFormation or SAM template instead (YAML or JSON;
+    /// `wsstack template`'s or your own): its WebSocket API, stage, table,
+    /// routes and functions.
     #[arg(long, value_name = "FILE", conflicts_with = "stack")]
     pub template: Option<PathBuf>,
+    /// A parameter of the --template, over its Default (repeatable).
+    #[arg(long = "parameter", value_name = "KEY=VALUE", requires = "template", value_parser = wsadmin_deploy::from_template::parse_parameter)]
+    pub parameters: Vec<(String, String)>,
+    /// The code of a --template function (its logical id) whose Code is in
+    /// S3: a directory holding it unzipped (repeatable).
+    #[arg(long = "code", value_name = "LOGICAL_ID=DIR", requires = "template", value_parser = wsadmin_deploy::from_template::parse_code)]
+    pub code: Vec<(String, PathBuf)>,
     /// Access key id the Management API accepts.
     #[arg(long, default_value = LOCAL_ACCESS_KEY_ID)]
     pub access_key_id: String,

@@ -5,10 +5,10 @@
 //! For AWS, from the same stack description: `template` (the
 //! CloudFormation template, a value; `yaml` writes its YAML form) and
 //! `policy` (the IAM policy an operator needs to run `wsadmin` against a
-//! deployment). Neither calls AWS. `from_template` reads a template back
-//! into the description `wsstack local --template` runs (either form:
-//! `yaml_reader` reads what `yaml` writes); `package` builds the handlers'
-//! Lambda zips with cargo-lambda.
+//! deployment). Neither calls AWS. `from_template` reads a CloudFormation or
+//! SAM template (ours, or one written by hand; JSON or YAML) into the
+//! description `wsstack local --template` runs; `package` builds the
+//! handlers' Lambda zips with cargo-lambda.
 //!
 //! On AWS, through CloudFormation: `up` (and `plan`, its dry run), `status`
 //! and `down`, over `aws` (the SDK configuration, retries, errors; `error`
@@ -31,4 +31,3 @@ pub mod status;
 pub mod template;
 pub mod up;
 pub mod yaml;
-pub mod yaml_reader;

@@ -1,7 +1,9 @@
 //! `wsstack local --template FILE`: the local stack started from the
 //! template `wsstack template` writes, so the artifact that goes to AWS is
 //! the one proven end to end: real processes (`wsstack template`, then
-//! `wsstack local` with its dynalite) and real WebSocket clients.
+//! `wsstack local` with its dynalite) and real WebSocket clients. A bad
+//! template, hand-written or not, is refused in one line before anything
+//! starts.
 
 mod support;
 
@@ -211,24 +213,61 @@ fn a_file_that_is_not_a_template_is_refused_in_one_line() {
 }
 
 #[test]
-fn yaml_beyond_what_wsstack_writes_is_refused_naming_the_line() {
+fn a_hand_written_template_with_a_runtime_we_cannot_run_is_refused_naming_the_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("hand-written.yaml");
     std::fs::write(
         &file,
-        "Resources:\n  Api:\n    Type: AWS::ApiGatewayV2::Api\n    Properties:\n      \
-         Name: !Sub \"${AWS::StackName}-api\"\n",
+        "Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: { Name: !Sub '${AWS::StackName}-api', ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.type }
+  Stage:
+    Type: AWS::ApiGatewayV2::Stage
+    Properties: { ApiId: !Ref Api, StageName: dev }
+  Route:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: { ApiId: !Ref Api, RouteKey: $default, Target: !Sub 'integrations/${Integration}' }
+  Integration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: { ApiId: !Ref Api, IntegrationType: AWS_PROXY, IntegrationUri: !GetAtt Fn.Arn }
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: java17
+      Handler: app.Handler::handleRequest
+      InlineCode: class Handler {}
+",
     )
     .expect("write");
     assert_eq!(
         refused(dir.path(), &file),
         format!(
-            "wsstack: template file \"{}\": line 5: a tag such as CloudFormation's short form \
-             (!Ref, !Sub) is not read: write it in full (Ref:, Fn::Sub:) (only the YAML of \
-             wsstack template is read; JSON is read too)",
+            "wsstack: template file \"{}\": resource \"Fn\", property Runtime, line 18: \
+             function \"Fn\" has runtime \"java17\", which the local stack cannot run (it runs \
+             provided.al2023, provided.al2, nodejs18.x to nodejs24.x, python3.9 to python3.13)",
             file.display()
         )
     );
+}
+
+#[test]
+fn bad_parameter_and_code_flags_are_usage_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (flag, value, expected) in [
+        ("--parameter", "Stage", "expected KEY=VALUE"),
+        ("--parameter", "my-stage=dev", "is not a parameter name"),
+        ("--code", "EchoFunction", "expected LOGICAL_ID=DIR"),
+    ] {
+        let out = wsstack(dir.path())
+            .args(["local", "--template", "t.yaml", flag, value])
+            .output()
+            .expect("wsstack runs");
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{flag} {value}: {err}");
+    }
 }
 
 #[test]
@@ -245,7 +284,8 @@ fn a_template_with_a_function_we_do_not_run_is_refused_naming_it() {
         format!(
             "wsstack: template file \"{}\": function \"MessageFunction\": handler \"ws-echo\" \
              is not one the local stack runs (use ws-connect, ws-disconnect, ws-default or \
-             ws-message)",
+             ws-message as wsstack:handler, or leave the metadata out to run the function's own \
+             code)",
             file.display()
         )
     );

@@ -16,6 +16,7 @@ use anyhow::{Context as _, Result};
 use tokio::sync::{oneshot, watch};
 use wsadmin_core::local::{LocalStackInfo, LocalStateError, StateClaim};
 use wsadmin_core::stack::StackSpec;
+use wsadmin_deploy::from_template::Inputs;
 use wsadmin_dynalite::{Dynalite, Home};
 use wsadmin_emulator::{EmulatorConfig, Throttle};
 use wsadmin_local::LocalStack;
@@ -123,7 +124,17 @@ pub async fn run(args: LocalArgs, w: &mut dyn Write) -> Result<()> {
 /// and the knobs.
 fn config(args: &LocalArgs) -> Result<EmulatorConfig> {
     let mut stack = match (&args.template, &args.described.stack) {
-        (Some(path), _) => wsadmin_deploy::from_template::load(path)?,
+        (Some(path), _) => {
+            let inputs = Inputs {
+                region: args.region.clone(),
+                parameters: args.parameters.iter().cloned().collect(),
+                code: args.code.iter().cloned().collect(),
+                ..Inputs::default()
+            };
+            // Authorizers are read and checked; the local stack does not
+            // run them yet.
+            wsadmin_deploy::from_template::load(path, &inputs)?.stack
+        }
         (None, Some(path)) => StackSpec::load(path)?,
         (None, None) => StackSpec::default(),
     };
