@@ -30,8 +30,10 @@ mod runtime_api;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::OwnedSemaphorePermit;
 
 use wsadmin_core::function::{FunctionCode, FunctionError, FunctionSpec, Runtime};
 
@@ -208,19 +210,22 @@ impl LambdaHost {
     /// Lambda's synchronous Invoke: runs `function` on `event` (JSON) and
     /// returns its response (JSON). Callable from many tasks at once.
     pub async fn invoke(&self, function: &str, event: String) -> Result<String, InvokeFailure> {
+        self.reserve(function).await?.invoke(event).await
+    }
+
+    /// The first half of [`invoke`](Self::invoke): waits for one of the
+    /// function's instances to be free (at most `max_instances_per_function`
+    /// run at once on this machine; Lambda would start more). A caller that
+    /// counts concurrency as Lambda does keeps this wait off its clock.
+    pub async fn reserve(&self, function: &str) -> Result<Reservation<'_>, InvokeFailure> {
         let Some(pool) = self.inner.pools.get(function) else {
             return Err(InvokeFailure::UnknownFunction {
                 function: function.to_owned(),
                 known: self.names().join(", "),
             });
         };
-        if let Err(e) = serde_json::from_str::<serde_json::Value>(&event) {
-            return Err(InvokeFailure::InvalidEvent {
-                function: function.to_owned(),
-                reason: e.to_string(),
-            });
-        }
-        pool.invoke(event).await
+        let permit = pool.reserve().await?;
+        Ok(Reservation { pool, permit })
     }
 
     /// How many instances `function` has, how many are busy, and how many
@@ -237,6 +242,28 @@ impl LambdaHost {
         for pool in self.inner.pools.values() {
             pool.stop().await;
         }
+    }
+}
+
+/// One of a function's instances, reserved by [`LambdaHost::reserve`] for
+/// one invocation.
+#[derive(Debug)]
+pub struct Reservation<'a> {
+    pool: &'a Pool,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Reservation<'_> {
+    /// Runs `event` (JSON) on the reserved instance: a warm one, else a cold
+    /// start; its response (JSON), or why not.
+    pub async fn invoke(self, event: String) -> Result<String, InvokeFailure> {
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&event) {
+            return Err(InvokeFailure::InvalidEvent {
+                function: self.pool.spec.name.clone(),
+                reason: e.to_string(),
+            });
+        }
+        self.pool.invoke(self.permit, event).await
     }
 }
 

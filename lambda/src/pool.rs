@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use wsadmin_core::function::FunctionSpec;
 
 use crate::config::LogSink;
@@ -43,7 +43,7 @@ pub(crate) struct Pool {
     pub init_timeout: Duration,
     pub sink: LogSink,
     /// One permit per instance the function may have.
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     idle: Mutex<Vec<Instance>>,
     /// Every process started, so `stop` reaches busy instances too.
     live: Mutex<Vec<Weak<Process>>>,
@@ -82,7 +82,7 @@ impl Pool {
             arn,
             init_timeout,
             sink,
-            slots: Semaphore::new(max_instances.max(1)),
+            slots: Arc::new(Semaphore::new(max_instances.max(1))),
             idle: Mutex::new(Vec::new()),
             live: Mutex::new(Vec::new()),
             stopped,
@@ -110,7 +110,38 @@ impl Pool {
         }
     }
 
-    pub(crate) async fn invoke(&self, event: String) -> Result<String, InvokeFailure> {
+    /// One of the function's instance slots: waits while all
+    /// `max_instances_per_function` are busy. A function that cannot run
+    /// fails here, at once.
+    pub(crate) async fn reserve(&self) -> Result<OwnedSemaphorePermit, InvokeFailure> {
+        if let Err(reason) = &self.launch {
+            return Err(InvokeFailure::Unavailable {
+                function: self.name(),
+                reason: reason.clone(),
+            });
+        }
+        let stopped = || InvokeFailure::Stopped {
+            function: self.name(),
+        };
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| stopped())?;
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(stopped());
+        }
+        Ok(permit)
+    }
+
+    /// Runs `event` on an instance (warm, else a cold start) in the slot
+    /// `_permit` [`reserve`](Self::reserve) gave.
+    pub(crate) async fn invoke(
+        &self,
+        _permit: OwnedSemaphorePermit,
+        event: String,
+    ) -> Result<String, InvokeFailure> {
         let launch = self
             .launch
             .as_ref()
@@ -118,13 +149,6 @@ impl Pool {
                 function: self.name(),
                 reason: reason.clone(),
             })?;
-        let stopped = || InvokeFailure::Stopped {
-            function: self.name(),
-        };
-        let _permit = self.slots.acquire().await.map_err(|_| stopped())?;
-        if self.stopped.load(Ordering::SeqCst) {
-            return Err(stopped());
-        }
         self.busy.fetch_add(1, Ordering::Relaxed);
         let _busy = Busy(&self.busy);
         self.invocations.fetch_add(1, Ordering::Relaxed);
