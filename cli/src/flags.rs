@@ -624,6 +624,11 @@ pub struct ConnectArgs {
     /// query string), for a $connect with IAM authorization.
     #[arg(long)]
     pub sign: bool,
+    /// For wss://, trust the CA certificates in this PEM file too (beside
+    /// the system's roots). The local stack's CA is trusted without it
+    /// when the URL is its TLS endpoint (its state file says which).
+    #[arg(long, value_name = "FILE", env = "AWS_CA_BUNDLE")]
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -413,3 +413,55 @@ async fn interactive_in_a_real_terminal() {
     assert!(gone, "the record stayed");
     h.stop().await;
 }
+
+/// `wss://` to the local stack's TLS endpoint: its CA trusted from the
+/// state file, or from `--ca`; refused without either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_to_the_local_stack_trusts_its_ca_from_the_state_file_or_ca() {
+    let certs = tempfile::tempdir().expect("dir");
+    let h = wsadmin_harness::start_tls(certs.path(), |_| {}).await;
+    let wss = h.wss_url();
+    let home = tempfile::tempdir().expect("dir");
+    let marko = ["connect", &wss, "-x", "Marko?", "--wait", "2s"];
+
+    // No state file, no --ca: the system's roots do not know this CA.
+    let a = run({
+        let mut cmd = wsadmin_in(home.path());
+        cmd.args(marko);
+        cmd
+    })
+    .await;
+    let err = fails_with(a, 1, "TLS handshake with");
+    assert!(err.contains(&wss), "{err}");
+
+    // --ca names it.
+    let ca = h.stack.ca_file().expect("CA");
+    let a = run({
+        let mut cmd = wsadmin_in(home.path());
+        cmd.args(marko).arg("--ca").arg(&ca);
+        cmd
+    })
+    .await
+    .success();
+    assert!(stdout(&a).contains("< Polo!"), "{}", stdout(&a));
+
+    // The state file of `wsstack local` names it.
+    h.stack
+        .info()
+        .write(&home.path().join("local-stack.json"))
+        .expect("state file");
+    let a = run({
+        let mut cmd = wsadmin_in(home.path());
+        cmd.args(marko);
+        cmd
+    })
+    .await
+    .success();
+    assert!(stdout(&a).contains("< Polo!"), "{}", stdout(&a));
+    assert!(
+        stderr(&a).contains(&format!("connected to {wss} (HTTP 101)")),
+        "{}",
+        stderr(&a)
+    );
+    h.stop().await;
+}

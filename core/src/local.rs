@@ -32,6 +32,17 @@ pub struct LocalStackInfo {
     pub secret_access_key: String,
     /// The `wsstack` process, to tell a live stack from a stale file.
     pub pid: u32,
+    /// `wss://localhost:PORT/STAGE`, when the stack serves TLS (files
+    /// written before it did have none, nor the next two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wss_url: Option<String>,
+    /// `https://localhost:PORT/STAGE`: the Management API over TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_management_endpoint: Option<String>,
+    /// The PEM certificate of the CA that signed the stack's certificate:
+    /// what a client of the TLS endpoint must trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +217,25 @@ mod tests {
             access_key_id: "AKIAWSSTACKLOCAL".into(),
             secret_access_key: "wsstack-local-secret".into(),
             pid,
+            wss_url: Some("wss://localhost:3443/dev".into()),
+            https_management_endpoint: Some("https://localhost:3443/dev".into()),
+            ca_file: Some("/home/u/.local/state/wsadmin/tls/ca.pem".into()),
         }
+    }
+
+    #[test]
+    fn files_from_before_tls_still_read() {
+        let old = r#"{"websocketUrl":"ws://127.0.0.1:3001/dev","managementEndpoint":"http://127.0.0.1:3001/dev","dynamodbEndpoint":"http://127.0.0.1:4567","table":"WS_CONNECTIONS","region":"us-east-1","accessKeyId":"AKIAWSSTACKLOCAL","secretAccessKey":"wsstack-local-secret","pid":1}"#;
+        let read: LocalStackInfo = serde_json::from_str(old).expect("old file");
+        assert_eq!(read.wss_url, None);
+        assert_eq!(read.ca_file, None);
+        let json = serde_json::to_value(info(1)).expect("json");
+        assert_eq!(json["wssUrl"], "wss://localhost:3443/dev");
+        assert_eq!(
+            json["httpsManagementEndpoint"],
+            "https://localhost:3443/dev"
+        );
+        assert_eq!(json["caFile"], "/home/u/.local/state/wsadmin/tls/ca.pem");
     }
 
     #[test]

@@ -224,6 +224,18 @@ pub struct LocalArgs {
     /// Port of the WebSocket endpoint and the Management API (0 picks a free one).
     #[arg(long, default_value_t = 3001, env = "WSSTACK_PORT")]
     pub port: u16,
+    /// Port of the same endpoints over TLS, wss:// and https:// (0 picks a
+    /// free one) [default: 3443, or a free one when --port is 0].
+    #[arg(
+        long,
+        value_name = "PORT",
+        env = "WSSTACK_TLS_PORT",
+        conflicts_with = "no_tls"
+    )]
+    pub tls_port: Option<u16>,
+    /// Serve no TLS endpoint (and make no certificates).
+    #[arg(long)]
+    pub no_tls: bool,
     #[command(flatten)]
     pub described: StackArgs,
     /// Start from a CloudFormation or SAM template instead (YAML or JSON;

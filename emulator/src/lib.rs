@@ -1,7 +1,8 @@
 //! wsadmin-emulator: API Gateway's WebSocket APIs on one loopback port,
 //! serving the WebSocket endpoint (`ws://host/{stage}`) and the Management
 //! API (`/{stage}/@connections/{id}`), and invoking the routes' Lambda
-//! functions through the JSON form of their events ([`Functions`]).
+//! functions through the JSON form of their events ([`Functions`]); the
+//! same API over TLS on a second port when given a certificate ([`tls`]).
 //!
 //! It owns the live connections (the [`registry`]), their sockets
 //! ([`socket`]), the Management API ([`management`]) and API Gateway's
@@ -21,6 +22,7 @@ pub mod route;
 pub mod sigv4;
 pub mod socket;
 pub mod throttle;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +36,7 @@ use tokio::sync::Notify;
 use wsadmin_core::stack::StackSpec;
 
 pub use crate::integration::Functions;
+pub use crate::tls::TlsListener;
 use crate::integration::Integration;
 use crate::registry::Registry;
 use crate::sigv4::Verifier;
@@ -287,6 +290,30 @@ impl Emulator {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.serve_both(listener, None, shutdown).await
+    }
+
+    /// [`Emulator::serve`], and the same API over TLS on `tls` (`wss://`,
+    /// `https://`): one set of connections, one shutdown for both.
+    pub async fn serve_tls(
+        self,
+        listener: TcpListener,
+        tls: TlsListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        self.serve_both(listener, Some(tls), shutdown).await
+    }
+
+    async fn serve_both(
+        self,
+        listener: TcpListener,
+        tls: Option<TlsListener>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        use axum::serve::ListenerExt as _;
+        use futures::FutureExt as _;
+        use std::future::IntoFuture as _;
+
         let api = self.api.clone();
         let app = Router::new()
             .route("/{stage}", get(socket::handshake))
@@ -295,15 +322,32 @@ impl Emulator {
             .fallback(management::forbidden)
             .with_state(api.clone());
         let drain = api.clone();
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        // Both listeners stop on the one signal; the connections close once.
+        let stopping = async move {
             shutdown.await;
             drain.close_all().await;
-        })
-        .await
+        }
+        .boxed()
+        .shared();
+        let plain = axum::serve(
+            listener,
+            app.clone()
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopping.clone())
+        .into_future();
+        let Some(tls) = tls else {
+            return plain.await;
+        };
+        // Through `tap_io`, axum's `ConnectInfo<SocketAddr>` covers a listener
+        // of ours (its own impl names only `TcpListener` and `TapIo`).
+        let secure = axum::serve(
+            tls.tap_io(|_| {}),
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopping)
+        .into_future();
+        tokio::try_join!(plain, secure).map(|_| ())
     }
 }
 

@@ -9,6 +9,7 @@
 //! so no dev-dependency points up the stack.
 
 pub mod clients;
+pub mod tls;
 pub mod ws;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -17,10 +18,11 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use wsadmin_core::{ConnectionRecord, ConnectionStore, Gateway, ManagementEndpoint, Target};
 use wsadmin_emulator::EmulatorConfig;
-use wsadmin_local::LocalStack;
+use wsadmin_local::{Listen, LocalStack};
 use wsadmin_testkit::dynalite::Dynalite;
 
 pub use crate::clients::{Listener, eventually, eventually_async};
+pub use crate::tls::{connect_wss, start_tls};
 pub use crate::ws::{Client, Ws, assert_silent, close, raw_http, recv_close, recv_text, send_text};
 
 #[derive(Debug)]
@@ -38,15 +40,15 @@ pub async fn start(tweak: impl FnOnce(&mut EmulatorConfig)) -> Harness {
 /// [`start`] over a dynalite the test made (a persistent one it can kill
 /// and restart).
 pub async fn start_on(db: Dynalite, tweak: impl FnOnce(&mut EmulatorConfig)) -> Harness {
+    launch(db, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into(), tweak).await
+}
+
+async fn launch(db: Dynalite, listen: Listen, tweak: impl FnOnce(&mut EmulatorConfig)) -> Harness {
     let mut config = EmulatorConfig::default();
     tweak(&mut config);
-    let stack = LocalStack::start(
-        config,
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        &db.endpoint(),
-    )
-    .await
-    .expect("local stack starts");
+    let stack = LocalStack::start(config, listen, &db.endpoint())
+        .await
+        .expect("local stack starts");
     Harness { db, stack }
 }
 

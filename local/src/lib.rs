@@ -1,7 +1,8 @@
 //! wsadmin-local: the local stack, assembled: the table in a DynamoDB endpoint (dynalite,
 //! or whatever `--dynamodb-endpoint` names), the real handlers in-process,
-//! and the emulator serving them on one loopback port. `wsstack local` and
-//! the end-to-end tests run exactly this.
+//! and the emulator serving them on one loopback port, and over TLS on a
+//! second one (`wss://`, `https://`, signed by a local CA: [`tls`]).
+//! `wsstack local` and the end-to-end tests run exactly this.
 //!
 //! On AWS every Lambda instance has its own HTTP pool; here all handler
 //! invocations share one process, so they share ONE HTTP client whose
@@ -11,13 +12,14 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_smithy_http_client::tls;
+use aws_smithy_http_client::tls as http_tls;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
@@ -33,20 +35,24 @@ use wsadmin_core::local::LocalStackInfo;
 use wsadmin_core::{ConnectionStore, ManagementEndpoint, TableConfig};
 use wsadmin_handlers::Handlers;
 
-use wsadmin_emulator::{Emulator, EmulatorConfig, EmulatorError};
+use wsadmin_emulator::{Emulator, EmulatorConfig, EmulatorError, TlsListener};
 
 pub use crate::functions::InProcess;
+use crate::tls::{Certificates, TlsError};
 
 pub mod demo;
 mod functions;
+pub mod tls;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
     #[error(
-        "cannot listen on {addr} (is another wsstack running? pick another --port, or 0 for a free one)"
+        "cannot listen on {addr} (is another wsstack running? pick another {flag}, or 0 for a free one)"
     )]
     Bind {
         addr: SocketAddr,
+        /// The flag that picks this port.
+        flag: &'static str,
         #[source]
         source: std::io::Error,
     },
@@ -60,6 +66,33 @@ pub enum LocalError {
     Emulator(#[from] EmulatorError),
     #[error("invalid Management endpoint")]
     Endpoint(#[from] wsadmin_core::gateway::EndpointError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// Where the stack listens.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// `ws://`, `http://` (port 0 picks a free one).
+    pub addr: SocketAddr,
+    /// `wss://`, `https://` too, unless `None`.
+    pub tls: Option<ListenTls>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenTls {
+    /// Port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// Where the CA is kept and the server certificate written
+    /// ([`tls::default_dir`] for `wsstack local`; tests use a temporary one).
+    pub dir: PathBuf,
+}
+
+impl From<SocketAddr> for Listen {
+    /// Plain only: no certificates made, no second port.
+    fn from(addr: SocketAddr) -> Self {
+        Self { addr, tls: None }
+    }
 }
 
 /// SDK configuration for the local stack: its credentials and region, and
@@ -89,8 +122,8 @@ fn bounded_http_client(per_host: usize) -> SharedHttpClient {
     let inner = aws_smithy_http_client::Builder::new()
         .pool_idle_timeout(HANDLER_POOL_IDLE)
         .pool_max_idle_per_host(per_host)
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
+        .tls_provider(http_tls::Provider::Rustls(
+            http_tls::rustls_provider::CryptoMode::AwsLc,
         ))
         .build_https();
     SharedHttpClient::new(BoundedClient {
@@ -206,18 +239,21 @@ pub struct LocalStack {
     config: EmulatorConfig,
     dynamodb_endpoint: String,
     emulator: Emulator,
+    /// The TLS endpoint and its certificates, when it serves one.
+    tls: Option<(SocketAddr, Certificates)>,
     shutdown: Option<oneshot::Sender<()>>,
     serving: JoinHandle<std::io::Result<()>>,
 }
 
 impl LocalStack {
-    /// Creates the table (if missing), binds `addr` (port 0 picks a free
-    /// one) and serves until [`LocalStack::stop`].
+    /// Creates the table (if missing), binds `listen` (a bare address
+    /// serves plain only) and serves until [`LocalStack::stop`].
     pub async fn start(
         config: EmulatorConfig,
-        addr: SocketAddr,
+        listen: impl Into<Listen>,
         dynamodb_endpoint: &str,
     ) -> Result<Self, LocalError> {
+        let Listen { addr, tls } = listen.into();
         let sdk = sdk_config(&config, dynamodb_endpoint);
         let table = TableConfig::new(config.stack.table.clone());
         let store = ConnectionStore::from_conf(&sdk, table.clone());
@@ -231,12 +267,19 @@ impl LocalStack {
                 "this DynamoDB has no TTL support: stale records wait for `wsadmin prune`"
             );
         }
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| LocalError::Bind { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| LocalError::Bind { addr, source })?;
+        let (listener, addr) = bind(addr, "--port").await?;
+        let tls = match tls {
+            Some(t) => Some((
+                bind(t.addr, "--tls-port").await?,
+                Certificates::load_or_create(&t.dir)?,
+            )),
+            None => None,
+        };
+        // API Gateway has one domain, and it is https: with TLS, events name it.
+        let domain_name = match &tls {
+            Some(((_, tls_addr), _)) => format!("localhost:{}", tls_addr.port()),
+            None => addr.to_string(),
+        };
         let endpoint = ManagementEndpoint::parse(&format!("http://{addr}/{}", config.stack.stage))?;
         let handler_sdk = sdk
             .into_builder()
@@ -246,17 +289,26 @@ impl LocalStack {
         let emulator = Emulator::new(
             config.clone(),
             Arc::new(InProcess::new(handlers)),
-            addr.to_string(),
+            domain_name,
         )?;
         let (tx, rx) = oneshot::channel::<()>();
-        let serving = tokio::spawn(emulator.clone().serve(listener, async {
+        let stop = async {
             let _ = rx.await;
-        }));
+        };
+        let (serving, tls) = match tls {
+            Some(((tls_listener, tls_addr), certs)) => {
+                let secure = TlsListener::new(tls_listener, certs.server_config());
+                let serving = tokio::spawn(emulator.clone().serve_tls(listener, secure, stop));
+                (serving, Some((tls_addr, certs)))
+            }
+            None => (tokio::spawn(emulator.clone().serve(listener, stop)), None),
+        };
         Ok(Self {
             addr,
             config,
             dynamodb_endpoint: dynamodb_endpoint.to_owned(),
             emulator,
+            tls,
             shutdown: Some(tx),
             serving,
         })
@@ -284,6 +336,42 @@ impl LocalStack {
         &self.dynamodb_endpoint
     }
 
+    /// The TLS endpoint's address, when it serves one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// `wss://localhost:PORT/{stage}`, when it serves TLS.
+    pub fn wss_url(&self) -> Option<String> {
+        self.tls_url("wss")
+    }
+
+    /// `https://localhost:PORT/{stage}`: the Management API over TLS, as
+    /// handlers written for AWS build it from their event.
+    pub fn https_management_endpoint(&self) -> Option<String> {
+        self.tls_url("https")
+    }
+
+    fn tls_url(&self, scheme: &str) -> Option<String> {
+        let port = self.tls_addr()?.port();
+        Some(format!(
+            "{scheme}://localhost:{port}/{}",
+            self.config.stack.stage
+        ))
+    }
+
+    /// The CA certificate a TLS client must trust (PEM file), when it
+    /// serves TLS: what `NODE_EXTRA_CA_CERTS`, `AWS_CA_BUNDLE`,
+    /// `SSL_CERT_FILE` and `REQUESTS_CA_BUNDLE` should name.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|(_, certs)| certs.ca_file())
+    }
+
+    /// That CA certificate, PEM.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|(_, certs)| certs.ca_pem())
+    }
+
     /// What the state file says of this stack, run by this process: the
     /// one way a [`LocalStackInfo`] is made (`wsstack local` writes it;
     /// tests write it for `wsadmin --context local`).
@@ -298,6 +386,9 @@ impl LocalStack {
             access_key_id: c.access_key_id.clone(),
             secret_access_key: c.secret_access_key.clone(),
             pid: std::process::id(),
+            wss_url: self.wss_url(),
+            https_management_endpoint: self.https_management_endpoint(),
+            ca_file: self.ca_file(),
         }
     }
 
@@ -333,4 +424,15 @@ impl LocalStack {
             Err(e) => Err(std::io::Error::other(e)),
         }
     }
+}
+
+/// A listener on `addr`, and the address it got (port 0 picks one).
+async fn bind(
+    addr: SocketAddr,
+    flag: &'static str,
+) -> Result<(TcpListener, SocketAddr), LocalError> {
+    let error = |source| LocalError::Bind { addr, flag, source };
+    let listener = TcpListener::bind(addr).await.map_err(error)?;
+    let bound = listener.local_addr().map_err(error)?;
+    Ok((listener, bound))
 }

@@ -4,6 +4,9 @@
 //! (`--sign`, for a `$connect` with IAM authorization). Then standard
 //! input's lines are sent, or the `--execute` messages; what arrives is
 //! printed with its time, and so is the close code when the server closes.
+//! A `wss://` handshake trusts the system's roots, `--ca`'s certificates
+//! (or `AWS_CA_BUNDLE`'s), and the local stack's CA when the URL is its
+//! TLS endpoint ([`tls_connector`]).
 //!
 //! Inputs are checked before any connection ([`Plan::new`]); the signing
 //! ([`sign_url`]) is a pure function of the URL, the credentials and the
@@ -11,6 +14,8 @@
 
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -21,7 +26,11 @@ use aws_sigv4::http_request::{
 };
 use futures::{SinkExt, StreamExt};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::{ClientConfig, RootCertStore};
 use serde::Serialize;
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::header::{SEC_WEBSOCKET_PROTOCOL, USER_AGENT};
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
@@ -30,6 +39,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use url::Url;
 use wsadmin_core::ManagementEndpoint;
+use wsadmin_core::local::LocalStackInfo;
 use wsadmin_core::sdk::{LoadError, load};
 use wsadmin_core::sdk_error::credentials_cause;
 
@@ -296,6 +306,72 @@ async fn signing_identity(
     Ok((creds, region))
 }
 
+/// The TLS of a `wss://` handshake when it trusts more than the system's
+/// roots: those, plus the certificates of `ca` and, when `url` is the
+/// local stack's TLS endpoint, its CA (from `local`, else its state file).
+/// `None`: tokio-tungstenite's own (the system's roots), or not `wss://`.
+fn tls_connector(
+    url: &Uri,
+    ca: Option<&Path>,
+    local: Option<&LocalStackInfo>,
+) -> Result<Option<Connector>> {
+    if url.scheme_str() != Some("wss") {
+        return Ok(None);
+    }
+    let mut files: Vec<PathBuf> = ca.into_iter().map(Path::to_owned).collect();
+    let recorded = match local {
+        Some(info) => Some(info.clone()),
+        None => LocalStackInfo::read(&LocalStackInfo::default_path()).ok(),
+    };
+    files.extend(recorded.and_then(|info| local_ca(url, &info)));
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut roots = RootCertStore::empty();
+    // As tokio-tungstenite loads them (SSL_CERT_FILE replaces them).
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    for file in &files {
+        let cannot = |e: &dyn std::fmt::Display| {
+            usage(format!(
+                "cannot read CA certificates from {}: {e}",
+                file.display()
+            ))
+        };
+        let certs = CertificateDer::pem_file_iter(file)
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map_err(|e| cannot(&e))?;
+        if certs.is_empty() {
+            return Err(cannot(&"no PEM certificate in it"));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| cannot(&e))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(Connector::Rustls(Arc::new(config))))
+}
+
+/// The local stack's CA file, when `url` is its TLS endpoint (a loopback
+/// name and its port).
+fn local_ca(url: &Uri, info: &LocalStackInfo) -> Option<PathBuf> {
+    let wss: Uri = info.wss_url.as_deref()?.parse().ok()?;
+    let loopback = |h: &str| {
+        matches!(
+            h.trim_start_matches('[').trim_end_matches(']'),
+            "localhost" | "127.0.0.1" | "::1"
+        )
+    };
+    let same = url.port_u16().is_some()
+        && url.port_u16() == wss.port_u16()
+        && url.host().is_some_and(loopback);
+    info.ca_file.clone().filter(|_| same)
+}
+
 /// One line of the transcript.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -394,7 +470,11 @@ pub async fn run(
         Some(url) => url.trim().to_owned(),
         None => context_url(selection.as_ref().context("no URL to connect to")?)?,
     };
-    parse_ws_url(&base)?;
+    let connector = tls_connector(
+        &parse_ws_url(&base)?,
+        args.ca.as_deref(),
+        selection.as_ref().and_then(|s| s.local.as_ref()),
+    )?;
     let mut url = with_query(
         &base,
         plan.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -431,7 +511,8 @@ pub async fn run(
         }
     }
 
-    let connecting = tokio_tungstenite::connect_async(request);
+    let connecting =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector);
     let (ws, response) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
         Err(_) => bail!(
             "no answer to the handshake from {shown} within {}s",
@@ -593,6 +674,18 @@ fn handshake_error(e: WsError, shown: &str, subprotocols: &[String]) -> anyhow::
                     .canonical_reason()
                     .map(|r| format!(" {r}"))
                     .unwrap_or_default()
+            )
+        }
+        // rustls's refusal of the certificate comes through tokio-rustls as
+        // an I/O error.
+        WsError::Io(io)
+            if matches!(
+                io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+                Some(rustls::Error::InvalidCertificate(_))
+            ) =>
+        {
+            anyhow!(
+                "TLS handshake with {shown} failed: {io} (signed by a CA the system does not trust? trust it with --ca FILE)"
             )
         }
         WsError::Io(io) => anyhow!("cannot connect to {shown}: {io}"),

@@ -19,8 +19,8 @@ use wsadmin_core::stack::StackSpec;
 use wsadmin_deploy::from_template::Inputs;
 use wsadmin_dynalite::{Dynalite, Home};
 use wsadmin_emulator::{EmulatorConfig, Throttle};
-use wsadmin_local::LocalStack;
 use wsadmin_local::demo::{self, DemoPace};
+use wsadmin_local::{Listen, ListenTls, LocalStack};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -60,8 +60,7 @@ pub async fn run(args: LocalArgs, w: &mut dyn Write) -> Result<()> {
         (None, Some(d)) => d.endpoint(),
         (None, None) => unreachable!("dynalite started when no endpoint was given"),
     };
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
-    let stack = LocalStack::start(config, addr, &dynamodb_endpoint).await?;
+    let stack = LocalStack::start(config, listen(&args), &dynamodb_endpoint).await?;
     if let Some(Err(e)) = claim.as_mut().map(|claim| claim.write(stack.info())) {
         tracing::warn!(
             "`wsadmin --context local` will not find this stack: {:#}",
@@ -165,6 +164,28 @@ fn config(args: &LocalArgs) -> Result<EmulatorConfig> {
     })
 }
 
+/// Where the stack listens: `--port`, and `--tls-port` unless `--no-tls`
+/// (3443 by default, a free port when `--port` is 0 so that several
+/// stacks on free ports never meet), with the CA beside the state file.
+fn listen(args: &LocalArgs) -> Listen {
+    let at = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let tls_port = match (args.tls_port, args.port) {
+        (Some(port), _) => port,
+        (None, 0) => 0,
+        (None, _) => DEFAULT_TLS_PORT,
+    };
+    Listen {
+        addr: at(args.port),
+        tls: (!args.no_tls).then(|| ListenTls {
+            addr: at(tls_port),
+            dir: wsadmin_local::tls::default_dir(),
+        }),
+    }
+}
+
+/// `--tls-port`'s default beside `--port`'s 3001.
+const DEFAULT_TLS_PORT: u16 = 3443;
+
 /// The pinned dynalite: the checkout's when wsstack runs from one, else the
 /// one in the user's data directory (installed there on first use).
 async fn start_dynalite(port: u16, data_dir: Option<PathBuf>) -> Result<Dynalite> {
@@ -187,7 +208,13 @@ fn banner(stack: &LocalStack, state_file: Option<&Path>) -> String {
     let mut b = String::new();
     let _ = writeln!(b, "wsstack local is running");
     let _ = writeln!(b, "  WebSocket       {ws}");
+    if let Some(wss) = stack.wss_url() {
+        let _ = writeln!(b, "                  {wss}");
+    }
     let _ = writeln!(b, "  Management API  {mgmt}");
+    if let Some(https) = stack.https_management_endpoint() {
+        let _ = writeln!(b, "                  {https}");
+    }
     let _ = writeln!(b, "  DynamoDB        {ddb}   table {}", c.stack.table);
     let _ = writeln!(
         b,
@@ -212,6 +239,18 @@ fn banner(stack: &LocalStack, state_file: Option<&Path>) -> String {
             "  (no state file: `wsadmin --context local` will not find this stack)"
         ),
     };
+    if let Some(ca) = stack.ca_file() {
+        let ca = ca.display();
+        let _ = writeln!(b, "Trust its TLS certificate (its CA, {ca}):");
+        let _ = writeln!(
+            b,
+            "  NODE_EXTRA_CA_CERTS={ca} (Node)   AWS_CA_BUNDLE={ca} (AWS CLI, boto3)"
+        );
+        let _ = writeln!(
+            b,
+            "  SSL_CERT_FILE={ca} or REQUESTS_CA_BUNDLE={ca} (others); wsadmin connect trusts it"
+        );
+    }
     let _ = writeln!(b, "Try it:");
     let _ = writeln!(
         b,
