@@ -58,6 +58,7 @@ pub fn select(flags: &TargetArgs) -> Result<Selection> {
             let spec = ContextSpec {
                 endpoint: Some(info.management_endpoint.clone()),
                 table: Some(info.table.clone()),
+                table_key: info.table_key.clone(),
                 region: Some(info.region.clone()),
                 dynamodb_endpoint: Some(info.dynamodb_endpoint.clone()),
                 ..ContextSpec::default()

@@ -27,6 +27,10 @@ pub struct LocalStackInfo {
     pub management_endpoint: String,
     pub dynamodb_endpoint: String,
     pub table: String,
+    /// The table's hash key, when the stack declares one other than ours
+    /// (`connectionId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_key: Option<String>,
     pub region: String,
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -213,6 +217,7 @@ mod tests {
             management_endpoint: "http://127.0.0.1:3001/dev".into(),
             dynamodb_endpoint: "http://127.0.0.1:4567".into(),
             table: "WS_CONNECTIONS".into(),
+            table_key: None,
             region: "us-east-1".into(),
             access_key_id: "AKIAWSSTACKLOCAL".into(),
             secret_access_key: "wsstack-local-secret".into(),

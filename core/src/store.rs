@@ -29,8 +29,8 @@ use crate::record::{
     Item, MissingKey, TableConfig, validate_connection_id,
 };
 use crate::retry::{RetryClass, RetryPolicy, Retryable};
-use crate::stack::{KeyAttribute, TableKeys};
 use crate::sdk_error::{SdkFailure, classify};
+use crate::stack::{KeyAttribute, TableKeys};
 
 /// No TCP connection to DynamoDB within this long: unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

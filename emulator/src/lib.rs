@@ -36,11 +36,11 @@ use tokio::sync::Notify;
 use wsadmin_core::stack::StackSpec;
 
 pub use crate::integration::Functions;
-pub use crate::tls::TlsListener;
 use crate::integration::Integration;
 use crate::registry::Registry;
 use crate::sigv4::Verifier;
 use crate::throttle::TokenBucket;
+pub use crate::tls::TlsListener;
 
 /// The documented local credentials the Management API accepts by default.
 pub const LOCAL_ACCESS_KEY_ID: &str = "AKIAWSSTACKLOCAL";
@@ -278,8 +278,14 @@ impl Emulator {
         self.api.registry.len()
     }
 
-    /// Handler invocations running right now (at most the concurrency).
+    /// Handler invocations running right now, including those waiting off
+    /// the clock (see [`integration::off_the_clock`]).
     pub fn invocations_running(&self) -> usize {
+        self.api.integration.running()
+    }
+
+    /// Lambda execution slots in use right now (at most the concurrency).
+    pub fn slots_busy(&self) -> usize {
         self.api.integration.busy()
     }
 

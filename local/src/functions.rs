@@ -1,12 +1,21 @@
-//! Our four handlers as the emulator's [`Functions`], run in-process: the
-//! event arrives as Lambda's JSON and the response leaves as Lambda's JSON,
-//! so the wire contract is the one AWS runs.
+//! The stack's functions as the emulator's [`Functions`]: our four handlers
+//! run in-process ([`InProcess`]), and every function the stack declares
+//! with a runtime (a template's Node, Python or `bootstrap` function) run as
+//! Lambda runs it, by the Lambda host ([`wsadmin_lambda::LambdaHost`]),
+//! in its own processes through the Runtime API. Which path a route takes
+//! is decided per function: declared in `StackSpec::functions` means the
+//! host; otherwise one of ours. Either way the event arrives as Lambda's
+//! JSON and the response leaves as Lambda's JSON, so the wire contract is
+//! the one AWS runs.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use wsadmin_emulator::Functions;
+use wsadmin_emulator::integration::off_the_clock;
 use wsadmin_handlers::{Handlers, Route, parse_event};
+use wsadmin_lambda::LambdaHost;
 
 #[derive(Debug, Clone)]
 pub struct InProcess {
@@ -42,5 +51,54 @@ impl Functions for InProcess {
             serde_json::to_string(&response)
                 .map_err(|e| format!("the response does not serialise: {e}"))
         })
+    }
+}
+
+/// Our handlers in-process, and the declared functions on the Lambda host.
+#[derive(Debug)]
+pub struct StackFunctions {
+    in_process: InProcess,
+    /// `None` when the stack declares no function of its own.
+    host: Option<LambdaHost>,
+    /// The host's functions, looked up on every invocation.
+    hosted: HashSet<String>,
+}
+
+impl StackFunctions {
+    pub fn new(in_process: InProcess, host: Option<LambdaHost>) -> Self {
+        let hosted = host.iter().flat_map(|h| h.names()).collect();
+        Self {
+            in_process,
+            host,
+            hosted,
+        }
+    }
+}
+
+impl Functions for StackFunctions {
+    fn names(&self) -> Vec<String> {
+        let mut names = self.in_process.names();
+        if let Some(host) = &self.host {
+            names.extend(host.names());
+        }
+        names
+    }
+
+    fn invoke<'a>(
+        &'a self,
+        function: &'a str,
+        event: String,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        match &self.host {
+            // Waiting for a free instance is this machine's limit, not
+            // Lambda's (it would start one): off the clock. Running is on it.
+            Some(host) if self.hosted.contains(function) => Box::pin(async move {
+                let reserved = off_the_clock(host.reserve(function))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                reserved.invoke(event).await.map_err(|e| e.to_string())
+            }),
+            _ => self.in_process.invoke(function, event),
+        }
     }
 }

@@ -34,10 +34,12 @@ use tokio::task::JoinHandle;
 use wsadmin_core::local::LocalStackInfo;
 use wsadmin_core::{ConnectionStore, ManagementEndpoint, TableConfig};
 use wsadmin_handlers::Handlers;
+use wsadmin_lambda::{HostConfig, LambdaHost};
 
+use wsadmin_emulator::integration::off_the_clock;
 use wsadmin_emulator::{Emulator, EmulatorConfig, EmulatorError, TlsListener};
 
-pub use crate::functions::InProcess;
+pub use crate::functions::{InProcess, StackFunctions};
 use crate::tls::{Certificates, TlsError};
 
 pub mod demo;
@@ -68,6 +70,8 @@ pub enum LocalError {
     Endpoint(#[from] wsadmin_core::gateway::EndpointError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Lambda(#[from] wsadmin_lambda::HostError),
 }
 
 /// Where the stack listens.
@@ -117,8 +121,11 @@ const HANDLER_POOL_IDLE: Duration = Duration::from_secs(30);
 
 /// The one HTTP client every handler SDK client shares: one pool, at most
 /// `per_host` requests in flight per host, at most `per_host` idle
-/// connections kept per host.
-fn bounded_http_client(per_host: usize) -> SharedHttpClient {
+/// connections kept per host. Requests to `dynamodb` (`scheme://authority`
+/// of the local DynamoDB) run [`off_the_clock`]: their wait on a loaded
+/// dynalite does not hold a Lambda execution slot, as a few-ms call on AWS
+/// would not.
+fn bounded_http_client(per_host: usize, dynamodb: &str) -> SharedHttpClient {
     let inner = aws_smithy_http_client::Builder::new()
         .pool_idle_timeout(HANDLER_POOL_IDLE)
         .pool_max_idle_per_host(per_host)
@@ -131,6 +138,7 @@ fn bounded_http_client(per_host: usize) -> SharedHttpClient {
         gates: Arc::new(HostGates {
             per_host,
             hosts: Mutex::new(HashMap::new()),
+            off_the_clock: dynamodb.trim_end_matches('/').to_owned(),
         }),
     })
 }
@@ -140,10 +148,13 @@ fn bounded_http_client(per_host: usize) -> SharedHttpClient {
 struct HostGates {
     per_host: usize,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// The host whose requests run off the Lambda clock: the local DynamoDB.
+    off_the_clock: String,
 }
 
 impl HostGates {
-    fn gate(&self, uri: &str) -> Arc<Semaphore> {
+    /// The host's gate, and whether its requests run off the clock.
+    fn gate(&self, uri: &str) -> (Arc<Semaphore>, bool) {
         let host = match uri.find("://") {
             Some(i) => {
                 let rest = &uri[i + 3..];
@@ -153,10 +164,11 @@ impl HostGates {
             None => "",
         };
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        hosts
+        let gate = hosts
             .entry(host.to_owned())
             .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
-            .clone()
+            .clone();
+        (gate, host == self.off_the_clock)
     }
 }
 
@@ -187,9 +199,9 @@ struct BoundedConnector {
 
 impl HttpConnector for BoundedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let gate = self.gates.gate(request.uri());
+        let (gate, off_clock) = self.gates.gate(request.uri());
         let inner = self.inner.clone();
-        HttpConnectorFuture::new(async move {
+        let call = async move {
             // The semaphore is never closed, so this cannot fail; if it ever
             // did, the request goes out unbounded rather than failing.
             let permit = gate.acquire_owned().await.ok();
@@ -202,7 +214,12 @@ impl HttpConnector for BoundedConnector {
                 _permit: permit,
             });
             Ok(response)
-        })
+        };
+        if off_clock {
+            HttpConnectorFuture::new(off_the_clock(call))
+        } else {
+            HttpConnectorFuture::new(call)
+        }
     }
 }
 
@@ -241,6 +258,8 @@ pub struct LocalStack {
     emulator: Emulator,
     /// The TLS endpoint and its certificates, when it serves one.
     tls: Option<(SocketAddr, Certificates)>,
+    /// The functions the stack declares, run as Lambda runs them.
+    lambda: Option<LambdaHost>,
     shutdown: Option<oneshot::Sender<()>>,
     serving: JoinHandle<std::io::Result<()>>,
 }
@@ -255,13 +274,16 @@ impl LocalStack {
     ) -> Result<Self, LocalError> {
         let Listen { addr, tls } = listen.into();
         let sdk = sdk_config(&config, dynamodb_endpoint);
-        let table = TableConfig::new(config.stack.table.clone());
+        let table = table_config(&config);
         let store = ConnectionStore::from_conf(&sdk, table.clone());
         let table_error = |source| LocalError::Table {
             table: table.name.clone(),
             source,
         };
-        store.create_table().await.map_err(table_error)?;
+        store
+            .create_table_with(config.stack.table_keys.as_ref())
+            .await
+            .map_err(table_error)?;
         if !store.enable_ttl().await.map_err(table_error)? {
             tracing::info!(
                 "this DynamoDB has no TTL support: stale records wait for `wsadmin prune`"
@@ -283,14 +305,23 @@ impl LocalStack {
         let endpoint = ManagementEndpoint::parse(&format!("http://{addr}/{}", config.stack.stage))?;
         let handler_sdk = sdk
             .into_builder()
-            .http_client(bounded_http_client(HANDLER_CONNECTIONS_PER_HOST))
+            .http_client(bounded_http_client(
+                HANDLER_CONNECTIONS_PER_HOST,
+                dynamodb_endpoint,
+            ))
             .build();
         let handlers = Handlers::new(handler_sdk, table, Some(endpoint));
-        let emulator = Emulator::new(
-            config.clone(),
-            Arc::new(InProcess::new(handlers)),
-            domain_name,
-        )?;
+        let lambda = match config.stack.functions.is_empty() {
+            true => None,
+            false => {
+                let ca_file = tls.as_ref().map(|(_, certs)| certs.ca_file());
+                let host_config = lambda_config(&config, dynamodb_endpoint, ca_file.as_deref());
+                let host = LambdaHost::start(config.stack.functions.clone(), host_config).await?;
+                Some(host)
+            }
+        };
+        let functions = StackFunctions::new(InProcess::new(handlers), lambda.clone());
+        let emulator = Emulator::new(config.clone(), Arc::new(functions), domain_name)?;
         let (tx, rx) = oneshot::channel::<()>();
         let stop = async {
             let _ = rx.await;
@@ -309,6 +340,7 @@ impl LocalStack {
             dynamodb_endpoint: dynamodb_endpoint.to_owned(),
             emulator,
             tls,
+            lambda,
             shutdown: Some(tx),
             serving,
         })
@@ -382,6 +414,12 @@ impl LocalStack {
             management_endpoint: self.management_endpoint(),
             dynamodb_endpoint: self.dynamodb_endpoint.clone(),
             table: c.stack.table.clone(),
+            table_key: c
+                .stack
+                .table_keys
+                .as_ref()
+                .map(|k| k.hash.name.clone())
+                .filter(|k| k != TableConfig::DEFAULT_KEY),
             region: c.region.clone(),
             access_key_id: c.access_key_id.clone(),
             secret_access_key: c.secret_access_key.clone(),
@@ -409,7 +447,8 @@ impl LocalStack {
         self.emulator.connection_count()
     }
 
-    /// Handler invocations running right now (at most the Lambda concurrency).
+    /// Handler invocations running right now, including those whose wait
+    /// on the local DynamoDB does not hold a Lambda execution slot.
     pub fn invocations_running(&self) -> usize {
         self.emulator.invocations_running()
     }
@@ -419,11 +458,100 @@ impl LocalStack {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        match (&mut self.serving).await {
+        let served = match (&mut self.serving).await {
             Ok(result) => result,
             Err(e) => Err(std::io::Error::other(e)),
+        };
+        // After every `$disconnect` ran: then no instance is needed.
+        if let Some(host) = self.lambda.take() {
+            host.stop().await;
+            let _ = std::fs::remove_dir_all(host.work_dir());
+        }
+        served
+    }
+
+    /// The Lambda host's view of `function` (instances warm and busy, cold
+    /// starts), when the stack runs it in its own processes.
+    pub fn function_stats(&self, function: &str) -> Option<wsadmin_lambda::FunctionStats> {
+        self.lambda.as_ref()?.stats(function)
+    }
+}
+
+/// The registry table as the handlers and wsadmin address it: named by the
+/// stack, its hash key the one the stack declares (ours by default).
+fn table_config(config: &EmulatorConfig) -> TableConfig {
+    let table = TableConfig::new(config.stack.table.clone());
+    match &config.stack.table_keys {
+        Some(keys) => table.with_key(keys.hash.name.clone()),
+        None => table,
+    }
+}
+
+/// Where a stack's Lambda host writes its shims and inline code: one
+/// directory per stack of this process, removed when it stops.
+fn lambda_work_dir() -> PathBuf {
+    static STACKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("wsstack-lambda-{}-{n}", std::process::id()))
+}
+
+/// What the stack gives the functions it runs in their own processes: its
+/// region and credentials, the local DynamoDB as their DynamoDB endpoint,
+/// the JS SDK v3 on Node's path (Lambda's Node runtimes bundle it), and the
+/// local CA for the TLS endpoint their code may build from `domainName`.
+fn lambda_config(
+    config: &EmulatorConfig,
+    dynamodb_endpoint: &str,
+    ca_file: Option<&std::path::Path>,
+) -> HostConfig {
+    let mut host = HostConfig::new(lambda_work_dir());
+    host.region.clone_from(&config.region);
+    host.access_key_id.clone_from(&config.access_key_id);
+    host.secret_access_key.clone_from(&config.secret_access_key);
+    let env = &mut host.extra_env;
+    env.insert(
+        "AWS_ENDPOINT_URL_DYNAMODB".into(),
+        dynamodb_endpoint.to_owned(),
+    );
+    if let Some(sdk) = node_sdk_dir() {
+        env.insert("NODE_PATH".into(), sdk.display().to_string());
+    } else if config
+        .stack
+        .functions
+        .iter()
+        .any(|f| f.runtime.starts_with("nodejs"))
+    {
+        tracing::warn!(
+            "the AWS SDK for JavaScript v3 is not installed for Node functions (Lambda's Node runtimes bundle it): run scripts/setup in the wsadmin checkout, or bundle it with your functions"
+        );
+    }
+    if let Some(ca) = ca_file {
+        let ca = ca.display().to_string();
+        for var in [
+            "NODE_EXTRA_CA_CERTS",
+            "SSL_CERT_FILE",
+            "REQUESTS_CA_BUNDLE",
+            "AWS_CA_BUNDLE",
+        ] {
+            env.insert(var.into(), ca.clone());
         }
     }
+    host
+}
+
+/// `runtimes/nodejs/node_modules` of the checkout that holds the running
+/// executable, or of the one this crate was built in (`scripts/setup`
+/// installs the JS SDK v3 there).
+fn node_sdk_dir() -> Option<PathBuf> {
+    let sdk = |root: &std::path::Path| {
+        let dir = root.join("runtimes/nodejs/node_modules");
+        dir.join("@aws-sdk").is_dir().then_some(dir)
+    };
+    let exe = std::env::current_exe().ok();
+    exe.iter()
+        .flat_map(|e| e.ancestors())
+        .find_map(sdk)
+        .or_else(|| sdk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent()?))
 }
 
 /// A listener on `addr`, and the address it got (port 0 picks one).
