@@ -215,7 +215,25 @@ fn banner(stack: &LocalStack, state_file: Option<&Path>) -> String {
     if let Some(https) = stack.https_management_endpoint() {
         let _ = writeln!(b, "                  {https}");
     }
-    let _ = writeln!(b, "  DynamoDB        {ddb}   table {}", c.stack.table);
+    let key = stack.info().table_key;
+    let key_note = key
+        .as_deref()
+        .map(|k| format!(" (key {k})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        b,
+        "  DynamoDB        {ddb}   table {}{key_note}",
+        c.stack.table
+    );
+    // Each route with the function that answers it, and how that runs.
+    for (i, route) in c.stack.routes.iter().enumerate() {
+        let label = if i == 0 { "  Routes" } else { "" };
+        let how = match c.stack.function(&route.handler) {
+            Some(f) => format!("{} ({}, {})", f.name, f.runtime, f.handler),
+            None => format!("{} (in-process)", route.handler),
+        };
+        let _ = writeln!(b, "{label:<18}{:<14}{how}", route.key);
+    }
     let _ = writeln!(
         b,
         "  Credentials     AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={}",
@@ -225,8 +243,12 @@ fn banner(stack: &LocalStack, state_file: Option<&Path>) -> String {
     let _ = writeln!(b, "Operate it:");
     let _ = writeln!(
         b,
-        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={} \\\n    wsadmin --endpoint {mgmt} --table {} --dynamodb-endpoint {ddb} list",
-        c.access_key_id, c.secret_access_key, c.region, c.stack.table
+        "  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={} \\\n    wsadmin --endpoint {mgmt} --table {}{} --dynamodb-endpoint {ddb} list",
+        c.access_key_id,
+        c.secret_access_key,
+        c.region,
+        c.stack.table,
+        key.map(|k| format!(" --table-key {k}")).unwrap_or_default(),
     );
     let _ = match state_file {
         Some(path) => writeln!(
