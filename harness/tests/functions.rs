@@ -208,3 +208,53 @@ async fn a_burst_beyond_the_concurrency_limit_is_throttled_as_api_gateway_shows_
     assert_eq!(recv_text(&mut clients[2].ws).await, "held");
     h.stop().await;
 }
+
+/// A `$connect` function decides the handshake as on AWS: its non-2xx
+/// status refuses with that status, and a throw refuses with 500; the
+/// stack keeps letting others in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_function_refuses_or_fails_handshakes_as_api_gateway_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let code = dir.path().join("code");
+    std::fs::create_dir_all(&code).expect("dir");
+    write(
+        &code,
+        "gate.py",
+        "def handler(event, context):\n    q = event.get('queryStringParameters') or {}\n    if 'boom' in q:\n        raise ValueError('no token store')\n    if q.get('token') != 'ok':\n        return {'statusCode': 403}\n    return {'statusCode': 200}\n",
+    );
+    let functions = vec![FunctionSpec::new(
+        "gate",
+        "python3.11",
+        "gate.handler",
+        FunctionCode::Dir(code.clone()),
+    )];
+    let h = start(|c| {
+        c.stack = StackSpec {
+            routes: vec![
+                RouteSpec::new("$connect", "gate"),
+                RouteSpec::new("$default", "ws-default").with_route_response(),
+            ],
+            functions,
+            ..StackSpec::default()
+        };
+    })
+    .await;
+    let refused = |query: &'static str| {
+        let url = format!("{}?{query}", h.stack.websocket_url());
+        async move {
+            match tokio_tungstenite::connect_async(url.as_str()).await {
+                Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
+                other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+            }
+        }
+    };
+    assert_eq!(refused("token=bad").await, 403);
+    assert_eq!(refused("boom=1").await, 500);
+    let url = format!("{}?token=ok", h.stack.websocket_url());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("let in");
+    send_text(&mut ws, "Marko?").await;
+    assert_eq!(recv_text(&mut ws).await, "Polo!");
+    h.stop().await;
+}
