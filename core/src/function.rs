@@ -41,6 +41,11 @@ pub struct FunctionSpec {
     pub timeout_seconds: u32,
     #[serde(default = "default_memory")]
     pub memory_mb: u32,
+    /// `ReservedConcurrentExecutions`: at most this many invocations at
+    /// once, throttled beyond (0 throttles every one); `None` shares the
+    /// account's concurrency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
 }
 
 fn default_timeout() -> u32 {
@@ -80,6 +85,7 @@ impl FunctionSpec {
             environment: BTreeMap::new(),
             timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
             memory_mb: DEFAULT_MEMORY_MB,
+            reserved_concurrency: None,
         }
     }
 

@@ -41,6 +41,13 @@ pub trait Functions: Send + Sync + std::fmt::Debug + 'static {
         function: &'a str,
         event: String,
     ) -> BoxFuture<'a, Result<String, String>>;
+
+    /// The function's reserved concurrency (Lambda's
+    /// `ReservedConcurrentExecutions`): at most this many of its
+    /// invocations at once, throttled beyond; `None`, only the account's.
+    fn reserved_concurrency(&self, _function: &str) -> Option<usize> {
+        None
+    }
 }
 
 /// One route's binding.
@@ -71,6 +78,11 @@ pub enum InvokeError {
         "throttled: all {limit} Lambda execution slots are busy (TooManyRequestsException; raise --lambda-concurrency)"
     )]
     Throttled { limit: usize },
+    /// Lambda's 429 for a function whose reserved concurrency is all in use.
+    #[error(
+        "throttled: all {limit} of the function's reserved concurrency is busy (TooManyRequestsException; raise its ReservedConcurrentExecutions)"
+    )]
+    ReservedThrottled { limit: usize },
     /// The function failed as a crashing Lambda would (the event or the
     /// response did not cross the wire).
     #[error("the function failed (see the error logged before)")]
@@ -95,12 +107,14 @@ impl Drop for Running {
     }
 }
 
-/// The permit of a running invocation, and the semaphore to take it again
-/// from after a wait off the clock.
+/// The permits of a running invocation (the function's reserved slot, if
+/// it has reserved concurrency, and the account's), and the semaphores to
+/// take them again from, in that order, after a wait off the clock.
 #[derive(Debug)]
 struct HeldSlot {
-    slots: Arc<Semaphore>,
-    permit: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
+    pools: Vec<Arc<Semaphore>>,
+    /// Empty while off the clock.
+    permits: std::sync::Mutex<Vec<OwnedSemaphorePermit>>,
 }
 
 tokio::task_local! {
@@ -119,18 +133,21 @@ pub async fn off_the_clock<F: std::future::Future>(wait: F) -> F::Output {
     let Ok(held) = RUNNING.try_with(Arc::clone) else {
         return wait.await;
     };
-    let released = held.permit.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if released.is_none() {
+    let released = std::mem::take(&mut *held.permits.lock().unwrap_or_else(|p| p.into_inner()));
+    if released.is_empty() {
         // Already off the clock (a nested or concurrent wait of the same
         // invocation): the outermost wait takes the slot back.
         return wait.await;
     }
     drop(released);
     let output = wait.await;
-    // The semaphore is never closed, so this cannot fail; if it did, the
-    // invocation runs on without a slot rather than failing.
-    let permit = held.slots.clone().acquire_owned().await.ok();
-    *held.permit.lock().unwrap_or_else(|p| p.into_inner()) = permit;
+    let mut permits = Vec::with_capacity(held.pools.len());
+    for pool in &held.pools {
+        // The semaphores are never closed, so this cannot fail; if it did,
+        // the invocation runs on without that slot rather than failing.
+        permits.extend(pool.clone().acquire_owned().await.ok());
+    }
+    *held.permits.lock().unwrap_or_else(|p| p.into_inner()) = permits;
     output
 }
 
@@ -141,6 +158,8 @@ pub struct Integration {
     /// The account's Lambda concurrency: one permit per execution slot.
     slots: Arc<Semaphore>,
     limit: usize,
+    /// Functions with reserved concurrency: their own slots, and how many.
+    reserved: HashMap<Arc<str>, (Arc<Semaphore>, usize)>,
     /// Invocations admitted and not yet ended, whether or not they hold a
     /// slot right now.
     running: Arc<std::sync::atomic::AtomicUsize>,
@@ -154,6 +173,16 @@ impl Integration {
         concurrency: usize,
     ) -> Result<Self, EmulatorError> {
         let names = functions.names();
+        let reserved = names
+            .iter()
+            .filter_map(|name| {
+                let limit = functions.reserved_concurrency(name)?;
+                Some((
+                    Arc::from(name.as_str()),
+                    (Arc::new(Semaphore::new(limit)), limit),
+                ))
+            })
+            .collect();
         let mut routes = HashMap::new();
         for r in &stack.routes {
             if !names.contains(&r.handler) {
@@ -176,28 +205,41 @@ impl Integration {
             routes,
             slots: Arc::new(Semaphore::new(concurrency)),
             limit: concurrency,
+            reserved,
             running: Arc::default(),
         })
     }
 
-    /// An execution slot, or [`InvokeError::Throttled`] at once when all
-    /// are busy.
-    pub fn slot(&self) -> Result<Slot, InvokeError> {
-        self.slots
+    /// An execution slot for `function`, or a throttle at once when all
+    /// of its reserved concurrency ([`InvokeError::ReservedThrottled`]) or
+    /// all of the account's ([`InvokeError::Throttled`]) is busy.
+    pub fn slot(&self, function: &str) -> Result<Slot, InvokeError> {
+        let mut pools = Vec::with_capacity(2);
+        let mut permits = Vec::with_capacity(2);
+        if let Some((reserved, limit)) = self.reserved.get(function) {
+            let permit = reserved
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| InvokeError::ReservedThrottled { limit: *limit })?;
+            pools.push(reserved.clone());
+            permits.push(permit);
+        }
+        let permit = self
+            .slots
             .clone()
             .try_acquire_owned()
-            .map(|permit| {
-                self.running
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                Slot {
-                    held: Arc::new(HeldSlot {
-                        slots: self.slots.clone(),
-                        permit: std::sync::Mutex::new(Some(permit)),
-                    }),
-                    _running: Running(self.running.clone()),
-                }
-            })
-            .map_err(|_| InvokeError::Throttled { limit: self.limit })
+            .map_err(|_| InvokeError::Throttled { limit: self.limit })?;
+        pools.push(self.slots.clone());
+        permits.push(permit);
+        self.running
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Slot {
+            held: Arc::new(HeldSlot {
+                pools,
+                permits: std::sync::Mutex::new(permits),
+            }),
+            _running: Running(self.running.clone()),
+        })
     }
 
     /// Execution slots in use right now (invocations on the clock).

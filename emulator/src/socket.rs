@@ -371,7 +371,7 @@ async fn connect(
     tokio::spawn(async move {
         let _task = api.task_started();
         let result = async {
-            let slot = api.integration.slot()?;
+            let slot = api.integration.slot(&function)?;
             let answer = api.integration.invoke(&slot, &function, &event).await?;
             if !(200..300).contains(&answer.status) {
                 return Ok((answer, None));
@@ -442,7 +442,7 @@ async fn disconnect(api: &Api, conn: &Conn, ending: &Ending) {
     }
     // A throttled `$disconnect` is lost, as on AWS: its record stays behind
     // for `wsadmin prune`.
-    let slot = match api.integration.slot() {
+    let slot = match api.integration.slot(&binding.function) {
         Ok(slot) => slot,
         Err(e) => {
             tracing::warn!(connection_id = %conn.id, "$disconnect skipped, its record stays until prune: {e}");
@@ -501,7 +501,7 @@ async fn on_message(api: Arc<Api>, conn: Arc<Conn>, body: String, is_base64: boo
         &request_id,
         Api::now_ms(),
     );
-    let answer = match api.integration.slot() {
+    let answer = match api.integration.slot(&binding.function) {
         Ok(slot) => api.integration.invoke(&slot, &binding.function, &ev).await,
         Err(e) => Err(e),
     };

@@ -258,3 +258,52 @@ async fn a_connect_function_refuses_or_fails_handshakes_as_api_gateway_does() {
     assert_eq!(recv_text(&mut ws).await, "Polo!");
     h.stop().await;
 }
+
+/// Reserved concurrency (`ReservedConcurrentExecutions`) is counted per
+/// function as Lambda counts it: beyond it that function is throttled while
+/// the account still has slots for the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_functions_reserved_concurrency_throttles_it_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let code = dir.path().join("code");
+    std::fs::create_dir_all(&code).expect("dir");
+    write(
+        &code,
+        "hold.js",
+        "exports.handler = () => new Promise((resolve) => setTimeout(() => resolve({ statusCode: 200, body: 'held' }), 1500));\n",
+    );
+    write(
+        &code,
+        "quick.js",
+        "exports.handler = async () => ({ statusCode: 200, body: 'quick' });\n",
+    );
+    let mut hold = FunctionSpec::new(
+        "hold",
+        "nodejs20.x",
+        "hold.handler",
+        FunctionCode::Dir(code.clone()),
+    );
+    hold.reserved_concurrency = Some(1);
+    let quick = FunctionSpec::new(
+        "quick",
+        "nodejs20.x",
+        "quick.handler",
+        FunctionCode::Dir(code.clone()),
+    );
+    let h = stack(
+        100,
+        vec![hold, quick],
+        vec![route("$default", "hold"), route("quick", "quick")],
+    )
+    .await;
+    let mut a = h.client("a").await;
+    let mut b = h.client("b").await;
+    send_text(&mut a.ws, "x").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    send_text(&mut b.ws, "x").await;
+    assert_integration_failure(&mut b.ws).await;
+    send_text(&mut b.ws, r#"{"type":"quick"}"#).await;
+    assert_eq!(recv_text(&mut b.ws).await, "quick");
+    assert_eq!(recv_text(&mut a.ws).await, "held");
+    h.stop().await;
+}

@@ -8,10 +8,11 @@
 //! JSON and the response leaves as Lambda's JSON, so the wire contract is
 //! the one AWS runs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use wsadmin_core::function::FunctionSpec;
 use wsadmin_emulator::Functions;
 use wsadmin_emulator::integration::off_the_clock;
 use wsadmin_handlers::{Handlers, Route, parse_event};
@@ -62,15 +63,27 @@ pub struct StackFunctions {
     host: Option<LambdaHost>,
     /// The host's functions, looked up on every invocation.
     hosted: HashSet<String>,
+    /// Functions with reserved concurrency, and how much.
+    reserved: HashMap<String, u32>,
 }
 
 impl StackFunctions {
-    pub fn new(in_process: InProcess, host: Option<LambdaHost>) -> Self {
+    /// `functions`: what the stack declares (their reserved concurrency).
+    pub fn new(
+        in_process: InProcess,
+        host: Option<LambdaHost>,
+        functions: &[FunctionSpec],
+    ) -> Self {
         let hosted = host.iter().flat_map(|h| h.names()).collect();
+        let reserved = functions
+            .iter()
+            .filter_map(|f| Some((f.name.clone(), f.reserved_concurrency?)))
+            .collect();
         Self {
             in_process,
             host,
             hosted,
+            reserved,
         }
     }
 }
@@ -100,5 +113,10 @@ impl Functions for StackFunctions {
             }),
             _ => self.in_process.invoke(function, event),
         }
+    }
+
+    fn reserved_concurrency(&self, function: &str) -> Option<usize> {
+        let reserved = self.reserved.get(function)?;
+        usize::try_from(*reserved).ok()
     }
 }

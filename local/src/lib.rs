@@ -320,7 +320,11 @@ impl LocalStack {
                 Some(host)
             }
         };
-        let functions = StackFunctions::new(InProcess::new(handlers), lambda.clone());
+        let functions = StackFunctions::new(
+            InProcess::new(handlers),
+            lambda.clone(),
+            &config.stack.functions,
+        );
         let emulator = Emulator::new(config.clone(), Arc::new(functions), domain_name)?;
         let (tx, rx) = oneshot::channel::<()>();
         let stop = async {

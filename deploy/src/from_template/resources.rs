@@ -496,6 +496,7 @@ impl<'a> Reader<'a> {
         if let Some(memory) = self.number(f, "MemorySize")? {
             spec.memory_mb = memory;
         }
+        spec.reserved_concurrency = self.number(f, "ReservedConcurrentExecutions")?;
         spec.validate()
             .map_err(|e| self.at(f, "Properties", e.to_string()))?;
         Ok(spec)
