@@ -15,6 +15,11 @@ use tokio::sync::mpsc;
 /// environments) on this machine.
 pub const DEFAULT_MAX_INSTANCES: usize = 32;
 
+/// How long an instance beyond a function's most recent one stays idle
+/// before it is stopped (Lambda keeps idle environments for minutes; here
+/// each holds a runtime's memory on a developer's machine).
+pub const DEFAULT_IDLE_INSTANCE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long a cold start may take to ask for its first event: Lambda's
 /// 10 s init phase.
 pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,6 +50,9 @@ pub struct HostConfig {
     pub max_instances_per_function: usize,
     /// How long a cold start may take before its first `next`.
     pub init_timeout: Duration,
+    /// How long an instance stays idle before it is stopped; a function's
+    /// most recently used instance stays warm however long it idles.
+    pub idle_instance_timeout: Duration,
     pub logs: LogSink,
 }
 
@@ -65,6 +73,7 @@ impl HostConfig {
             python: "python3".into(),
             max_instances_per_function: DEFAULT_MAX_INSTANCES,
             init_timeout: DEFAULT_INIT_TIMEOUT,
+            idle_instance_timeout: DEFAULT_IDLE_INSTANCE_TIMEOUT,
             logs: LogSink::Stderr,
         }
     }

@@ -37,7 +37,9 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use wsadmin_core::function::{FunctionCode, FunctionError, FunctionSpec, Runtime};
 
-pub use config::{DEFAULT_INIT_TIMEOUT, DEFAULT_MAX_INSTANCES, HostConfig, LogSink};
+pub use config::{
+    DEFAULT_IDLE_INSTANCE_TIMEOUT, DEFAULT_INIT_TIMEOUT, DEFAULT_MAX_INSTANCES, HostConfig, LogSink,
+};
 pub use failure::{HostError, InvokeFailure};
 pub use pool::FunctionStats;
 
@@ -187,13 +189,18 @@ impl LambdaHost {
                 ),
             );
         }
-        Ok(Self {
+        let host = Self {
             inner: Arc::new(Inner {
                 pools,
                 stopped,
                 work_dir,
             }),
-        })
+        };
+        tokio::spawn(retire_idle(
+            Arc::downgrade(&host.inner),
+            config.idle_instance_timeout,
+        ));
+        Ok(host)
     }
 
     /// Where the shims and inline code were written (the configured work
@@ -264,6 +271,22 @@ impl Reservation<'_> {
             });
         }
         self.pool.invoke(self.permit, event).await
+    }
+}
+
+/// Stops instances idle past `after` (a function's most recent one stays),
+/// checking a few times per `after`, until the host is gone or stopped.
+async fn retire_idle(host: std::sync::Weak<Inner>, after: std::time::Duration) {
+    let every = (after / 4).max(std::time::Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(inner) = host.upgrade() else { return };
+        if inner.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        for pool in inner.pools.values() {
+            pool.retire_idle(after).await;
+        }
     }
 }
 

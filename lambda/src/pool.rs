@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use wsadmin_core::function::FunctionSpec;
@@ -44,7 +44,8 @@ pub(crate) struct Pool {
     pub sink: LogSink,
     /// One permit per instance the function may have.
     slots: Arc<Semaphore>,
-    idle: Mutex<Vec<Instance>>,
+    /// Idle instances, each with when it became idle, oldest first.
+    idle: Mutex<Vec<(Instance, Instant)>>,
     /// Every process started, so `stop` reaches busy instances too.
     live: Mutex<Vec<Weak<Process>>>,
     /// The host's: set once it stops.
@@ -165,7 +166,7 @@ impl Pool {
                 if self.stopped.load(Ordering::SeqCst) {
                     Some(instance)
                 } else {
-                    idle.push(instance);
+                    idle.push((instance, Instant::now()));
                     None
                 }
             };
@@ -179,12 +180,30 @@ impl Pool {
     /// The most recently used idle instance that is still alive.
     fn take_idle(&self) -> Option<Instance> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(instance) = idle.pop() {
+        while let Some((instance, _)) = idle.pop() {
             if !instance.process.exited() {
                 return Some(instance);
             }
         }
         None
+    }
+
+    /// Kills the instances idle for longer than `after`, but the most
+    /// recently used one: a burst's instances do not outlive it (each holds
+    /// a runtime's memory), and the next single invocation is still warm.
+    pub(crate) async fn retire_idle(&self, after: Duration) {
+        let retired: Vec<Instance> = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let keep_from = idle.len().saturating_sub(1);
+            let stale = idle[..keep_from]
+                .iter()
+                .take_while(|(_, since)| since.elapsed() > after)
+                .count();
+            idle.drain(..stale).map(|(instance, _)| instance).collect()
+        };
+        for instance in retired {
+            instance.process.kill_and_wait().await;
+        }
     }
 
     async fn cold_start(&self, launch: &Launch) -> Result<Instance, InvokeFailure> {
@@ -395,7 +414,7 @@ impl Pool {
     pub(crate) async fn stop(&self) {
         self.slots.close();
         let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
-        for instance in &idle {
+        for (instance, _) in &idle {
             instance.process.kill_and_wait().await;
         }
         drop(idle);

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{code, gone, json, spec, start, start_with};
+use common::{Fixture, code, gone, json, spec, start, start_with};
 use wsadmin_lambda::InvokeFailure;
 
 /// A Node function that answers its pid after `event.ms` milliseconds,
@@ -94,6 +94,62 @@ async fn concurrent_invocations_cold_start_an_instance_each_and_run_in_parallel(
     assert!(a0 < b1 && b0 < a1, "they ran in parallel: {a} {b}");
     assert_eq!(fx.host.stats("pid").expect("stats").cold_starts, 2);
     fx.host.stop().await;
+}
+
+/// A burst's extra instances are stopped once idle past the timeout; the
+/// most recently used one stays warm, so the next invocation has no cold
+/// start.
+#[tokio::test]
+async fn instances_idle_past_the_timeout_are_stopped_but_the_last_stays_warm() {
+    let dir = code(&[("index.js", SLOW_PID)]);
+    let fx = start_with(
+        vec![spec("pid", "nodejs20.x", "index.handler", dir.path())],
+        |c| c.idle_instance_timeout = Duration::from_millis(300),
+    )
+    .await;
+    let burst = [r#"{"ms":300}"#, r#"{"ms":300}"#, r#"{"ms":300}"#];
+    let answers = futures_join3(&fx, burst).await;
+    let pids: std::collections::HashSet<String> =
+        answers.iter().map(|a| a["pid"].to_string()).collect();
+    assert_eq!(pids.len(), 3, "three instances for the burst");
+    assert_eq!(fx.host.stats("pid").expect("stats").instances, 3);
+    let mut instances = 3;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        instances = fx.host.stats("pid").expect("stats").instances;
+        if instances == 1 {
+            break;
+        }
+    }
+    assert_eq!(instances, 1, "the burst's extra instances were stopped");
+    let warm = json(
+        &fx.host
+            .invoke("pid", r#"{"ms":0}"#.into())
+            .await
+            .expect("warm"),
+    );
+    assert!(
+        pids.contains(&warm["pid"].to_string()),
+        "a burst instance answered"
+    );
+    assert_eq!(
+        fx.host.stats("pid").expect("stats").cold_starts,
+        3,
+        "no new cold start"
+    );
+    fx.host.stop().await;
+}
+
+async fn futures_join3(fx: &Fixture, events: [&str; 3]) -> Vec<serde_json::Value> {
+    let (a, b, c) = tokio::join!(
+        fx.host.invoke("pid", events[0].into()),
+        fx.host.invoke("pid", events[1].into()),
+        fx.host.invoke("pid", events[2].into()),
+    );
+    [a, b, c]
+        .into_iter()
+        .map(|r| json(&r.expect("answer")))
+        .collect()
 }
 
 #[tokio::test]
