@@ -16,6 +16,15 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).expect("write the function's code");
 }
 
+/// A directory holding `files` (name, contents): a function's code.
+fn code_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        write(dir.path(), name, text);
+    }
+    dir
+}
+
 fn route(key: &str, function: &str) -> RouteSpec {
     RouteSpec::new(key, function).with_route_response()
 }
@@ -50,34 +59,27 @@ async fn assert_integration_failure(ws: &mut Ws) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_and_python_functions_answer_routes_in_their_own_processes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let esm = dir.path().join("esm");
-    std::fs::create_dir_all(&esm).expect("dir");
-    write(
-        &esm,
+    let esm = code_dir(&[(
         "app.mjs",
         "export const handler = async (event) => ({ statusCode: 200, body: `esm ${JSON.parse(event.body).n} ${event.requestContext.routeKey}` });\n",
-    );
-    let callback = dir.path().join("callback");
-    std::fs::create_dir_all(&callback).expect("dir");
-    write(
-        &callback,
+    )]);
+    let callback = code_dir(&[(
         "index.js",
         "exports.handler = function (event, context, callback) {\n  callback(null, { statusCode: 200, body: 'callback ' + context.functionName + ' ' + (context.getRemainingTimeInMillis() > 0) });\n};\n",
-    );
+    )]);
     let python = "import json\n\ndef handler(event, context):\n    return {'statusCode': 200, 'body': 'echo ' + event['body']}\n";
     let functions = vec![
         FunctionSpec::new(
             "esm-fn",
             "nodejs20.x",
             "app.handler",
-            FunctionCode::Dir(esm.clone()),
+            FunctionCode::Dir(esm.path().to_owned()),
         ),
         FunctionSpec::new(
             "callback-fn",
             "nodejs20.x",
             "index.handler",
-            FunctionCode::Dir(callback.clone()),
+            FunctionCode::Dir(callback.path().to_owned()),
         ),
         FunctionSpec::new(
             "echo",
@@ -113,25 +115,21 @@ async fn node_and_python_functions_answer_routes_in_their_own_processes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_functions_show_what_api_gateway_shows_and_others_keep_serving() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let code = dir.path().join("code");
-    std::fs::create_dir_all(&code).expect("dir");
-    write(
-        &code,
-        "broken.js",
-        "throw new Error('cannot read config');\nexports.handler = async () => ({ statusCode: 200 });\n",
-    );
-    write(
-        &code,
-        "slow.js",
-        "exports.handler = () => new Promise((resolve) => setTimeout(() => resolve({ statusCode: 200, body: 'late' }), 10000));\n",
-    );
-    write(
-        &code,
-        "ok.js",
-        "exports.handler = async (event) => ({ statusCode: 200, body: 'ok ' + event.body });\n",
-    );
-    let dir_code = || FunctionCode::Dir(code.clone());
+    let code = code_dir(&[
+        (
+            "broken.js",
+            "throw new Error('cannot read config');\nexports.handler = async () => ({ statusCode: 200 });\n",
+        ),
+        (
+            "slow.js",
+            "exports.handler = () => new Promise((resolve) => setTimeout(() => resolve({ statusCode: 200, body: 'late' }), 10000));\n",
+        ),
+        (
+            "ok.js",
+            "exports.handler = async (event) => ({ statusCode: 200, body: 'ok ' + event.body });\n",
+        ),
+    ]);
+    let dir_code = || FunctionCode::Dir(code.path().to_owned());
     let mut slow = FunctionSpec::new("slow", "nodejs20.x", "slow.handler", dir_code());
     slow.timeout_seconds = 1;
     let functions = vec![
@@ -173,19 +171,15 @@ async fn failing_functions_show_what_api_gateway_shows_and_others_keep_serving()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_beyond_the_concurrency_limit_is_throttled_as_api_gateway_shows_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let code = dir.path().join("code");
-    std::fs::create_dir_all(&code).expect("dir");
-    write(
-        &code,
+    let code = code_dir(&[(
         "hold.js",
         "exports.handler = () => new Promise((resolve) => setTimeout(() => resolve({ statusCode: 200, body: 'held' }), 1500));\n",
-    );
+    )]);
     let functions = vec![FunctionSpec::new(
         "hold",
         "nodejs20.x",
         "hold.handler",
-        FunctionCode::Dir(code.clone()),
+        FunctionCode::Dir(code.path().to_owned()),
     )];
     let h = stack(2, functions, vec![route("$default", "hold")]).await;
     // Two execution slots: the clients connect one by one (their $connect is
@@ -214,19 +208,15 @@ async fn a_burst_beyond_the_concurrency_limit_is_throttled_as_api_gateway_shows_
 /// stack keeps letting others in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connect_function_refuses_or_fails_handshakes_as_api_gateway_does() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let code = dir.path().join("code");
-    std::fs::create_dir_all(&code).expect("dir");
-    write(
-        &code,
+    let code = code_dir(&[(
         "gate.py",
         "def handler(event, context):\n    q = event.get('queryStringParameters') or {}\n    if 'boom' in q:\n        raise ValueError('no token store')\n    if q.get('token') != 'ok':\n        return {'statusCode': 403}\n    return {'statusCode': 200}\n",
-    );
+    )]);
     let functions = vec![FunctionSpec::new(
         "gate",
         "python3.11",
         "gate.handler",
-        FunctionCode::Dir(code.clone()),
+        FunctionCode::Dir(code.path().to_owned()),
     )];
     let h = start(|c| {
         c.stack = StackSpec {
@@ -264,31 +254,28 @@ async fn a_connect_function_refuses_or_fails_handshakes_as_api_gateway_does() {
 /// the account still has slots for the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_functions_reserved_concurrency_throttles_it_alone() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let code = dir.path().join("code");
-    std::fs::create_dir_all(&code).expect("dir");
-    write(
-        &code,
-        "hold.js",
-        "exports.handler = () => new Promise((resolve) => setTimeout(() => resolve({ statusCode: 200, body: 'held' }), 1500));\n",
-    );
-    write(
-        &code,
-        "quick.js",
-        "exports.handler = async () => ({ statusCode: 200, body: 'quick' });\n",
-    );
+    let code = code_dir(&[
+        (
+            "hold.js",
+            "exports.handler = () => new Promise((resolve) => setTimeout(() => resolve({ statusCode: 200, body: 'held' }), 1500));\n",
+        ),
+        (
+            "quick.js",
+            "exports.handler = async () => ({ statusCode: 200, body: 'quick' });\n",
+        ),
+    ]);
     let mut hold = FunctionSpec::new(
         "hold",
         "nodejs20.x",
         "hold.handler",
-        FunctionCode::Dir(code.clone()),
+        FunctionCode::Dir(code.path().to_owned()),
     );
     hold.reserved_concurrency = Some(1);
     let quick = FunctionSpec::new(
         "quick",
         "nodejs20.x",
         "quick.handler",
-        FunctionCode::Dir(code.clone()),
+        FunctionCode::Dir(code.path().to_owned()),
     );
     let h = stack(
         100,
