@@ -206,23 +206,14 @@ async fn a_throwing_handler_fails_with_its_error_type_and_message_and_stays_warm
         .invoke("node", r#"{"fail":"x"}"#.into())
         .await
         .unwrap_err();
-    match &e {
-        InvokeFailure::Function {
-            function,
-            error_type,
-            message,
-            stack_trace,
-        } => {
-            assert_eq!(function, "node");
-            assert_eq!(error_type, "ValidationError");
-            assert_eq!(message, "bad input: x");
-            assert!(
-                stack_trace.iter().any(|l| l.contains("index.js")),
-                "{stack_trace:?}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let (error_type, message, stack_trace) = function_error(&e);
+    assert_eq!(e.function(), "node");
+    assert_eq!(error_type, "ValidationError");
+    assert_eq!(message, "bad input: x");
+    assert!(
+        stack_trace.iter().any(|l| l.contains("index.js")),
+        "{stack_trace:?}"
+    );
     assert_eq!(
         e.to_string(),
         "function \"node\" failed: ValidationError: bad input: x"
@@ -236,22 +227,13 @@ async fn a_throwing_handler_fails_with_its_error_type_and_message_and_stays_warm
         .invoke("py", r#"{"what":"key"}"#.into())
         .await
         .unwrap_err();
-    match &e {
-        InvokeFailure::Function {
-            error_type,
-            message,
-            stack_trace,
-            ..
-        } => {
-            assert_eq!(error_type, "KeyError");
-            assert_eq!(message, "'missing key'");
-            assert!(
-                stack_trace.iter().any(|l| l.contains("index.py")),
-                "{stack_trace:?}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let (error_type, message, stack_trace) = function_error(&e);
+    assert_eq!(error_type, "KeyError");
+    assert_eq!(message, "'missing key'");
+    assert!(
+        stack_trace.iter().any(|l| l.contains("index.py")),
+        "{stack_trace:?}"
+    );
     fx.logs
         .wait_for("[py] [ERROR] KeyError: 'missing key'")
         .await;
@@ -576,4 +558,18 @@ async fn dropping_the_host_kills_its_instances() {
     drop(fx.host);
     assert!(gone(pid).await, "instance {pid} survived the drop");
     assert!(gone(child).await, "its child {child} survived the drop");
+}
+
+/// The type, message and stack of a function's own error (any other
+/// failure fails the test).
+fn function_error(e: &InvokeFailure) -> (&str, &str, &[String]) {
+    match e {
+        InvokeFailure::Function {
+            error_type,
+            message,
+            stack_trace,
+            ..
+        } => (error_type, message, stack_trace),
+        other => panic!("{other:?}"),
+    }
 }
