@@ -44,6 +44,22 @@
 //! key = "message"
 //! handler = "ws-message"
 //! ```
+//!
+//! `$connect` may be guarded, as on API Gateway: `authorization =
+//! "AWS_IAM"` (a SigV4-presigned handshake), or `"CUSTOM"` with a REQUEST
+//! Lambda authorizer, a function the description declares in
+//! `[[functions]]`:
+//!
+//! ```toml
+//! [[routes]]
+//! key = "$connect"
+//! handler = "ws-connect"
+//! authorization = "CUSTOM"
+//! [routes.authorizer]
+//! name = "token"
+//! function = "auth"
+//! identity_source = ["route.request.querystring.token"]
+//! ```
 
 use std::collections::HashSet;
 use std::io;
@@ -126,6 +142,76 @@ pub struct RouteSpec {
     /// Without it the body is dropped.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub route_response: bool,
+    /// Who may use the route: API Gateway's `AuthorizationType` (only
+    /// `$connect` may have one other than `NONE`).
+    #[serde(default, skip_serializing_if = "Authorization::is_none")]
+    pub authorization: Authorization,
+    /// The REQUEST authorizer of a `CUSTOM` route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer: Option<AuthorizerSpec>,
+}
+
+/// API Gateway's `AuthorizationType` of a route.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Authorization {
+    /// Anyone may connect.
+    #[default]
+    None,
+    /// The handshake must be SigV4-signed (in its query string) for the
+    /// stack's credentials, service `execute-api`.
+    AwsIam,
+    /// A REQUEST Lambda authorizer decides ([`AuthorizerSpec`]).
+    Custom,
+}
+
+impl Authorization {
+    pub fn is_none(&self) -> bool {
+        *self == Self::None
+    }
+}
+
+/// A REQUEST Lambda authorizer (`AWS::ApiGatewayV2::Authorizer`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizerSpec {
+    pub name: String,
+    /// The function that decides: one the description declares in
+    /// `functions` (our handlers are no authorizers).
+    pub function: String,
+    /// Where the caller's identity is read: `route.request.header.NAME`
+    /// or `route.request.querystring.NAME`. A handshake missing any of
+    /// them is refused (401) without calling the authorizer.
+    #[serde(default)]
+    pub identity_source: Vec<String>,
+}
+
+/// One parsed `IdentitySource` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// A request header, matched without regard to case.
+    Header(String),
+    /// A query-string parameter, matched exactly.
+    Query(String),
+}
+
+impl IdentitySource {
+    /// `route.request.header.NAME` or `route.request.querystring.NAME`.
+    pub fn parse(text: &str) -> Result<Self, StackError> {
+        let parsed = if let Some(name) = text.strip_prefix("route.request.header.") {
+            Some(Self::Header(name.to_owned()))
+        } else {
+            text.strip_prefix("route.request.querystring.")
+                .map(|name| Self::Query(name.to_owned()))
+        };
+        match parsed {
+            Some(Self::Header(n) | Self::Query(n)) if n.is_empty() => {
+                Err(StackError::IdentitySource(text.to_owned()))
+            }
+            Some(source) => Ok(source),
+            None => Err(StackError::IdentitySource(text.to_owned())),
+        }
+    }
 }
 
 impl RouteSpec {
@@ -134,7 +220,23 @@ impl RouteSpec {
             key: key.into(),
             handler: handler.into(),
             route_response: false,
+            authorization: Authorization::None,
+            authorizer: None,
         }
+    }
+
+    /// The route guarded by a REQUEST Lambda authorizer.
+    pub fn with_authorizer(mut self, authorizer: AuthorizerSpec) -> Self {
+        self.authorization = Authorization::Custom;
+        self.authorizer = Some(authorizer);
+        self
+    }
+
+    /// The route guarded by IAM (a SigV4-signed handshake).
+    pub fn with_iam(mut self) -> Self {
+        self.authorization = Authorization::AwsIam;
+        self.authorizer = None;
+        self
     }
 
     pub fn with_route_response(mut self) -> Self {
@@ -225,6 +327,16 @@ impl StackSpec {
             function.validate()?;
             if !names.insert(function.name.as_str()) {
                 return Err(StackError::DuplicateFunction(function.name.clone()));
+            }
+        }
+        for route in &self.routes {
+            if let Some(authorizer) = &route.authorizer
+                && !names.contains(authorizer.function.as_str())
+            {
+                return Err(StackError::AuthorizerFunction {
+                    name: authorizer.name.clone(),
+                    function: authorizer.function.clone(),
+                });
             }
         }
         if let Some(keys) = &self.table_keys {
@@ -325,6 +437,26 @@ pub enum StackError {
         "table key \"{name}\" of type \"{kind}\" is invalid (a key needs a name and type S, N or B)"
     )]
     TableKey { name: String, kind: String },
+    #[error(
+        "route \"{0}\": only $connect may have an authorization on a WebSocket API (remove authorization and authorizer)"
+    )]
+    AuthorizationRoute(String),
+    #[error(
+        "route \"{0}\": authorization = \"CUSTOM\" needs an authorizer (add [routes.authorizer] with name, function and identity_source)"
+    )]
+    MissingAuthorizer(String),
+    #[error(
+        "route \"{0}\": an authorizer is used only with authorization = \"CUSTOM\" (set it, or remove the authorizer)"
+    )]
+    UnusedAuthorizer(String),
+    #[error(
+        "authorizer \"{name}\": function \"{function}\" is not declared in functions (an authorizer runs a function of the stack, in its runtime)"
+    )]
+    AuthorizerFunction { name: String, function: String },
+    #[error(
+        "identity source \"{0}\" is not route.request.header.NAME or route.request.querystring.NAME"
+    )]
+    IdentitySource(String),
 }
 
 fn validate_api_name(name: &str) -> Result<(), StackError> {
@@ -357,6 +489,23 @@ fn validate_route(i: usize, route: &RouteSpec) -> Result<(), StackError> {
             key: key.to_owned(),
             handler: handler.to_owned(),
         });
+    }
+    if !route.authorization.is_none() && key != ROUTE_CONNECT {
+        return Err(StackError::AuthorizationRoute(key.to_owned()));
+    }
+    match (route.authorization, &route.authorizer) {
+        (Authorization::Custom, None) => {
+            return Err(StackError::MissingAuthorizer(key.to_owned()));
+        }
+        (Authorization::None | Authorization::AwsIam, Some(_)) => {
+            return Err(StackError::UnusedAuthorizer(key.to_owned()));
+        }
+        (_, Some(authorizer)) => {
+            for source in &authorizer.identity_source {
+                IdentitySource::parse(source)?;
+            }
+        }
+        _ => {}
     }
     if route.route_response {
         // A RouteResponse answers a client's *message*. `$disconnect` runs
@@ -853,5 +1002,89 @@ mod tests {
             )
         );
         assert_eq!(loaded.unwrap().stage, "prod");
+    }
+
+    #[test]
+    fn an_authorizer_reads_from_toml_and_round_trips() {
+        let spec = StackSpec::from_toml(
+            r#"
+            [[routes]]
+            key = "$connect"
+            handler = "ws-connect"
+            authorization = "CUSTOM"
+            [routes.authorizer]
+            name = "token"
+            function = "auth"
+            identity_source = ["route.request.querystring.token", "route.request.header.X-Key"]
+
+            [[routes]]
+            key = "$disconnect"
+            handler = "ws-disconnect"
+
+            [[functions]]
+            name = "auth"
+            runtime = "nodejs20.x"
+            handler = "index.handler"
+            code = { inline = "exports.handler = async () => ({})" }
+            "#,
+        )
+        .unwrap();
+        let connect = spec.route("$connect").unwrap();
+        assert_eq!(connect.authorization, Authorization::Custom);
+        let authorizer = connect.authorizer.as_ref().unwrap();
+        assert_eq!(authorizer.function, "auth");
+        let sources: Vec<IdentitySource> = authorizer
+            .identity_source
+            .iter()
+            .map(|s| IdentitySource::parse(s).unwrap())
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                IdentitySource::Query("token".into()),
+                IdentitySource::Header("X-Key".into())
+            ]
+        );
+        assert_eq!(StackSpec::from_toml(&spec.to_toml()).unwrap(), spec);
+        let iam = StackSpec::from_toml(
+            "[[routes]]\nkey = \"$connect\"\nhandler = \"ws-connect\"\nauthorization = \"AWS_IAM\"\n",
+        )
+        .unwrap();
+        assert_eq!(iam.routes[0].authorization, Authorization::AwsIam);
+    }
+
+    #[test]
+    fn authorization_mistakes_are_refused_in_one_line() {
+        let authorizer = |function: &str, source: &str| AuthorizerSpec {
+            name: "token".into(),
+            function: function.into(),
+            identity_source: vec![source.into()],
+        };
+        let ok_source = "route.request.querystring.token";
+        let on_message = with_routes(vec![RouteSpec::new("message", "ws-message").with_iam()]);
+        assert!(validate_err(&on_message).contains("only $connect may have an authorization"));
+        let mut custom = RouteSpec::new("$connect", "ws-connect");
+        custom.authorization = Authorization::Custom;
+        assert!(validate_err(&with_routes(vec![custom])).contains("needs an authorizer"));
+        let mut unused = RouteSpec::new("$connect", "ws-connect");
+        unused.authorizer = Some(authorizer("auth", ok_source));
+        assert!(validate_err(&with_routes(vec![unused])).contains("only with authorization"));
+        let undeclared = with_routes(vec![
+            RouteSpec::new("$connect", "ws-connect").with_authorizer(authorizer("auth", ok_source)),
+        ]);
+        assert!(validate_err(&undeclared).contains("\"auth\" is not declared in functions"));
+        let bad_source = with_routes(vec![
+            RouteSpec::new("$connect", "ws-connect")
+                .with_authorizer(authorizer("auth", "route.request.body.token")),
+        ]);
+        assert_eq!(
+            validate_err(&bad_source),
+            "identity source \"route.request.body.token\" is not route.request.header.NAME or \
+             route.request.querystring.NAME"
+        );
+        assert!(IdentitySource::parse("route.request.header.").is_err());
+        let typo =
+            err("[[routes]]\nkey = \"$connect\"\nhandler = \"c\"\nauthorization = \"JWT\"\n");
+        assert!(typo.contains("unknown variant"), "{typo}");
     }
 }
