@@ -18,6 +18,12 @@ pub struct Context<'a> {
     pub connected_at_ms: i64,
     pub source_ip: &'a str,
     pub user_agent: Option<&'a str>,
+    /// `requestContext.authorizer`: what the `$connect` authorizer granted
+    /// (its `principalId` and `context`).
+    pub authorizer: Option<&'a Value>,
+    /// IAM fields of `requestContext.identity` (`accessKey`, `userArn`,
+    /// `caller`, ...) for a handshake IAM authorized.
+    pub caller: Option<&'a Map<String, Value>>,
 }
 
 /// The part that differs by event type.
@@ -48,6 +54,9 @@ pub fn build(ctx: &Context<'_>, kind: &Kind<'_>, request_id: &str, now_ms: i64) 
         identity.insert("userAgent".into(), json!(ua));
     }
     identity.insert("sourceIp".into(), json!(ctx.source_ip));
+    if let Some(caller) = ctx.caller {
+        identity.extend(caller.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
     let mut rc = Map::new();
     let (route_key, event_type) = match kind {
         Kind::Connect { .. } => ("$connect", "CONNECT"),
@@ -55,6 +64,9 @@ pub fn build(ctx: &Context<'_>, kind: &Kind<'_>, request_id: &str, now_ms: i64) 
         Kind::Disconnect { .. } => ("$disconnect", "DISCONNECT"),
     };
     rc.insert("routeKey".into(), json!(route_key));
+    if let Some(authorizer) = ctx.authorizer {
+        rc.insert("authorizer".into(), authorizer.clone());
+    }
     if let Kind::Message { message_id, .. } = kind {
         rc.insert("messageId".into(), json!(message_id));
     }
@@ -137,6 +149,8 @@ mod tests {
             connected_at_ms: 1_707_502_303_419,
             source_ip: "127.0.0.1",
             user_agent: Some("websocat/1.13"),
+            authorizer: None,
+            caller: None,
         }
     }
 

@@ -22,7 +22,7 @@ use aws_lambda_events::encodings::Body;
 use base64::Engine;
 use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wsadmin_core::stack::StackSpec;
+use wsadmin_core::stack::{Authorization, IdentitySource, StackSpec};
 
 use super::EmulatorError;
 
@@ -57,6 +57,20 @@ pub struct Binding {
     pub function: Arc<str>,
     /// Whether the handler's body is sent back to the client.
     pub route_response: bool,
+}
+
+/// Who may connect: `$connect`'s authorization.
+#[derive(Debug, Clone, Default)]
+pub enum ConnectAuth {
+    #[default]
+    None,
+    /// A SigV4 query-string-signed handshake.
+    Iam,
+    /// A REQUEST Lambda authorizer.
+    Custom {
+        function: Arc<str>,
+        identity_source: Vec<IdentitySource>,
+    },
 }
 
 /// What an invocation answered.
@@ -163,6 +177,7 @@ pub struct Integration {
     /// Invocations admitted and not yet ended, whether or not they hold a
     /// slot right now.
     running: Arc<std::sync::atomic::AtomicUsize>,
+    connect_auth: ConnectAuth,
 }
 
 impl Integration {
@@ -184,6 +199,7 @@ impl Integration {
             })
             .collect();
         let mut routes = HashMap::new();
+        let mut connect_auth = ConnectAuth::None;
         for r in &stack.routes {
             if !names.contains(&r.handler) {
                 return Err(EmulatorError::UnknownHandler {
@@ -191,6 +207,30 @@ impl Integration {
                     handler: r.handler.clone(),
                     known: names.join(", "),
                 });
+            }
+            if r.key == wsadmin_core::stack::ROUTE_CONNECT {
+                connect_auth = match (r.authorization, &r.authorizer) {
+                    (Authorization::AwsIam, _) => ConnectAuth::Iam,
+                    (Authorization::Custom, Some(a)) => {
+                        if !names.contains(&a.function) {
+                            return Err(EmulatorError::UnknownHandler {
+                                route: r.key.clone(),
+                                handler: a.function.clone(),
+                                known: names.join(", "),
+                            });
+                        }
+                        ConnectAuth::Custom {
+                            function: Arc::from(a.function.as_str()),
+                            identity_source: a
+                                .identity_source
+                                .iter()
+                                .map(|s| IdentitySource::parse(s))
+                                .collect::<Result<_, _>>()
+                                .map_err(|e| EmulatorError::Stack(e.to_string()))?,
+                        }
+                    }
+                    _ => ConnectAuth::None,
+                };
             }
             routes.insert(
                 r.key.clone(),
@@ -207,7 +247,13 @@ impl Integration {
             limit: concurrency,
             reserved,
             running: Arc::default(),
+            connect_auth,
         })
+    }
+
+    /// Who may connect.
+    pub fn connect_auth(&self) -> &ConnectAuth {
+        &self.connect_auth
     }
 
     /// An execution slot for `function`, or a throttle at once when all
@@ -267,18 +313,7 @@ impl Integration {
         function: &str,
         event: &serde_json::Value,
     ) -> Result<Answer, InvokeError> {
-        // Boxed by `Functions`: a function's future may be large (the
-        // message route holds a whole fan-out), and every connection task
-        // awaits `$disconnect`; inline, that state would be part of each
-        // idle connection.
-        let invocation = self.functions.invoke(function, event.to_string());
-        let wire = match RUNNING.scope(slot.held.clone(), invocation).await {
-            Ok(wire) => wire,
-            Err(e) => {
-                tracing::error!(function, "invocation failed: {e}");
-                return Err(InvokeError::Failed);
-            }
-        };
+        let wire = self.invoke_raw(slot, function, event).await?;
         let Ok(response) = serde_json::from_str::<ApiGatewayProxyResponse>(&wire) else {
             tracing::error!(function, "the function's response is not a proxy response");
             return Err(InvokeError::Failed);
@@ -298,5 +333,27 @@ impl Integration {
             body,
             subprotocol,
         })
+    }
+
+    /// Runs `function` on the event; its answer's JSON text, whatever its
+    /// shape (an authorizer answers with a policy, not a proxy response).
+    pub async fn invoke_raw(
+        &self,
+        slot: &Slot,
+        function: &str,
+        event: &serde_json::Value,
+    ) -> Result<String, InvokeError> {
+        // Boxed by `Functions`: a function's future may be large (the
+        // message route holds a whole fan-out), and every connection task
+        // awaits `$disconnect`; inline, that state would be part of each
+        // idle connection.
+        let invocation = self.functions.invoke(function, event.to_string());
+        match RUNNING.scope(slot.held.clone(), invocation).await {
+            Ok(wire) => Ok(wire),
+            Err(e) => {
+                tracing::error!(function, "invocation failed: {e}");
+                Err(InvokeError::Failed)
+            }
+        }
     }
 }

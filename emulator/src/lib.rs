@@ -11,6 +11,7 @@
 //! back-pressure. It knows nothing of DynamoDB nor of our handlers: the
 //! functions are whatever [`Functions`] runs (the local stack runs ours).
 
+pub mod authorizer;
 pub mod dates;
 pub mod event;
 pub mod ids;
@@ -47,6 +48,9 @@ pub const LOCAL_ACCESS_KEY_ID: &str = "AKIAWSSTACKLOCAL";
 pub const LOCAL_SECRET_ACCESS_KEY: &str = "wsstack-local-secret";
 pub const LOCAL_REGION: &str = "us-east-1";
 pub const LOCAL_API_ID: &str = "wsstacklocal";
+/// The account the local stack's ARNs name (as `wsstack local --template`
+/// resolves `AWS::AccountId`).
+pub const LOCAL_ACCOUNT_ID: &str = "000000000000";
 
 /// AWS's default Lambda concurrency per account and region.
 pub const DEFAULT_LAMBDA_CONCURRENCY: usize = 1000;
@@ -72,6 +76,8 @@ pub struct EmulatorConfig {
     pub stack: StackSpec,
     pub api_id: String,
     pub region: String,
+    /// The account in ARNs: an authorizer's `methodArn`, an IAM caller's.
+    pub account_id: String,
     /// The credentials Management API requests must be signed with.
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -101,6 +107,7 @@ impl Default for EmulatorConfig {
             stack: StackSpec::default(),
             api_id: LOCAL_API_ID.to_owned(),
             region: LOCAL_REGION.to_owned(),
+            account_id: LOCAL_ACCOUNT_ID.to_owned(),
             access_key_id: LOCAL_ACCESS_KEY_ID.to_owned(),
             secret_access_key: LOCAL_SECRET_ACCESS_KEY.to_owned(),
             idle_timeout: Duration::from_secs(10 * 60),

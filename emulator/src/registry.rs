@@ -22,12 +22,24 @@ pub enum CloseCause {
 /// bounded too.
 const PER_MESSAGE_OVERHEAD: usize = 64;
 
+/// What `$connect`'s authorization established for a connection: every
+/// later event carries it.
+#[derive(Debug, Clone, Default)]
+pub struct Granted {
+    /// `requestContext.authorizer` (a REQUEST authorizer's `principalId`
+    /// and `context`).
+    pub authorizer: Option<serde_json::Value>,
+    /// IAM fields of `requestContext.identity`.
+    pub caller: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 #[derive(Debug)]
 pub struct Conn {
     pub id: String,
     pub connected_at_ms: i64,
     pub source_ip: String,
     pub user_agent: Option<String>,
+    pub granted: Granted,
     last_active_ms: AtomicI64,
     queued_bytes: AtomicUsize,
     queue_limit: usize,
@@ -52,6 +64,7 @@ impl Conn {
         connected_at_ms: i64,
         source_ip: String,
         user_agent: Option<String>,
+        granted: Granted,
         queue_limit: usize,
     ) -> (Arc<Self>, ConnEnds) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -61,6 +74,7 @@ impl Conn {
             connected_at_ms,
             source_ip,
             user_agent,
+            granted,
             last_active_ms: AtomicI64::new(connected_at_ms),
             queued_bytes: AtomicUsize::new(0),
             queue_limit,
@@ -185,7 +199,14 @@ mod tests {
 
     #[test]
     fn the_queue_is_bounded_in_bytes_and_frees_as_it_drains() {
-        let (conn, mut ends) = Conn::new("a=".into(), 0, "127.0.0.1".into(), None, 1000);
+        let (conn, mut ends) = Conn::new(
+            "a=".into(),
+            0,
+            "127.0.0.1".into(),
+            None,
+            Granted::default(),
+            1000,
+        );
         assert_eq!(conn.try_send(Bytes::from(vec![0; 400])), Ok(()));
         assert_eq!(conn.try_send(Bytes::from(vec![0; 400])), Ok(()));
         assert_eq!(conn.try_send(Bytes::from(vec![0; 100])), Err(QueueFull));
@@ -196,7 +217,14 @@ mod tests {
 
     #[test]
     fn close_fires_once() {
-        let (conn, mut ends) = Conn::new("a=".into(), 0, "127.0.0.1".into(), None, 10);
+        let (conn, mut ends) = Conn::new(
+            "a=".into(),
+            0,
+            "127.0.0.1".into(),
+            None,
+            Granted::default(),
+            10,
+        );
         assert!(conn.close(CloseCause::Deleted));
         assert!(!conn.close(CloseCause::Shutdown));
         assert_eq!(ends.close.try_recv(), Ok(CloseCause::Deleted));

@@ -26,9 +26,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::{Frame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use super::authorizer::{self, Refusal};
 use super::event::{self, Kind};
-use super::integration::{Answer, InvokeError};
-use super::registry::{CloseCause, Conn, ConnEnds};
+use super::integration::{Answer, ConnectAuth, InvokeError};
+use super::registry::{CloseCause, Conn, ConnEnds, Granted};
 use super::{Api, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, ids, management, route};
 
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
@@ -148,18 +149,38 @@ pub(crate) async fn handshake(
         .unwrap_or_default();
 
     // A fresh id (88 random bits; retried on the astronomically rare clash).
-    let (conn, ends) = loop {
-        let (conn, ends) = Conn::new(
-            ids::new_id(),
-            connected_at_ms,
-            source_ip.clone(),
-            user_agent.clone(),
-            api.config.queue_limit_bytes,
-        );
-        if !api.registry.contains(&conn.id) {
-            break (conn, ends);
+    let id = loop {
+        let id = ids::new_id();
+        if !api.registry.contains(&id) {
+            break id;
         }
     };
+    let caller = Caller {
+        id: &id,
+        connected_at_ms,
+        source_ip: &source_ip,
+        user_agent: user_agent.as_deref(),
+    };
+    let signed = Signed {
+        method: req.method(),
+        uri: req.uri(),
+        headers: req.headers(),
+    };
+    let granted = match authorize(&api, &signed, &caller, &headers, &query).await {
+        Ok(granted) => granted,
+        Err(refusal) => {
+            tracing::info!(connection_id = %id, "handshake refused: {refusal}");
+            return refused(&refusal);
+        }
+    };
+    let (conn, ends) = Conn::new(
+        id,
+        connected_at_ms,
+        source_ip,
+        user_agent,
+        granted,
+        api.config.queue_limit_bytes,
+    );
 
     // Counted from here: shutdown waits for a handshake in its `$connect`.
     let task = api.task_started();
@@ -275,7 +296,129 @@ fn context<'a>(api: &'a Api, conn: &'a Conn) -> event::Context<'a> {
         connected_at_ms: conn.connected_at_ms,
         source_ip: &conn.source_ip,
         user_agent: conn.user_agent.as_deref(),
+        authorizer: conn.granted.authorizer.as_ref(),
+        caller: conn.granted.caller.as_ref(),
     }
+}
+
+/// The handshake's client before it is a connection.
+struct Caller<'a> {
+    id: &'a str,
+    connected_at_ms: i64,
+    source_ip: &'a str,
+    user_agent: Option<&'a str>,
+}
+
+/// What a SigV4 signature covers (borrowed from the request, whose body
+/// is not `Sync`).
+struct Signed<'a> {
+    method: &'a axum::http::Method,
+    uri: &'a axum::http::Uri,
+    headers: &'a axum::http::HeaderMap,
+}
+
+/// `$connect`'s authorization, before its integration runs: what every
+/// event of the connection will carry, or why the handshake is refused.
+async fn authorize(
+    api: &Arc<Api>,
+    req: &Signed<'_>,
+    caller: &Caller<'_>,
+    headers: &[(String, String)],
+    query: &[(String, String)],
+) -> Result<Granted, Refusal> {
+    match api.integration.connect_auth() {
+        ConnectAuth::None => Ok(Granted::default()),
+        ConnectAuth::Iam => {
+            // API Gateway answers an unsigned or mis-signed handshake 403.
+            api.verifier
+                .verify(
+                    req.method,
+                    req.uri,
+                    req.headers,
+                    b"",
+                    std::time::SystemTime::now(),
+                )
+                .map_err(|e| Refusal::Forbidden(e.to_string()))?;
+            Ok(Granted {
+                authorizer: None,
+                caller: Some(authorizer::iam_identity(
+                    api.verifier.access_key_id(),
+                    &api.config.account_id,
+                )),
+            })
+        }
+        ConnectAuth::Custom {
+            function,
+            identity_source,
+        } => {
+            if let Some(missing) = authorizer::missing_identity(identity_source, headers, query) {
+                return Err(Refusal::Unauthorized(format!(
+                    "identity source {missing:?} is missing"
+                )));
+            }
+            let ctx = event::Context {
+                api_id: &api.config.api_id,
+                stage: &api.config.stack.stage,
+                domain_name: &api.domain_name,
+                connection_id: caller.id,
+                connected_at_ms: caller.connected_at_ms,
+                source_ip: caller.source_ip,
+                user_agent: caller.user_agent,
+                authorizer: None,
+                caller: None,
+            };
+            let connect = event::build(
+                &ctx,
+                &Kind::Connect { headers, query },
+                &ids::new_id(),
+                Api::now_ms(),
+            );
+            let method_arn = authorizer::method_arn(
+                &api.config.region,
+                &api.config.account_id,
+                &api.config.api_id,
+                &api.config.stack.stage,
+            );
+            let event = authorizer::request_event(&connect, &method_arn);
+            // In a task of its own, as `$connect`: the authorizer runs to
+            // its end whatever the client does.
+            let (api, function) = (api.clone(), function.clone());
+            let answer = tokio::spawn(async move {
+                let _task = api.task_started();
+                let slot = api
+                    .integration
+                    .slot(&function)
+                    .map_err(|e| Refusal::Failed(e.to_string()))?;
+                let invocation = api.integration.invoke_raw(&slot, &function, &event);
+                let wire = tokio::time::timeout(super::INTEGRATION_TIMEOUT, invocation)
+                    .await
+                    .map_err(|_| Refusal::Failed("no answer within 29 s".into()))?
+                    .map_err(|e| Refusal::Failed(e.to_string()))?;
+                let answer: serde_json::Value = serde_json::from_str(&wire)
+                    .map_err(|_| Refusal::Failed("its answer is not JSON".into()))?;
+                authorizer::decide(&answer, &method_arn)
+            })
+            .await
+            .unwrap_or_else(|e| Err(Refusal::Failed(e.to_string())))?;
+            Ok(Granted {
+                authorizer: Some(answer),
+                caller: None,
+            })
+        }
+    }
+}
+
+/// API Gateway's answer to a handshake refused before `$connect` ran: the
+/// status and `{"message": ...}`.
+fn refused(refusal: &Refusal) -> Response {
+    let (status, message) = refusal.status();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "message": message }).to_string(),
+    )
+        .into_response()
 }
 
 /// The connection's life after the handshake.
