@@ -36,8 +36,8 @@ use crate::template::HANDLER_METADATA;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateStack {
     pub stack: StackSpec,
-    /// The WebSocket API's authorizers, read and checked; the local stack
-    /// does not run them yet.
+    /// The WebSocket API's authorizers, read and checked; `stack`'s routes
+    /// carry the ones in use (the local stack runs them).
     pub authorizers: Vec<Authorizer>,
 }
 

@@ -130,8 +130,7 @@ fn config(args: &LocalArgs) -> Result<EmulatorConfig> {
                 code: args.code.iter().cloned().collect(),
                 ..Inputs::default()
             };
-            // Authorizers are read and checked; the local stack does not
-            // run them yet.
+            // The routes carry their authorizers (and IAM authorization).
             wsadmin_deploy::from_template::load(path, &inputs)?.stack
         }
         (None, Some(path)) => StackSpec::load(path)?,

@@ -23,7 +23,8 @@ use serde_json::{Map, Value};
 use wsadmin_core::TableConfig;
 use wsadmin_core::function::{FunctionCode, FunctionSpec, Runtime};
 use wsadmin_core::stack::{
-    KeyAttribute, ROUTE_CONNECT, ROUTE_DEFAULT, ROUTE_DISCONNECT, RouteSpec, StackSpec, TableKeys,
+    AuthorizerSpec, KeyAttribute, ROUTE_CONNECT, ROUTE_DEFAULT, ROUTE_DISCONNECT, RouteSpec,
+    StackSpec, TableKeys,
 };
 
 use super::intrinsics::{
@@ -54,7 +55,8 @@ const PASSED_OVER: &[&str] = &[
 ];
 
 /// An `AWS::ApiGatewayV2::Authorizer` of the WebSocket API, read and
-/// checked; the local stack does not run authorizers yet.
+/// checked; the routes it guards carry it into the stack description
+/// (`RouteSpec::authorizer`) and its function joins `StackSpec::functions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorizer {
     /// Its logical id.
@@ -228,7 +230,17 @@ impl<'a> Reader<'a> {
                     h
                 }
             };
+            let mut spec = RouteSpec::new(key.clone(), handler.name());
             match self.string(route, "AuthorizationType")?.as_deref() {
+                Some("CUSTOM" | "AWS_IAM") if key != ROUTE_CONNECT => {
+                    return Err(self.at(
+                        route,
+                        "AuthorizationType",
+                        format!(
+                            "route \"{key}\": only $connect may be authorized on a WebSocket API"
+                        ),
+                    ));
+                }
                 Some("CUSTOM") => {
                     let id = self.required(route, "AuthorizerId")?;
                     authorized
@@ -237,7 +249,8 @@ impl<'a> Reader<'a> {
                         .1
                         .push(key.clone());
                 }
-                Some("NONE" | "AWS_IAM") | None => {}
+                Some("AWS_IAM") => spec = spec.with_iam(),
+                Some("NONE") | None => {}
                 Some(other) => {
                     return Err(self.at(
                         route,
@@ -247,7 +260,7 @@ impl<'a> Reader<'a> {
                 }
             }
             route_ids.insert(route.id, routes.len());
-            routes.push(RouteSpec::new(key, handler.name()));
+            routes.push(spec);
         }
         for response in of_type(ROUTE_RESPONSE).into_iter().filter(|r| ours(r)) {
             let route = self.required(response, "RouteId")?;
@@ -277,6 +290,26 @@ impl<'a> Reader<'a> {
         for authorizer in of_type(AUTHORIZER).into_iter().filter(|r| ours(r)) {
             authorizers.push(self.authorizer(authorizer, &included, &mut authorized)?);
         }
+        // Each route an authorizer guards runs it, in the function's runtime.
+        let mut authorizer_functions: Vec<FunctionSpec> = Vec::new();
+        for authorizer in &authorizers {
+            for key in &authorizer.routes {
+                if let Some(route) = routes.iter_mut().find(|r| &r.key == key) {
+                    *route = route.clone().with_authorizer(AuthorizerSpec {
+                        name: authorizer.name.clone(),
+                        function: authorizer.function.name.clone(),
+                        identity_source: authorizer.identity_source.clone(),
+                    });
+                }
+            }
+            if !authorizer.routes.is_empty()
+                && !authorizer_functions
+                    .iter()
+                    .any(|f| f.name == authorizer.function.name)
+            {
+                authorizer_functions.push(authorizer.function.clone());
+            }
+        }
         if let Some((id, (route, _))) = authorized.into_iter().next() {
             return Err(self.at(
                 route,
@@ -302,13 +335,21 @@ impl<'a> Reader<'a> {
             table,
             table_keys,
             routes,
-            functions: functions
-                .into_values()
-                .filter_map(|h| match h {
-                    Handler::Spec(f) => Some(f),
-                    Handler::Ours(_) => None,
-                })
-                .collect(),
+            functions: {
+                let mut specs: Vec<FunctionSpec> = functions
+                    .into_values()
+                    .filter_map(|h| match h {
+                        Handler::Spec(f) => Some(f),
+                        Handler::Ours(_) => None,
+                    })
+                    .collect();
+                for f in authorizer_functions {
+                    if !specs.iter().any(|s| s.name == f.name) {
+                        specs.push(f);
+                    }
+                }
+                specs
+            },
         };
         spec.validate()?;
         Ok(TemplateStack {

@@ -563,3 +563,53 @@ fn flags_are_checked_as_they_are_given() {
             .contains("names no directory")
     );
 }
+
+#[test]
+fn a_request_authorizer_guards_connect_and_its_function_runs_locally() {
+    let read = read_text(
+        &fixture("token-authorizer.yaml"),
+        &Inputs::default(),
+        Path::new("."),
+    )
+    .unwrap();
+    let connect = read.stack.route("$connect").expect("$connect");
+    assert_eq!(
+        connect.authorizer,
+        Some(wsadmin_core::stack::AuthorizerSpec {
+            name: "token".into(),
+            function: "wsstack-local-auth".into(),
+            identity_source: vec!["route.request.querystring.token".into()],
+        })
+    );
+    assert_eq!(
+        connect.authorization,
+        wsadmin_core::stack::Authorization::Custom
+    );
+    assert!(read.stack.function("wsstack-local-auth").is_some());
+    assert_eq!(read.authorizers.len(), 1);
+    assert_eq!(read.authorizers[0].routes, ["$connect"]);
+    assert!(read.stack.route("$default").unwrap().authorizer.is_none());
+}
+
+#[test]
+fn iam_on_connect_is_read_and_authorization_elsewhere_is_refused() {
+    let text = fixture("token-authorizer.yaml");
+    let iam = text.replace(
+        "      AuthorizationType: CUSTOM\n      AuthorizerId: !Ref TokenAuthorizer\n",
+        "      AuthorizationType: AWS_IAM\n",
+    );
+    let read = read_text(&iam, &Inputs::default(), Path::new(".")).unwrap();
+    assert_eq!(
+        read.stack.route("$connect").unwrap().authorization,
+        wsadmin_core::stack::Authorization::AwsIam
+    );
+    let elsewhere = text.replace(
+        "      RouteKey: $default\n",
+        "      RouteKey: $default\n      AuthorizationType: AWS_IAM\n",
+    );
+    let error = text_err(&elsewhere);
+    assert!(
+        error.contains("DefaultRoute") && error.contains("only $connect may be authorized"),
+        "{error}"
+    );
+}
