@@ -148,6 +148,12 @@ pub enum TemplateError {
         "route \"{key}\": handler \"{handler}\" is not a function wsstack can deploy (use ws-connect, ws-disconnect, ws-default or ws-message)"
     )]
     UnknownHandler { key: String, handler: String },
+    /// Deploying an unguarded `$connect` the description guards would be
+    /// worse than refusing.
+    #[error(
+        "route \"{0}\": its authorization runs only on the local stack (wsstack template does not deploy authorizers yet: write your own template with an AWS::ApiGatewayV2::Authorizer)"
+    )]
+    Authorization(String),
 }
 
 /// One route of the description, resolved: its function and logical ids.
@@ -179,6 +185,9 @@ pub fn plan_routes(spec: &StackSpec) -> Result<Vec<RoutePlan>, TemplateError> {
     let mut stems: Vec<String> = Vec::new();
     let mut plans = Vec::with_capacity(spec.routes.len());
     for (i, route) in spec.routes.iter().enumerate() {
+        if !route.authorization.is_none() {
+            return Err(TemplateError::Authorization(route.key.clone()));
+        }
         let function = Function::from_handler(&route.handler).ok_or_else(|| {
             TemplateError::UnknownHandler {
                 key: route.key.clone(),

@@ -613,3 +613,21 @@ fn iam_on_connect_is_read_and_authorization_elsewhere_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn wsstack_template_refuses_a_guarded_connect_rather_than_deploy_it_open() {
+    let spec = StackSpec {
+        routes: vec![
+            RouteSpec::new("$connect", "ws-connect").with_iam(),
+            RouteSpec::new("$disconnect", "ws-disconnect"),
+        ],
+        ..StackSpec::default()
+    };
+    let error = template(&spec, &TableConfig::new(&spec.table))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("route \"$connect\"") && error.contains("does not deploy authorizers"),
+        "{error}"
+    );
+}
