@@ -48,6 +48,12 @@ pub trait Functions: Send + Sync + std::fmt::Debug + 'static {
     fn reserved_concurrency(&self, _function: &str) -> Option<usize> {
         None
     }
+
+    /// Per function that runs in instances of its own: its name, its warm
+    /// (idle) instances and its busy ones, for `/metrics`.
+    fn instances(&self) -> Vec<(String, usize, usize)> {
+        Vec::new()
+    }
 }
 
 /// One route's binding.
@@ -249,6 +255,11 @@ impl Integration {
             running: Arc::default(),
             connect_auth,
         })
+    }
+
+    /// The functions' instances (warm, busy), as [`Functions::instances`].
+    pub fn instances(&self) -> Vec<(String, usize, usize)> {
+        self.functions.instances()
     }
 
     /// Who may connect.

@@ -17,6 +17,7 @@ pub mod event;
 pub mod ids;
 pub mod integration;
 pub mod management;
+pub mod metrics;
 pub mod percent;
 pub mod registry;
 pub mod route;
@@ -58,6 +59,9 @@ pub const DEFAULT_LAMBDA_CONCURRENCY: usize = 1000;
 pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
 /// The range `--lambda-concurrency` accepts.
 pub const LAMBDA_CONCURRENCY_RANGE: std::ops::RangeInclusive<usize> = 1..=100_000;
+
+/// Where the emulator serves its [`metrics`] (Prometheus text format).
+pub const METRICS_PATH: &str = "/metrics";
 
 /// API Gateway's limits on WebSocket traffic.
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
@@ -157,6 +161,8 @@ pub(crate) struct Api {
     verifier: Verifier,
     integration: Integration,
     registry: Registry,
+    /// What `/metrics` serves ([`metrics`]); counted where events happen.
+    metrics: metrics::Metrics,
     throttle: Option<std::sync::Mutex<TokenBucket>>,
     closing: AtomicBool,
     /// Connection tasks still running (they end after their `$disconnect`).
@@ -248,6 +254,12 @@ impl Emulator {
             .stack
             .validate()
             .map_err(|e| EmulatorError::Stack(e.to_string()))?;
+        if config.stack.stage == METRICS_PATH.trim_start_matches('/') {
+            return Err(EmulatorError::Stack(format!(
+                "stage \"{}\" would hide the emulator's {METRICS_PATH} (name the stage otherwise)",
+                config.stack.stage
+            )));
+        }
         let integration = Integration::new(&config.stack, functions, config.lambda_concurrency)?;
         let selection_path = config
             .stack
@@ -272,6 +284,7 @@ impl Emulator {
                 verifier,
                 integration,
                 registry: Registry::default(),
+                metrics: metrics::Metrics::default(),
                 throttle,
                 closing: AtomicBool::new(false),
                 tasks: AtomicUsize::new(0),
@@ -294,6 +307,11 @@ impl Emulator {
     /// Lambda execution slots in use right now (at most the concurrency).
     pub fn slots_busy(&self) -> usize {
         self.api.integration.busy()
+    }
+
+    /// What `GET /metrics` answers right now (Prometheus text format).
+    pub fn metrics_text(&self) -> String {
+        self.api.metrics_text()
     }
 
     /// Serves until `shutdown` resolves; then closes every connection with
@@ -331,6 +349,7 @@ impl Emulator {
         let app = Router::new()
             .route("/{stage}", get(socket::handshake))
             .route("/{stage}/", get(socket::handshake))
+            .route(METRICS_PATH, get(serve_metrics))
             .route("/{stage}/@connections/{id}", any(management::connections))
             .fallback(management::forbidden)
             .with_state(api.clone());
@@ -364,7 +383,34 @@ impl Emulator {
     }
 }
 
+/// `GET /metrics`.
+async fn serve_metrics(
+    axum::extract::State(api): axum::extract::State<Arc<Api>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        api.metrics_text(),
+    )
+        .into_response()
+}
+
 impl Api {
+    fn metrics_text(&self) -> String {
+        let gauges = metrics::Gauges {
+            connections_open: self.registry.len(),
+            slots_busy: self.integration.busy(),
+            slots_limit: self.config.lambda_concurrency,
+            invocations_running: self.integration.running(),
+            instances: self.integration.instances(),
+        };
+        self.metrics
+            .render(&self.config.api_id, &self.config.stack.stage, &gauges)
+    }
+
     /// Closes every connection with 1001 and waits for their `$disconnect`.
     async fn close_all(&self) {
         self.closing.store(true, Ordering::SeqCst);

@@ -45,7 +45,25 @@ fn split_path(path: &str) -> Option<(&str, &str)> {
     (!id.is_empty() && !id.contains('/')).then_some((stage, id))
 }
 
+/// `/{stage}/@connections/{id}`, counted by operation and status.
 pub(crate) async fn connections(State(api): State<Arc<Api>>, req: Request) -> Response {
+    let operation = match *req.method() {
+        Method::POST => Some("PostToConnection"),
+        Method::GET => Some("GetConnection"),
+        Method::DELETE => Some("DeleteConnection"),
+        _ => None,
+    };
+    let res = answer(api.clone(), req).await;
+    if let Some(operation) = operation {
+        api.metrics.management(operation, res.status().as_u16());
+        if operation == "PostToConnection" && res.status() == StatusCode::OK {
+            api.metrics.message("", super::metrics::Direction::Out);
+        }
+    }
+    res
+}
+
+async fn answer(api: Arc<Api>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let Some((stage, raw_id)) = split_path(parts.uri.path()) else {
         return forbidden().await;
@@ -102,6 +120,7 @@ pub(crate) async fn connections(State(api): State<Arc<Api>>, req: Request) -> Re
         }
     };
     if !api.allow_call() {
+        api.metrics.throttled("management");
         return aws_error(
             StatusCode::TOO_MANY_REQUESTS,
             "LimitExceededException",

@@ -25,10 +25,12 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, O
 use tokio_tungstenite::tungstenite::protocol::frame::{Frame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use wsadmin_core::stack::{ROUTE_CONNECT, ROUTE_DISCONNECT};
 
 use super::authorizer::{self, Refusal};
 use super::event::{self, Kind};
 use super::integration::{Answer, ConnectAuth, InvokeError};
+use super::metrics::{Count, Direction};
 use super::registry::{CloseCause, Conn, ConnEnds, Granted};
 use super::{Api, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, ids, management, route};
 
@@ -170,6 +172,11 @@ pub(crate) async fn handshake(
         Ok(granted) => granted,
         Err(refusal) => {
             tracing::info!(connection_id = %id, "handshake refused: {refusal}");
+            let what = match refusal {
+                Refusal::Failed(_) => Count::ExecutionError,
+                Refusal::Unauthorized(_) | Refusal::Forbidden(_) => Count::ClientError,
+            };
+            api.metrics.count(what, ROUTE_CONNECT);
             return refused(&refusal);
         }
     };
@@ -514,8 +521,21 @@ async fn connect(
     tokio::spawn(async move {
         let _task = api.task_started();
         let result = async {
-            let slot = api.integration.slot(&function)?;
-            let answer = api.integration.invoke(&slot, &function, &event).await?;
+            api.metrics.count(Count::Connect, ROUTE_CONNECT);
+            let slot = api.integration.slot(&function);
+            let answer = match slot {
+                Ok(ref slot) => {
+                    let started = std::time::Instant::now();
+                    let answer = api.integration.invoke(slot, &function, &event).await;
+                    invoked(&api, ROUTE_CONNECT, started, &answer);
+                    answer
+                }
+                Err(e) => {
+                    invoked(&api, ROUTE_CONNECT, std::time::Instant::now(), &Err(e));
+                    Err(e)
+                }
+            }?;
+            let slot = slot?;
             if !(200..300).contains(&answer.status) {
                 return Ok((answer, None));
             }
@@ -588,6 +608,7 @@ async fn disconnect(api: &Api, conn: &Conn, ending: &Ending) {
     let slot = match api.integration.slot(&binding.function) {
         Ok(slot) => slot,
         Err(e) => {
+            invoked(api, ROUTE_DISCONNECT, std::time::Instant::now(), &Err(e));
             tracing::warn!(connection_id = %conn.id, "$disconnect skipped, its record stays until prune: {e}");
             return;
         }
@@ -601,7 +622,10 @@ async fn disconnect(api: &Api, conn: &Conn, ending: &Ending) {
         &ids::new_id(),
         Api::now_ms(),
     );
-    if let Err(e) = api.integration.invoke(&slot, &binding.function, &ev).await {
+    let started = std::time::Instant::now();
+    let answer = api.integration.invoke(&slot, &binding.function, &ev).await;
+    invoked(api, ROUTE_DISCONNECT, started, &answer);
+    if let Err(e) = answer {
         tracing::warn!(connection_id = %conn.id, "$disconnect failed: {e}");
     }
 }
@@ -627,9 +651,13 @@ async fn on_message(api: Arc<Api>, conn: Arc<Conn>, body: String, is_base64: boo
     };
     let request_id = ids::new_id();
     let Some(key) = route::resolve(selected, |k| api.integration.route(k).is_some()) else {
+        // No route takes it: API Gateway's 4XX before any integration.
+        api.metrics.message("", Direction::In);
+        api.metrics.count(Count::ClientError, "");
         let _ = conn.try_send(error_frame(&conn, "Forbidden", &request_id));
         return;
     };
+    api.metrics.message(&key, Direction::In);
     let Some(binding) = api.integration.route(&key) else {
         return;
     };
@@ -644,10 +672,12 @@ async fn on_message(api: Arc<Api>, conn: Arc<Conn>, body: String, is_base64: boo
         &request_id,
         Api::now_ms(),
     );
+    let started = std::time::Instant::now();
     let answer = match api.integration.slot(&binding.function) {
         Ok(slot) => api.integration.invoke(&slot, &binding.function, &ev).await,
         Err(e) => Err(e),
     };
+    invoked(&api, &key, started, &answer);
     let reply = match answer {
         Ok(answer) if binding.route_response => answer.body.map(Bytes::from),
         Ok(_) => None,
@@ -656,10 +686,39 @@ async fn on_message(api: Arc<Api>, conn: Arc<Conn>, body: String, is_base64: boo
             Some(error_frame(&conn, "Internal server error", &request_id))
         }
     };
-    if let Some(reply) = reply
-        && conn.try_send(reply).is_err()
-    {
-        tracing::debug!(connection_id = %conn.id, "reply dropped: queue full");
+    if let Some(reply) = reply {
+        if conn.try_send(reply).is_err() {
+            tracing::debug!(connection_id = %conn.id, "reply dropped: queue full");
+        } else {
+            api.metrics.message(&key, Direction::Out);
+        }
+    }
+}
+
+/// Counts one integration call of `route`: its latency when it ran, and
+/// an `IntegrationError` (an error status) or `ExecutionError` (it failed
+/// or was throttled).
+fn invoked(
+    api: &Api,
+    route: &str,
+    started: std::time::Instant,
+    answer: &Result<Answer, InvokeError>,
+) {
+    match answer {
+        Ok(answer) => {
+            api.metrics.latency(route, started.elapsed());
+            if answer.status >= 400 {
+                api.metrics.count(Count::IntegrationError, route);
+            }
+        }
+        Err(InvokeError::Failed) => {
+            api.metrics.latency(route, started.elapsed());
+            api.metrics.count(Count::ExecutionError, route);
+        }
+        Err(InvokeError::Throttled { .. } | InvokeError::ReservedThrottled { .. }) => {
+            api.metrics.throttled("lambda");
+            api.metrics.count(Count::ExecutionError, route);
+        }
     }
 }
 

@@ -183,12 +183,11 @@ async fn a_request_authorizer_decides_who_connects(runtime: &str, code: [&str; 3
         Some(0),
         "a missing identity source never reaches the authorizer"
     );
-    assert_eq!(
-        connect(&h, "?token=wrong", "wrong").await.err(),
-        Some(403)
-    );
+    assert_eq!(connect(&h, "?token=wrong", "wrong").await.err(), Some(403));
 
-    let mut ana = connect(&h, "?token=ok", "ana-agent").await.expect("allowed");
+    let mut ana = connect(&h, "?token=ok", "ana-agent")
+        .await
+        .expect("allowed");
     let seen = who(&mut ana).await;
     let granted = json!({
         "principalId": "user-ok", "user": "ana", "seats": "3", "admin": "true",
@@ -207,7 +206,9 @@ async fn a_request_authorizer_decides_who_connects(runtime: &str, code: [&str; 3
         );
         assert_eq!(who(&mut ana).await["connectionId"], id.as_str());
     }
-    let mut bo = connect(&h, "?token=ok", "bo").await.expect("allowed after failures");
+    let mut bo = connect(&h, "?token=ok", "bo")
+        .await
+        .expect("allowed after failures");
     assert_eq!(who(&mut bo).await["authorizer"]["principalId"], "user-ok");
 
     wsadmin_harness::close(wsadmin_harness::Client {

@@ -119,4 +119,20 @@ impl Functions for StackFunctions {
         let reserved = self.reserved.get(function)?;
         usize::try_from(*reserved).ok()
     }
+
+    fn instances(&self) -> Vec<(String, usize, usize)> {
+        let Some(host) = &self.host else {
+            return Vec::new();
+        };
+        let mut names: Vec<&String> = self.hosted.iter().collect();
+        names.sort();
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let stats = host.stats(name)?;
+                let warm = stats.instances.saturating_sub(stats.busy);
+                Some((name.clone(), warm, stats.busy))
+            })
+            .collect()
+    }
 }
