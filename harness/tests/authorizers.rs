@@ -247,3 +247,153 @@ async fn a_python_authorizer_decides_who_connects() {
     )
     .await;
 }
+
+/// `$default`: answers with the event's `requestContext.identity`.
+const NODE_IDENTITY: &str = r#"
+exports.handler = async (event) => ({ statusCode: 200, body: JSON.stringify(event.requestContext.identity) });
+"#;
+
+/// A stack whose `$connect` needs a SigV4-presigned handshake.
+async fn iam_guarded() -> Harness {
+    start(|c| {
+        c.stack = StackSpec {
+            routes: vec![
+                RouteSpec::new("$connect", "ws-connect").with_iam(),
+                RouteSpec::new("$disconnect", "ws-disconnect"),
+                RouteSpec::new("$default", "identity").with_route_response(),
+            ],
+            functions: vec![FunctionSpec::new(
+                "identity",
+                "nodejs20.x",
+                "index.handler",
+                FunctionCode::Inline(NODE_IDENTITY.into()),
+            )],
+            ..StackSpec::default()
+        };
+    })
+    .await
+}
+
+/// `url` (http form) presigned for `execute-api` with `secret`, by the
+/// Rust SDK's signer.
+fn presign(url: &str, key: &str, secret: &str, region: &str) -> String {
+    use aws_sigv4::http_request::{
+        SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+    };
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(std::time::Duration::from_secs(60));
+    let identity = aws_credential_types::Credentials::new(key, secret, None, None, "test").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("execute-api")
+        .time(std::time::SystemTime::now())
+        .settings(settings)
+        .build()
+        .expect("params")
+        .into();
+    let request = SignableRequest::new("GET", url, std::iter::empty(), SignableBody::Bytes(&[]))
+        .expect("signable");
+    let (instructions, _) = sign(request, &params).expect("signed").into_parts();
+    let (_, query) = instructions.into_parts();
+    let mut signed = url.to_owned();
+    for (i, (k, v)) in query.iter().enumerate() {
+        let v = v
+            .replace('/', "%2F")
+            .replace('+', "%2B")
+            .replace('=', "%3D");
+        signed.push(if i == 0 && !url.contains('?') {
+            '?'
+        } else {
+            '&'
+        });
+        signed.push_str(&format!("{k}={v}"));
+    }
+    signed
+}
+
+/// `url` presigned by botocore (the project's `.venv`), as a Python client
+/// of an IAM-authorized WebSocket API does it.
+async fn botocore_presign(url: &str, key: &str, secret: &str, region: &str) -> String {
+    let python = wsadmin_testkit::repo_root().join(".venv/bin/python");
+    let script = r#"
+import sys
+from botocore.auth import SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+url, key, secret, region = sys.argv[1:5]
+request = AWSRequest(method="GET", url=url)
+SigV4QueryAuth(Credentials(key, secret), "execute-api", region, expires=60).add_auth(request)
+print(request.url)
+"#;
+    let out = tokio::process::Command::new(&python)
+        .args(["-c", script, url, key, secret, region])
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup)", python.display()));
+    assert!(
+        out.status.success(),
+        "botocore failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iam_authorization_accepts_only_presigned_handshakes() {
+    let h = iam_guarded().await;
+    let config = h.stack.config().clone();
+    let (key, secret, region) = (
+        config.access_key_id.as_str(),
+        config.secret_access_key.as_str(),
+        config.region.as_str(),
+    );
+    let http = h.stack.websocket_url().replacen("ws://", "http://", 1);
+    let ws_of = |signed: &str| signed.replacen("http://", "", 1);
+
+    assert_eq!(connect(&h, "", "unsigned").await.err(), Some(403));
+    let wrong_secret = presign(&http, key, "not-the-secret", region);
+    let query = |signed: &str| signed[signed.find('?').expect("query")..].to_owned();
+    assert_eq!(
+        connect(&h, &query(&wrong_secret), "wrong-secret")
+            .await
+            .err(),
+        Some(403)
+    );
+    let tampered = format!("{}&room=8", query(&presign(&http, key, secret, region)));
+    assert_eq!(
+        connect(&h, &tampered, "tampered").await.err(),
+        Some(403),
+        "a parameter added after signing"
+    );
+    let wrong_region = presign(&http, key, secret, "eu-west-1");
+    assert_eq!(
+        connect(&h, &query(&wrong_region), "wrong-region")
+            .await
+            .err(),
+        Some(403)
+    );
+
+    let signed = presign(&http, key, secret, region);
+    let mut rust = connect(&h, &query(&signed), "rust-signed")
+        .await
+        .expect("presigned by the SDK's signer");
+    let by_boto = botocore_presign(&http, key, secret, region).await;
+    assert!(by_boto.contains("X-Amz-Signature="), "{by_boto}");
+    let mut boto = connect(&h, &query(&by_boto), "botocore-signed")
+        .await
+        .unwrap_or_else(|status| panic!("botocore's {} refused: {status}", ws_of(&by_boto)));
+    for ws in [&mut rust, &mut boto] {
+        send_text(ws, "who am I").await;
+        let identity: Value = serde_json::from_str(&recv_text(ws).await).expect("JSON");
+        assert_eq!(identity["accessKey"], key, "{identity}");
+        assert_eq!(identity["caller"], key, "{identity}");
+        assert_eq!(
+            identity["userArn"], "arn:aws:iam::000000000000:user/wsstack-local",
+            "{identity}"
+        );
+        assert_eq!(identity["sourceIp"], "127.0.0.1", "{identity}");
+    }
+    h.stop().await;
+}
