@@ -433,6 +433,15 @@ pub struct BroadcastArgs {
     /// Parallel scan segments.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub segments: u32,
+    /// Write progress to FILE as it goes (a new file), so a broadcast cut
+    /// short (Ctrl-C, a killed process, a lost shell) can be finished with
+    /// --resume FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    pub checkpoint: Option<PathBuf>,
+    /// Finish the broadcast a --checkpoint FILE was written for: give the
+    /// same message and selection (checked); nobody is posted to twice.
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 }

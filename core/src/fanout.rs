@@ -7,6 +7,8 @@
 //! Every subject ends in exactly one [`Outcome`]. Where subjects come from
 //! is the caller's business.
 
+use std::sync::{Mutex, PoisonError};
+
 use bytes::Bytes;
 use futures::stream::Stream;
 
@@ -26,16 +28,62 @@ pub async fn broadcast(
     payload: Bytes,
     on_done: impl FnMut(&Finished, &SweepReport),
 ) -> Result<SweepReport, GatewayError> {
+    broadcast_with(
+        sweep,
+        gateway,
+        store,
+        subjects,
+        payload,
+        |_| Ok(()),
+        on_done,
+    )
+    .await
+}
+
+/// [`broadcast`], telling `before_post` of each request just before it is
+/// made (after its pacing, once per attempt): a checkpoint's record that
+/// it may have been posted ([`crate::checkpoint::Checkpoint::posting`]).
+/// An error from it and the subject is not posted: it fails with kind
+/// `checkpoint`.
+pub async fn broadcast_with(
+    sweep: &Sweep,
+    gateway: &Gateway,
+    store: Option<&ConnectionStore>,
+    subjects: impl Stream<Item = Result<impl Into<Subject>, impl Into<SourceError>>>,
+    payload: Bytes,
+    before_post: impl Fn(&str) -> Result<(), String> + Sync,
+    on_done: impl FnMut(&Finished, &SweepReport),
+) -> Result<SweepReport, GatewayError> {
     GatewayError::check_payload(payload.len())?;
     let payload = &payload;
+    let before_post = &before_post;
     let report = sweep
         .each(
             subjects,
             |subject, ctx| async move {
-                match ctx
-                    .post(|| gateway.post(&subject.id, payload.clone()))
-                    .await
-                {
+                let refused = Mutex::new(None);
+                let posted = ctx
+                    .post(|| {
+                        let refused = &refused;
+                        let id = &subject.id;
+                        async move {
+                            if let Err(message) = before_post(id) {
+                                // Final: never retried, never posted.
+                                *refused.lock().unwrap_or_else(PoisonError::into_inner) =
+                                    Some(message.clone());
+                                return Err(GatewayError::Other { message });
+                            }
+                            gateway.post(id, payload.clone()).await
+                        }
+                    })
+                    .await;
+                if let Some(reason) = refused.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                    return Outcome::Failed {
+                        kind: "checkpoint",
+                        reason,
+                    };
+                }
+                match posted {
                     Ok(()) => Outcome::Delivered,
                     Err(e) if e.is_gone() => match store {
                         Some(store) => Outcome::settled(ctx.settle(store, &subject, true).await),

@@ -43,6 +43,8 @@
 //! it the crate is the stack description, the record's shape, durations and
 //! the other pure parts (what the emulator needs: it links no DynamoDB).
 
+#[cfg(feature = "registry")]
+pub mod checkpoint;
 pub mod clock;
 #[cfg(feature = "registry")]
 pub mod connection;

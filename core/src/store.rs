@@ -156,6 +156,10 @@ impl ScanOptions {
 pub struct Page {
     pub segment: u32,
     pub records: Vec<ConnectionRecord>,
+    /// Where its segment's scan stands after it (LastEvaluatedKey), for a
+    /// scan resumed later ([`ConnectionStore::scan_pages_from`]); `None`:
+    /// the segment ended with it.
+    pub after: Option<HashMap<String, AttributeValue>>,
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send>>;
@@ -600,9 +604,55 @@ impl ConnectionStore {
         self.pages(opts, &ScanProgress::new())
     }
 
+    /// [`ConnectionStore::scan_pages`] from where an earlier scan stood:
+    /// segment `i` starts at `from[i]` (`None`: it was read to its end, and
+    /// counts as done). A page taken from the stream counts its records
+    /// examined in `progress`; the scan is complete once the stream ends
+    /// with every segment read whole. `from` must have one entry per
+    /// segment.
+    pub fn scan_pages_from(
+        &self,
+        opts: ScanOptions,
+        from: Vec<Option<Cursor>>,
+        progress: &ScanProgress,
+    ) -> BoxStream<Result<Page, StoreError>> {
+        if from.len() != opts.segments as usize {
+            return Box::pin(stream::once(async {
+                Err(StoreError::InvalidScan(
+                    "a resumed scan needs one start per segment",
+                ))
+            }));
+        }
+        let examined = progress.clone();
+        let ended = progress.clone();
+        Box::pin(
+            self.pages_from(opts, from, progress)
+                .inspect_ok(move |page| {
+                    examined
+                        .inner
+                        .examined
+                        .fetch_add(page.records.len() as u64, Ordering::Relaxed);
+                })
+                .chain(stream::poll_fn(move |_| {
+                    ended.inner.ended.store(true, Ordering::Relaxed);
+                    Poll::Ready(None)
+                })),
+        )
+    }
+
     fn pages(
         &self,
         opts: ScanOptions,
+        progress: &ScanProgress,
+    ) -> BoxStream<Result<Page, StoreError>> {
+        let from = vec![Some(Cursor::Start); opts.segments.min(MAX_SEGMENTS) as usize];
+        self.pages_from(opts, from, progress)
+    }
+
+    fn pages_from(
+        &self,
+        opts: ScanOptions,
+        from: Vec<Option<Cursor>>,
         progress: &ScanProgress,
     ) -> BoxStream<Result<Page, StoreError>> {
         if opts.segments == 0 || opts.segments > MAX_SEGMENTS {
@@ -618,9 +668,14 @@ impl ConnectionStore {
             }));
         }
         progress.started(opts.segments);
-        let segments = (0..opts.segments).map(|segment| {
+        let segments = (0..opts.segments).zip(from).filter_map(|(segment, start)| {
+            let Some(start) = start else {
+                progress.segment_done(0);
+                return None;
+            };
             let store = self.clone();
-            Box::pin(segment_pages(store, segment, opts, progress.clone())) as BoxStream<_>
+            let pages = segment_pages(store, segment, opts, start, progress.clone());
+            Some(Box::pin(pages) as BoxStream<_>)
         });
         Box::pin(stream::select_all(segments))
     }
@@ -956,7 +1011,10 @@ fn map_error(
     }
 }
 
-enum Cursor {
+/// Where one segment's scan starts: its beginning, or after a key
+/// (an ExclusiveStartKey, a page's [`Page::after`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cursor {
     Start,
     After(HashMap<String, AttributeValue>),
 }
@@ -965,10 +1023,11 @@ fn segment_pages(
     store: ConnectionStore,
     segment: u32,
     opts: ScanOptions,
+    start: Cursor,
     progress: ScanProgress,
 ) -> impl Stream<Item = Result<Page, StoreError>> + Send {
     // The cursor, and the records this segment read so far.
-    stream::try_unfold((Some(Cursor::Start), 0u64), move |(cursor, read)| {
+    stream::try_unfold((Some(start), 0u64), move |(cursor, read)| {
         let store = store.clone();
         let progress = progress.clone();
         async move {
@@ -1004,14 +1063,20 @@ fn segment_pages(
                 .collect::<Result<Vec<_>, _>>()?;
             progress.page(records.len());
             let read = read + records.len() as u64;
-            let next = match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => Some(Cursor::After(k)),
-                _ => {
+            let after = out.last_evaluated_key.filter(|k| !k.is_empty());
+            let next = match &after {
+                Some(k) => Some(Cursor::After(k.clone())),
+                None => {
                     progress.segment_done(read);
                     None
                 }
             };
-            Ok(Some((Page { segment, records }, (next, read))))
+            let page = Page {
+                segment,
+                records,
+                after,
+            };
+            Ok(Some((page, (next, read))))
         }
     })
 }

@@ -6,17 +6,18 @@ use std::io::Write;
 
 use anyhow::Result;
 use bytes::Bytes;
-use futures::{TryStreamExt, future};
+use futures::{TryStreamExt, future, stream};
 use serde::Serialize;
-use wsadmin_core::fanout::broadcast;
-use wsadmin_core::store::{ScanOptions, ScanProgress};
+use wsadmin_core::checkpoint::{Checkpoint, Identity};
+use wsadmin_core::fanout::{broadcast, broadcast_with};
+use wsadmin_core::store::{ScanOptions, ScanProgress, StoreError};
 use wsadmin_core::{Outcome, SweepReport};
 
 use crate::confirm;
 use crate::deployment::Deployment;
 use crate::exit::{Status, usage};
 use crate::flags::BroadcastArgs;
-use crate::output::{ItemStream, Output, Style};
+use crate::output::{ItemStream, Output, Style, escape};
 use crate::payload;
 use crate::report::{self, DryRun, Summary, connections};
 
@@ -26,6 +27,24 @@ use crate::report::{self, DryRun, Summary, connections};
 struct Broadcast {
     dry_run: bool,
     payload_bytes: usize,
+    /// With --checkpoint or --resume: the file and where the whole
+    /// broadcast stands (the counts are every run's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint: Option<Resumable>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Resumable {
+    file: String,
+    /// Runs so far, this one included.
+    runs: u32,
+    /// Every segment read to its end and every target done.
+    complete: bool,
+    /// Posts a killed run began and never saw end: not sent again.
+    in_doubt: u64,
+    /// The first of them (`wsadmin send` them to make sure).
+    in_doubt_ids: Vec<String>,
 }
 
 /// A dry run's own fields.
@@ -52,6 +71,11 @@ pub async fn run(
             )));
         }
     };
+    if args.confirm.dry_run && (args.checkpoint.is_some() || args.resume.is_some()) {
+        return Err(usage(
+            "--dry-run sends nothing, so it has no progress to save: drop --checkpoint or --resume",
+        ));
+    }
     // A dry run only lists the targets: the message is checked if given.
     let given = args.payload.data.is_some() || args.payload.file.is_some() || stdin;
     let data = if args.confirm.dry_run && !given {
@@ -87,6 +111,9 @@ pub async fn run(
         return Ok(Status::Ok);
     }
     let data = data.ok_or_else(|| usage("no message: pass --data TEXT or --file PATH"))?;
+    if args.checkpoint.is_some() || args.resume.is_some() {
+        return checkpointed(dep, args, out, w, data).await;
+    }
 
     let whole_table = args.filter.is_empty();
     if whole_table {
@@ -123,6 +150,116 @@ pub async fn run(
     let command = Broadcast {
         dry_run: false,
         payload_bytes,
+        checkpoint: None,
+    };
+    report::finish(out, w, &report, command)
+}
+
+/// `--checkpoint FILE` / `--resume FILE`: the same sweep, its subjects
+/// taken from the scan through the checkpoint (which skips what an earlier
+/// run finished and starts each segment where it stood), each post written
+/// down before it is made, each outcome after; the report is the whole
+/// broadcast's, every run's counts added.
+async fn checkpointed(
+    dep: &Deployment,
+    args: BroadcastArgs,
+    out: &Output,
+    w: &mut dyn Write,
+    data: Bytes,
+) -> Result<Status> {
+    let store = &dep.target.store;
+    let identity = Identity {
+        message_sha256: Identity::message_hash(&data),
+        message_bytes: data.len(),
+        selector: if args.filter.is_empty() {
+            String::new()
+        } else {
+            args.filter.describe()
+        },
+        table: store.table().name.clone(),
+        dynamodb: store.endpoint().to_owned(),
+        endpoint: dep.target.endpoint().url().to_owned(),
+        segments: args.segments,
+        whole_run_ids: false,
+    };
+    // A resume is checked before anything is asked or sent.
+    let resumed = match &args.resume {
+        Some(path) => Some(Checkpoint::resume(path, &identity)?),
+        None => None,
+    };
+    let whole_table = args.filter.is_empty();
+    if whole_table {
+        let what = format!(
+            "broadcast {} bytes to every registered connection",
+            data.len()
+        );
+        confirm::confirm(args.confirm.yes, &what, async { Ok(store.count(4).await?) }).await?;
+    }
+    let checkpoint = match (resumed, &args.checkpoint) {
+        (Some(c), _) => c,
+        (None, Some(path)) => Checkpoint::create(path, identity)?,
+        (None, None) => unreachable!("called with --checkpoint or --resume"),
+    };
+    let checkpoint = &checkpoint;
+    let segments = checkpoint.identity().segments;
+    let filter = args.filter.filter(None);
+    let now = dep.target.clock().now_ms();
+    let progress = ScanProgress::new();
+    let subjects = store
+        .scan_pages_from(
+            ScanOptions::segments(segments),
+            checkpoint.starts(),
+            &progress,
+        )
+        .map_ok(move |page| {
+            let selected = checkpoint.page(page, |r| filter.matches_record(r, now));
+            stream::iter(selected.into_iter().map(Ok::<_, StoreError>))
+        })
+        .try_flatten();
+
+    let bar = report::progress_bar(dep, out, whole_table, "sent").await;
+    let sweep = report::engine(dep, args.concurrency, &args.sweep);
+    let cleanup = (!args.no_prune).then_some(store);
+    let payload_bytes = data.len();
+    let mut targets = ItemStream::new(out, w);
+    let mut report = broadcast_with(
+        &sweep,
+        &dep.target.gateway,
+        cleanup,
+        subjects,
+        data,
+        |id| checkpoint.posting(id),
+        |done, so_far| {
+            checkpoint.finished(&done.id, &done.outcome);
+            report::tick(bar.as_ref(), so_far);
+            let failed = matches!(done.outcome, Outcome::Failed { .. });
+            targets.push(&report::TargetLine::new(done, failed));
+        },
+    )
+    .await?;
+    report::finish_bar(bar);
+    targets.finish()?;
+    report::scanned(dep, &mut report, &progress).await;
+    let totals = checkpoint.close(report.elapsed_ms)?;
+    let complete = checkpoint.is_complete() && report.is_complete();
+    checkpoint.previous().add_to(&mut report);
+    let file = checkpoint.path().display().to_string();
+    if !complete && !out.quiet {
+        let _ = writeln!(
+            std::io::stderr(),
+            "wsadmin: progress saved in {file}: finish with `wsadmin broadcast --resume {file}` and the same message and selection"
+        );
+    }
+    let command = Broadcast {
+        dry_run: false,
+        payload_bytes,
+        checkpoint: Some(Resumable {
+            file,
+            runs: totals.runs + 1,
+            complete,
+            in_doubt: totals.in_doubt,
+            in_doubt_ids: totals.in_doubt_ids,
+        }),
     };
     report::finish(out, w, &report, command)
 }
@@ -152,6 +289,28 @@ impl Summary for Broadcast {
             "  gone         {} ({} records removed)",
             r.gone, r.records_removed
         )?;
+        if let Some(c) = &self.checkpoint {
+            if c.in_doubt > 0 {
+                writeln!(
+                    w,
+                    "  in doubt     {} (a killed run began these posts and never saw them end: not sent again; e.g. {})",
+                    c.in_doubt,
+                    c.in_doubt_ids
+                        .iter()
+                        .take(3)
+                        .map(|id| escape(id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )?;
+            }
+            let state = if c.complete { "complete" } else { "unfinished" };
+            writeln!(
+                w,
+                "  checkpoint   {} ({state}, {})",
+                escape(&c.file),
+                report::plural(u64::from(c.runs), "run")
+            )?;
+        }
         report::summary_tail(out, w, r)
     }
 }
@@ -166,6 +325,7 @@ mod tests {
         Broadcast {
             dry_run: false,
             payload_bytes,
+            checkpoint: None,
         }
         .summary(&out, &mut text, r)
         .expect("summary");

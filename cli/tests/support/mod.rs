@@ -243,6 +243,11 @@ impl Running {
         started.elapsed()
     }
 
+    /// The process id (to send it a signal).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kill(mut self) -> (Vec<String>, String) {
         let _ = self.child.kill();
         let _ = self.child.wait();
