@@ -43,6 +43,7 @@
 //! it the crate is the stack description, the record's shape, durations and
 //! the other pure parts (what the emulator needs: it links no DynamoDB).
 
+pub mod api_metrics;
 #[cfg(feature = "registry")]
 pub mod checkpoint;
 pub mod clock;
