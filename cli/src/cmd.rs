@@ -15,6 +15,7 @@ pub mod events;
 pub mod inspect;
 pub mod list;
 pub mod prune;
+pub mod registry;
 pub mod send;
 pub mod stats;
 pub mod status;

@@ -95,6 +95,10 @@ pub fn select(flags: &TargetArgs) -> Result<Selection> {
     pick(over.region, &mut spec.region);
     pick(over.profile, &mut spec.profile);
     pick(over.dynamodb_endpoint, &mut spec.dynamodb_endpoint);
+    // Bad registry flags are a usage error here, before any request.
+    if let Some(mapping) = flags.registry.mapping().map_err(usage)? {
+        spec.registry = Some(mapping);
+    }
     if spec.endpoint.is_none() && spec.api_id.is_none() {
         bail!(NOTHING_SELECTED);
     }
@@ -174,6 +178,9 @@ impl Selection {
                 .clone()
                 .unwrap_or_else(|| TableConfig::DEFAULT_NAME.to_owned()),
         );
+        if let Some(mapping) = &spec.registry {
+            table = table.with_mapping(mapping.clone());
+        }
         if let Some(key) = &spec.table_key {
             table = table.with_key(key.clone());
         }

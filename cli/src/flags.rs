@@ -181,6 +181,47 @@ pub struct TargetArgs {
         value_name = "URL"
     )]
     pub dynamodb_endpoint: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How the table holds its connections, for one-off use (a context saves
+/// it: `wsadmin context add NAME --detect`). Without --registry-id: the
+/// context's mapping, or our own schema.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Registry")]
+pub struct RegistryArgs {
+    /// Where the connection id is: ATTR or ATTR=PATTERN (pk=CONN#{id});
+    /// items not matching are not connections and are never touched.
+    #[arg(long, global = true, value_name = "ATTR[=PATTERN]")]
+    pub registry_id: Option<String>,
+    /// The attribute holding when it connected (epoch ms, epoch s or
+    /// ISO-8601, told apart by value).
+    #[arg(long, global = true, value_name = "ATTR", requires = "registry_id")]
+    pub registry_connected_at: Option<String>,
+    /// Top-level attributes shown and selected on as meta; repeatable or
+    /// comma-separated.
+    #[arg(
+        long,
+        global = true,
+        value_name = "ATTR",
+        value_delimiter = ',',
+        requires = "registry_id"
+    )]
+    pub registry_meta: Vec<String>,
+    /// A field of a key's value shown as meta, ATTR=PATTERN (pk=ROOM#{room}:
+    /// `--where room=7` then reads that one partition); repeatable.
+    #[arg(
+        long,
+        global = true,
+        value_name = "ATTR=PATTERN",
+        requires = "registry_id"
+    )]
+    pub registry_key_field: Vec<String>,
+    /// The attribute wsadmin may write its gone mark into (the table's
+    /// owner agrees); without it marks stay on this machine.
+    #[arg(long, global = true, value_name = "ATTR", requires = "registry_id")]
+    pub registry_gone_mark: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -280,6 +321,10 @@ pub enum Command {
     #[command(after_help = CONTEXT_EXAMPLES)]
     #[command(subcommand)]
     Context(ContextCommand),
+    /// How the table holds its connections: detect the mapping.
+    #[command(after_help = REGISTRY_EXAMPLES)]
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Print a shell completion script.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
@@ -555,16 +600,47 @@ pub struct StatsArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Sample the table (DescribeTable, DescribeTimeToLive, a bounded Scan)
+    /// and propose how it holds connections, with the evidence for each
+    /// choice. Changes nothing; `context add NAME --detect` saves it.
+    Detect {
+        /// Items to sample.
+        #[arg(long, default_value_t = 200, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        sample: u32,
+    },
+    /// Show the mapping in use (the context's, the flags', or our own).
+    Show,
+}
+
+const REGISTRY_EXAMPLES: &str = "\
+Examples:
+  wsadmin registry detect --endpoint https://abc.execute-api.eu-west-1.amazonaws.com/prod --table Chat
+  wsadmin context add prod --endpoint URL --table Chat --detect
+  wsadmin list --table Chat --registry-id 'pk=CONN#{id}' --registry-connected-at createdAt";
+
+#[derive(Debug, Subcommand)]
 pub enum ContextCommand {
     /// Save the target flags given (--endpoint or --api-id/--stage, --table, …) as NAME.
     ///
     /// An existing NAME is refused: --force replaces it whole, `context set`
-    /// changes some of its settings.
+    /// changes some of its settings. --detect samples the table first and
+    /// saves the registry mapping it proposes, once agreed.
     Add {
         name: String,
         /// Replace an existing context of this name (its other settings go).
         #[arg(long)]
         force: bool,
+        /// Detect how the table holds its connections (as `wsadmin registry
+        /// detect`), show the evidence, ask, and save the mapping too.
+        #[arg(long)]
+        detect: bool,
+        /// Items sampled by --detect.
+        #[arg(long, default_value_t = 200, value_name = "N", requires = "detect", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        sample: u32,
+        /// Agree without asking (scripts).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Change some settings of context NAME: the target flags given
     /// (--table, --region, …) replace theirs, the others stay.

@@ -25,7 +25,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::deployment::Deployment;
 use crate::exit::Status;
-use crate::flags::{Cli, Command, OutputFormat};
+use crate::flags::{Cli, Command, ContextCommand, OutputFormat};
 use crate::output::Output;
 
 fn main() -> ExitCode {
@@ -115,7 +115,15 @@ async fn run(cli: Cli) -> Result<Status> {
     let target = cli.target;
     let connect = || async { deployment::select(&target)?.connect().await };
     let status = match cli.command {
+        Command::Context(ContextCommand::Add {
+            name,
+            force,
+            detect: true,
+            sample,
+            yes,
+        }) => cmd::registry::add_detected(&name, force, sample, yes, &target, &out, w).await?,
         Command::Context(c) => cmd::context::run(c, &target, &out, w)?,
+        Command::Registry(c) => cmd::registry::run(&connect().await?, c, &out, w).await?,
         Command::Completions { shell } => {
             // clap_complete panics on a failed write (a closed pipe): it
             // writes to memory, we write that.
@@ -159,6 +167,7 @@ fn without_ids(command: &Command) -> Option<&'static str> {
         Command::Stats(_) => Some("stats"),
         Command::Status => Some("status"),
         Command::Context(_) => Some("context"),
+        Command::Registry(_) => Some("registry"),
         Command::Connect(_) => Some("connect"),
         Command::Tui(_) => Some("tui"),
         Command::Completions { .. } => Some("completions"),

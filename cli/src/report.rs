@@ -233,6 +233,25 @@ pub fn summary_tail(out: &Output, w: &mut dyn Write, r: &SweepReport) -> Result<
             r.connecting
         )?;
     }
+    if r.repeats > 0 {
+        writeln!(
+            w,
+            "  repeats      {} (more items of connections already reached: not sent again{})",
+            r.repeats,
+            if r.records_removed > 0 {
+                "; those of gone connections deleted"
+            } else {
+                ""
+            }
+        )?;
+    }
+    if let Some(scan) = r.scan.as_ref().filter(|s| s.queried) {
+        writeln!(
+            w,
+            "  read         {} (a Query of one partition, not a Scan of the table)",
+            plural(scan.pages, "request")
+        )?;
+    }
     if r.marked > 0 {
         writeln!(
             w,

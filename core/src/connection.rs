@@ -44,7 +44,11 @@ pub async fn disconnect(
 ) -> SweepReport {
     let close_one =
         |subject: Subject, ctx: Ctx| async move { close(&ctx, store, gateway, &subject).await };
-    sweep.each(subjects, close_one, on_done).await
+    sweep
+        .clone()
+        .with_registry(store)
+        .each(subjects, close_one, on_done)
+        .await
 }
 
 /// DeleteConnection, then the record: after this run closed it, the record
@@ -56,7 +60,11 @@ pub(crate) async fn close(
     subject: &Subject,
 ) -> Outcome {
     match ctx.call(|| gateway.delete(&subject.id)).await {
-        Ok(()) => match store.delete(&subject.id).await {
+        // The item read, or every item of the id when none was.
+        Ok(()) => match match &subject.record {
+            Some(record) if record.key.get().is_some() => store.delete_item(record).await,
+            _ => store.delete(&subject.id).await,
+        } {
             Ok(record_removed) => Outcome::Disconnected { record_removed },
             Err(e) => Outcome::cleanup_failed(&e),
         },

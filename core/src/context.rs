@@ -75,6 +75,10 @@ pub struct ContextSpec {
     pub profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamodb_endpoint: Option<String>,
+    /// How the table holds its connections (`wsadmin registry detect`);
+    /// absent: our own schema (contexts saved before mappings existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<crate::registry::Mapping>,
 }
 
 /// What a context can be read from: the CLI's target flags (clap is the
@@ -103,10 +107,11 @@ pub enum Setting {
     Region,
     Profile,
     DynamodbEndpoint,
+    Registry,
 }
 
 impl Setting {
-    pub const ALL: [Setting; 8] = [
+    pub const ALL: [Setting; 9] = [
         Setting::Endpoint,
         Setting::ApiId,
         Setting::Stage,
@@ -115,6 +120,7 @@ impl Setting {
         Setting::Region,
         Setting::Profile,
         Setting::DynamodbEndpoint,
+        Setting::Registry,
     ];
 
     /// Its key in the file, as `context show` prints it.
@@ -128,6 +134,7 @@ impl Setting {
             Setting::Region => "region",
             Setting::Profile => "profile",
             Setting::DynamodbEndpoint => "dynamodb-endpoint",
+            Setting::Registry => "registry",
         }
     }
 
@@ -151,6 +158,7 @@ impl ContextSpec {
             region,
             profile,
             dynamodb_endpoint,
+            registry,
         } = other;
         let keep = |mine: &mut Option<String>, given: Option<String>| {
             if given.is_some() {
@@ -165,10 +173,16 @@ impl ContextSpec {
         keep(&mut self.region, region);
         keep(&mut self.profile, profile);
         keep(&mut self.dynamodb_endpoint, dynamodb_endpoint);
+        if registry.is_some() {
+            self.registry = registry;
+        }
     }
 
     /// Removes one setting; whether it was there.
     pub fn unset(&mut self, setting: Setting) -> bool {
+        if setting == Setting::Registry {
+            return self.registry.take().is_some();
+        }
         let slot = match setting {
             Setting::Endpoint => &mut self.endpoint,
             Setting::ApiId => &mut self.api_id,
@@ -178,6 +192,7 @@ impl ContextSpec {
             Setting::Region => &mut self.region,
             Setting::Profile => &mut self.profile,
             Setting::DynamodbEndpoint => &mut self.dynamodb_endpoint,
+            Setting::Registry => unreachable!("taken above"),
         };
         slot.take().is_some()
     }

@@ -57,6 +57,10 @@ pub async fn broadcast_with(
     GatewayError::check_payload(payload.len())?;
     let payload = &payload;
     let before_post = &before_post;
+    let sweep = match store {
+        Some(store) => sweep.clone().with_registry(store),
+        None => sweep.clone(),
+    };
     let report = sweep
         .each(
             subjects,

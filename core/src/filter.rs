@@ -297,6 +297,14 @@ impl Pattern {
         Self::new([Part::Literal(text.to_owned())])
     }
 
+    /// The value, when the pattern has no `*`.
+    pub fn as_literal(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [Part::Literal(text)] => Some(text),
+            _ => None,
+        }
+    }
+
     pub fn parts(&self) -> &[Part] {
         &self.parts
     }

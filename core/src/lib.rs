@@ -13,6 +13,9 @@
 //! - [`filter`]: which connections a command selects (age, idleness, meta).
 //! - [`local`]: how a running `wsstack local` describes itself to the tools.
 //! - [`record`]: the DynamoDB item that registers one connection.
+//! - [`registry`]: how a team's table holds its connections (the mapping
+//!   every command reads through); `marks`: gone marks kept locally for
+//!   tables wsadmin must not write into.
 //! - [`store`]: the connection registry over DynamoDB (put, get, conditional
 //!   delete, a paged parallel scan as a stream).
 //! - [`gateway`]: the Management API (`@connections`) client and its errors.
@@ -52,6 +55,8 @@ pub mod connection;
 pub mod context;
 #[cfg(feature = "control-plane")]
 pub mod control_plane;
+#[cfg(feature = "registry")]
+pub mod detect;
 pub mod duration;
 pub mod failure;
 #[cfg(feature = "registry")]
@@ -64,9 +69,12 @@ pub mod function;
 pub mod gateway;
 pub mod local;
 #[cfg(feature = "registry")]
+pub mod marks;
+#[cfg(feature = "registry")]
 pub mod prune;
 pub mod rate;
 pub mod record;
+pub mod registry;
 pub mod retry;
 #[cfg(feature = "registry")]
 pub mod sdk;

@@ -45,6 +45,8 @@ pub async fn prune(
     on_done: impl FnMut(&Finished, &SweepReport),
 ) -> SweepReport {
     sweep
+        .clone()
+        .with_registry(store)
         .each(
             subjects,
             |subject, ctx| async move {

@@ -15,6 +15,8 @@ use std::fmt;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
+use crate::registry::Mapping;
+
 /// A DynamoDB item as the SDK hands it over.
 #[cfg(feature = "registry")]
 pub type Item = HashMap<String, AttributeValue>;
@@ -35,13 +37,13 @@ pub const ATTR_META: &str = "meta";
 /// connection answered 410 (see [`crate::stale`]).
 pub const ATTR_GONE_SEEN_AT: &str = "goneSeenAt";
 
-/// Where the registry lives: configuration, never constants, since other
-/// stacks name their table and key differently.
+/// Where the registry lives and how it holds connections: configuration,
+/// never constants, since other stacks name their table, key and
+/// attributes differently ([`Mapping`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableConfig {
     pub name: String,
-    /// The hash key attribute holding the connection id.
-    pub key: String,
+    pub mapping: Mapping,
 }
 
 impl TableConfig {
@@ -51,14 +53,38 @@ impl TableConfig {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            key: Self::DEFAULT_KEY.to_owned(),
+            mapping: Mapping::default(),
         }
     }
 
+    /// Our own schema with the connection id in `key` (`--table-key`).
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
+        let key = key.into();
+        if self.mapping.is_ours() {
+            self.mapping = Mapping::ours(&key);
+        } else {
+            self.mapping.id.attribute = key;
+        }
         self
     }
+
+    pub fn with_mapping(mut self, mapping: Mapping) -> Self {
+        self.mapping = mapping;
+        self
+    }
+
+    /// The attribute holding the connection id.
+    pub fn key(&self) -> &str {
+        &self.mapping.id.attribute
+    }
+}
+
+/// A key attribute's value, as read from an item (S, N or B).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyValue {
+    S(String),
+    N(String),
+    B(Vec<u8>),
 }
 
 impl Default for TableConfig {
@@ -88,7 +114,37 @@ pub struct ConnectionRecord {
     /// `connected_at` get it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gone_seen_at: Option<i64>,
+    /// The item's key attributes as read (hash, then range), for the
+    /// conditional writes on exactly this item; `None` for a record not
+    /// read from the table.
+    #[serde(skip)]
+    pub key: ReadKey,
 }
+
+/// The key attributes of the item a record was read from (hash, then
+/// range). Where a record came from, not what it says: records compare
+/// equal whatever their keys.
+#[derive(Debug, Clone, Default)]
+pub struct ReadKey(pub Option<Vec<(String, KeyValue)>>);
+
+impl ReadKey {
+    pub fn get(&self) -> Option<&[(String, KeyValue)]> {
+        self.0.as_deref()
+    }
+
+    /// Whether the item has a range key: one connection may have several.
+    pub fn has_range(&self) -> bool {
+        self.0.as_ref().is_some_and(|k| k.len() > 1)
+    }
+}
+
+impl PartialEq for ReadKey {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ReadKey {}
 
 /// An item that cannot be a connection record at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,6 +194,7 @@ impl ConnectionRecord {
             expires_at: None,
             meta: BTreeMap::new(),
             gone_seen_at: None,
+            key: ReadKey::default(),
         }
     }
 
@@ -158,95 +215,59 @@ impl ConnectionRecord {
 /// The item schema both ways (the SDK's types: feature `registry`).
 #[cfg(feature = "registry")]
 impl ConnectionRecord {
+    /// The item for this record in `table`'s registry, each fact under the
+    /// attribute the mapping names (facts it has no attribute for are not
+    /// written). Times are written as our schema has them: epoch
+    /// milliseconds, the expiry in epoch seconds.
     pub fn to_item(&self, table: &TableConfig) -> Item {
+        let m = &table.mapping;
         let mut item = Item::new();
         item.insert(
-            table.key.clone(),
-            AttributeValue::S(self.connection_id.clone()),
+            m.id.attribute.clone(),
+            AttributeValue::S(m.id.pattern.render(&self.connection_id)),
         );
-        let mut put_n = |name: &str, v: Option<i64>| {
-            if let Some(v) = v {
-                item.insert(name.to_owned(), AttributeValue::N(v.to_string()));
+        let mut put_n = |name: &Option<String>, v: Option<i64>| {
+            if let (Some(name), Some(v)) = (name, v) {
+                item.insert(name.clone(), AttributeValue::N(v.to_string()));
             }
         };
-        put_n(ATTR_CONNECTED_AT, self.connected_at);
-        put_n(ATTR_EXPIRES_AT, self.expires_at);
-        put_n(ATTR_GONE_SEEN_AT, self.gone_seen_at);
+        put_n(&m.connected_at, self.connected_at);
+        put_n(&m.expires_at, self.expires_at);
+        put_n(&m.gone_mark, self.gone_seen_at);
         for (name, v) in [
-            (ATTR_SOURCE_IP, &self.source_ip),
-            (ATTR_USER_AGENT, &self.user_agent),
-            (ATTR_DOMAIN_NAME, &self.domain_name),
-            (ATTR_STAGE, &self.stage),
+            (&m.source_ip, &self.source_ip),
+            (&m.user_agent, &self.user_agent),
+            (&m.domain_name, &self.domain_name),
+            (&m.stage, &self.stage),
         ] {
             // DynamoDB refuses empty strings in non-key attributes: skip them.
-            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-                item.insert(name.to_owned(), AttributeValue::S(v.clone()));
+            if let (Some(name), Some(v)) = (name, v.as_ref().filter(|v| !v.is_empty())) {
+                item.insert(name.clone(), AttributeValue::S(v.clone()));
             }
         }
-        if !self.meta.is_empty() {
+        if let Some(map) = &m.meta_map
+            && !self.meta.is_empty()
+        {
             let meta = self
                 .meta
                 .iter()
                 .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
                 .collect();
-            item.insert(ATTR_META.to_owned(), AttributeValue::M(meta));
+            item.insert(map.clone(), AttributeValue::M(meta));
         }
         item
     }
 
+    /// The record an item holds, through `table`'s mapping (its key schema
+    /// unknown: the record carries no key).
     pub fn from_item(item: &Item, table: &TableConfig) -> Result<Self, MissingKey> {
-        let connection_id = match item.get(&table.key) {
-            Some(AttributeValue::S(id)) => id.clone(),
-            _ => {
-                return Err(MissingKey {
-                    key: table.key.clone(),
-                });
-            }
-        };
-        let s = |name: &str| match item.get(name) {
-            Some(AttributeValue::S(v)) => Some(v.clone()),
-            _ => None,
-        };
-        let n = |name: &str| match item.get(name) {
-            Some(AttributeValue::N(v)) => parse_number(v),
-            _ => None,
-        };
-        let meta = match item.get(ATTR_META) {
-            Some(AttributeValue::M(m)) => m
-                .iter()
-                .filter_map(|(k, v)| match v {
-                    AttributeValue::S(s) => Some((k.clone(), s.clone())),
-                    AttributeValue::N(n) => Some((k.clone(), n.clone())),
-                    AttributeValue::Bool(b) => Some((k.clone(), b.to_string())),
-                    _ => None,
-                })
-                .collect(),
-            _ => BTreeMap::new(),
-        };
-        Ok(Self {
-            connection_id,
-            connected_at: n(ATTR_CONNECTED_AT),
-            source_ip: s(ATTR_SOURCE_IP),
-            user_agent: s(ATTR_USER_AGENT),
-            domain_name: s(ATTR_DOMAIN_NAME),
-            stage: s(ATTR_STAGE),
-            expires_at: n(ATTR_EXPIRES_AT),
-            meta,
-            gone_seen_at: n(ATTR_GONE_SEEN_AT),
-        })
+        let keys = crate::registry::KeySchema::hash_only(table.key());
+        let mut record = table.mapping.record(item, &keys).map_err(|_| MissingKey {
+            key: table.key().to_owned(),
+        })?;
+        record.key = ReadKey::default();
+        Ok(record)
     }
-}
-
-/// DynamoDB numbers are decimal strings; ours are integers, but a foreign
-/// writer may have stored `1700000000000.0` or seconds as a float.
-#[cfg(feature = "registry")]
-fn parse_number(v: &str) -> Option<i64> {
-    v.parse::<i64>().ok().or_else(|| {
-        v.parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .map(|f| f as i64)
-    })
 }
 
 impl fmt::Display for ConnectionRecord {

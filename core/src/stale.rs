@@ -132,14 +132,14 @@ pub async fn settle(
     let verdict = judge(record.connected_at, record.gone_seen_at, now_ms, grace);
     let fate = match (verdict, act) {
         (Verdict::Delete, true) => {
-            if store.delete_stale(id, cutoff_ms(now_ms, grace)).await? {
+            if store.delete_stale(record, cutoff_ms(now_ms, grace)).await? {
                 RecordFate::Removed
             } else {
                 RecordFate::AlreadyRemoved
             }
         }
         (Verdict::Mark, true) => {
-            store.mark_gone(id, now_ms).await?;
+            store.mark_gone(record, now_ms).await?;
             RecordFate::Marked
         }
         (verdict, _) => unacted(verdict),

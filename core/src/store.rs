@@ -24,10 +24,13 @@ use aws_sdk_dynamodb::types::{
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use crate::filter::{Filter, Op};
+use crate::marks::LocalMarks;
 use crate::record::{
-    ATTR_CONNECTED_AT, ATTR_EXPIRES_AT, ATTR_GONE_SEEN_AT, ConnectionRecord, InvalidConnectionId,
-    Item, MissingKey, TableConfig, validate_connection_id,
+    ATTR_CONNECTED_AT, ATTR_EXPIRES_AT, ConnectionRecord, InvalidConnectionId, Item, MissingKey,
+    TableConfig, validate_connection_id,
 };
+use crate::registry::{KeySchema, attribute_value};
 use crate::retry::{RetryClass, RetryPolicy, Retryable};
 use crate::sdk_error::{SdkFailure, classify};
 use crate::stack::{KeyAttribute, TableKeys};
@@ -124,13 +127,16 @@ impl Retryable for StoreError {
     }
 }
 
-/// How to scan the registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How to read the registry: a parallel Scan, or a Query on one partition
+/// when a selector names it ([`ConnectionStore::plan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanOptions {
     /// Parallel segments (DynamoDB TotalSegments), 1 to 1,000,000.
     pub segments: u32,
     /// Items per page (Scan `Limit`); `None` lets DynamoDB fill 1 MB pages.
     pub page_size: Option<u32>,
+    /// Read one partition instead of the whole table (segments ignored).
+    pub query: Option<Partition>,
 }
 
 impl Default for ScanOptions {
@@ -138,11 +144,39 @@ impl Default for ScanOptions {
         Self {
             segments: 4,
             page_size: None,
+            query: None,
         }
     }
 }
 
+/// One partition: `attribute = value`, of the table or of an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub index: Option<String>,
+    pub attribute: String,
+    pub value: String,
+}
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} = {:?}", self.attribute, self.value)?;
+        if let Some(index) = &self.index {
+            write!(f, " on index {index}")?;
+        }
+        Ok(())
+    }
+}
+
 impl ScanOptions {
+    /// Segments actually read: one for a Query.
+    pub fn effective_segments(&self) -> u32 {
+        if self.query.is_some() {
+            1
+        } else {
+            self.segments
+        }
+    }
+
     pub fn segments(segments: u32) -> Self {
         Self {
             segments,
@@ -186,6 +220,8 @@ struct Progress {
     /// The stream was read to its end (every segment ended, read whole or
     /// failed).
     ended: AtomicBool,
+    /// It read one partition with Query rather than scanning.
+    queried: AtomicBool,
 }
 
 /// How far a scan got, as a report says it.
@@ -208,6 +244,9 @@ pub struct ScanReport {
     /// approximate item count otherwise; `None` when there is no telling.
     pub records_unexamined: Option<u64>,
     pub estimated: bool,
+    /// One partition was read with Query (`pages` requests) instead of a
+    /// Scan of the table.
+    pub queried: bool,
 }
 
 impl ScanProgress {
@@ -241,6 +280,7 @@ impl ScanProgress {
             records_examined: examined,
             records_unexamined: unread.map(|unread| left + unread),
             estimated: unfinished > 0,
+            queried: p.queried.load(Ordering::Relaxed),
         }
     }
 
@@ -296,6 +336,12 @@ pub enum Ttl {
 pub struct ConnectionStore {
     client: Client,
     table: TableConfig,
+    /// The table's key schema, from DescribeTable on first need (or given).
+    keys: Arc<tokio::sync::OnceCell<KeySchema>>,
+    /// Gone marks for a registry wsadmin may not write them into.
+    marks: Option<LocalMarks>,
+    /// The mapping is our own schema (decided once, not per item).
+    ours: bool,
     /// Where DynamoDB is, for error messages.
     endpoint: String,
     /// Every call retries throttling and transient failures with this (the
@@ -343,12 +389,142 @@ impl ConnectionStore {
                 Some(r) => format!("https://dynamodb.{r}.amazonaws.com"),
                 None => "DynamoDB (no region)".to_owned(),
             });
+        let marks = table
+            .mapping
+            .gone_mark
+            .is_none()
+            .then(|| LocalMarks::for_table(&table.name, &endpoint));
         Self {
             client,
+            ours: table.mapping.is_ours(),
             table,
+            keys: Arc::default(),
+            marks,
             endpoint,
             retry: RetryPolicy::default(),
         }
+    }
+
+    /// The table's key schema, known (our own table, created by us): no
+    /// DescribeTable is needed to learn it.
+    pub fn with_key_schema(mut self, keys: KeySchema) -> Self {
+        self.keys = Arc::new(tokio::sync::OnceCell::new_with(Some(keys)));
+        self
+    }
+
+    /// Keeps local gone marks in `marks` (tests, and an operator's choice
+    /// of place).
+    pub fn with_local_marks(mut self, marks: LocalMarks) -> Self {
+        if self.table.mapping.gone_mark.is_none() {
+            self.marks = Some(marks);
+        }
+        self
+    }
+
+    /// Where gone marks are kept when not in the table.
+    pub fn local_marks(&self) -> Option<&LocalMarks> {
+        self.marks.as_ref()
+    }
+
+    /// The table's key attributes and its global secondary indexes, read
+    /// with DescribeTable once.
+    pub async fn keys(&self) -> Result<&KeySchema, StoreError> {
+        self.keys
+            .get_or_try_init(|| async {
+                let out = self
+                    .retry
+                    .run(|_| async { self.describe_table().await })
+                    .await?;
+                let table = out.table.unwrap_or_else(|| {
+                    aws_sdk_dynamodb::types::TableDescription::builder().build()
+                });
+                Ok(key_schema(&table, self.table.key()))
+            })
+            .await
+    }
+
+    /// Up to `limit` items as the table holds them, whatever they are (for
+    /// [`crate::detect`]): a Scan in one segment, pages until enough.
+    pub async fn sample(&self, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        while items.len() < limit {
+            let want = (limit - items.len()).min(1000) as i32;
+            let out = self
+                .retry
+                .run(|_| async {
+                    self.client
+                        .scan()
+                        .table_name(&self.table.name)
+                        .limit(want)
+                        .set_exclusive_start_key(start.clone())
+                        .send()
+                        .await
+                        .map_err(|e| self.error("Scan", e))
+                })
+                .await?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        items.truncate(limit);
+        Ok(items)
+    }
+
+    /// Whether one connection may have several items in this registry.
+    pub async fn may_repeat(&self) -> Result<bool, StoreError> {
+        Ok(self.keys().await?.may_repeat())
+    }
+
+    /// How to read the records `filter` selects: a Query on one partition
+    /// when an equality requirement names a field of the table's hash key
+    /// (`room=7` with `pk=ROOM#{room}`) or an index's hash key (`userId=u1`
+    /// with an index on `userId`); otherwise `scan` unchanged. The filter
+    /// still decides every record: a Query only reads less.
+    pub async fn plan(&self, filter: &Filter, scan: ScanOptions) -> ScanOptions {
+        let Ok(keys) = self.keys().await else {
+            return scan;
+        };
+        let mapping = &self.table.mapping;
+        let equals = filter
+            .wheres
+            .iter()
+            .flat_map(|w| &w.requirements)
+            .filter_map(|r| match &r.op {
+                Op::Eq(p) => Some((r.key.as_str(), p.as_literal()?)),
+                Op::In(ps) if ps.len() == 1 => Some((r.key.as_str(), ps[0].as_literal()?)),
+                _ => None,
+            });
+        for (key, value) in equals {
+            let by_field = mapping
+                .key_field(key)
+                .map(|f| (f.attribute.as_str(), f.pattern.render(value)));
+            let by_attribute = mapping
+                .meta
+                .iter()
+                .any(|m| m == key)
+                .then(|| (key, value.to_owned()));
+            for (attribute, value) in by_field.into_iter().chain(by_attribute) {
+                let index = if keys.hash == attribute {
+                    None
+                } else if let Some(index) = keys.index_on(attribute) {
+                    Some(index.to_owned())
+                } else {
+                    continue;
+                };
+                return ScanOptions {
+                    query: Some(Partition {
+                        index,
+                        attribute: attribute.to_owned(),
+                        value,
+                    }),
+                    ..scan
+                };
+            }
+        }
+        scan
     }
 
     /// Replaces the retry policy of every call.
@@ -492,96 +668,226 @@ impl ConnectionStore {
         Ok(())
     }
 
+    /// The record of a connection (its first item, when it has several).
     pub async fn get(&self, connection_id: &str) -> Result<Option<ConnectionRecord>, StoreError> {
-        validate_connection_id(connection_id)?;
-        let out = self
-            .retry
-            .run(|_| async {
-                self.client
-                    .get_item()
-                    .table_name(&self.table.name)
-                    .key(&self.table.key, AttributeValue::S(connection_id.to_owned()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| self.error("GetItem", e))
-            })
-            .await?;
-        out.item.map(|item| self.record(&item)).transpose()
+        Ok(self.items(connection_id).await?.into_iter().next())
     }
 
-    /// Deletes a record only if it exists. Returns whether it existed; a
-    /// missing record is no error and nothing is written. For a connection
-    /// this run closed itself, or whose `$disconnect` ran: a record after a
-    /// mere 410 goes through [`ConnectionStore::delete_stale`].
+    /// Every item of a connection: a GetItem when its key is the id, a
+    /// Query on its partition or on an index keyed by the id attribute, and
+    /// otherwise a Scan filtered on the id (a table that neither keys nor
+    /// indexes its connections by id).
+    pub async fn items(&self, connection_id: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
+        validate_connection_id(connection_id)?;
+        let keys = self.keys().await?;
+        let mapping = &self.table.mapping;
+        let attribute = mapping.id.attribute.as_str();
+        let value = mapping.id.pattern.render(connection_id);
+        if keys.hash == attribute && keys.range.is_none() {
+            let out = self
+                .retry
+                .run(|_| async {
+                    self.client
+                        .get_item()
+                        .table_name(&self.table.name)
+                        .key(attribute, AttributeValue::S(value.clone()))
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| self.error("GetItem", e))
+                })
+                .await?;
+            return Ok(out
+                .item
+                .and_then(|item| self.record(&item, keys))
+                .into_iter()
+                .collect());
+        }
+        let index = (keys.hash != attribute)
+            .then(|| keys.index_on(attribute).map(str::to_owned))
+            .flatten();
+        let opts = if keys.hash == attribute || index.is_some() {
+            ScanOptions {
+                segments: 1,
+                query: Some(Partition {
+                    index,
+                    attribute: attribute.to_owned(),
+                    value: value.clone(),
+                }),
+                ..ScanOptions::default()
+            }
+        } else {
+            ScanOptions {
+                segments: 1,
+                ..ScanOptions::default()
+            }
+        };
+        let mut found = Vec::new();
+        let mut pages = self.filtered_pages(opts, Some((attribute.to_owned(), value)));
+        while let Some(page) = pages.next().await {
+            found.extend(
+                page?
+                    .records
+                    .into_iter()
+                    .filter(|r| r.connection_id == connection_id),
+            );
+        }
+        Ok(found)
+    }
+
+    /// Deletes every item of a connection, each only if it exists. Returns
+    /// whether any existed; a missing record is no error and nothing is
+    /// written. For a connection this run closed itself, or whose
+    /// `$disconnect` ran: a record after a mere 410 goes through
+    /// [`ConnectionStore::delete_stale`].
     pub async fn delete(&self, connection_id: &str) -> Result<bool, StoreError> {
-        self.delete_if(connection_id, "attribute_exists(#k)", None)
-            .await
+        validate_connection_id(connection_id)?;
+        let keys = self.keys().await?;
+        if keys.hash == self.table.key() && keys.range.is_none() {
+            // The id is the whole key: one conditional delete.
+            return self
+                .delete_item(&ConnectionRecord::new(connection_id))
+                .await;
+        }
+        let mut any = false;
+        for record in self.items(connection_id).await? {
+            any |= self.delete_item(&record).await?;
+        }
+        Ok(any)
+    }
+
+    /// Deletes this item of a connection (as read), only if it still
+    /// exists and still holds this connection. For another item of a
+    /// connection already found gone, or closed by this run.
+    pub async fn delete_item(&self, record: &ConnectionRecord) -> Result<bool, StoreError> {
+        self.delete_if(record, None).await
     }
 
     /// Deletes a record only if it exists and is stale by
-    /// [`crate::stale`]'s rule: `connectedAt` or `goneSeenAt` before
-    /// `cutoff_ms`. Returns whether it was deleted (false: missing, or not
-    /// stale after all).
+    /// [`crate::stale`]'s rule. In our own table the condition is the rule
+    /// itself (`connectedAt` or `goneSeenAt` before `cutoff_ms`), so a
+    /// record read long ago is never deleted on stale facts; in a team's
+    /// table, whose times may be seconds or text, the condition is that the
+    /// item still holds this connection (ids are never reused, so its
+    /// facts are the ones judged). Returns whether it was deleted (false:
+    /// missing, or not stale after all).
     pub async fn delete_stale(
         &self,
-        connection_id: &str,
+        record: &ConnectionRecord,
         cutoff_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.delete_if(
-            connection_id,
-            "attribute_exists(#k) AND (#c < :cutoff OR #g < :cutoff)",
-            Some(cutoff_ms),
-        )
-        .await
+        self.delete_if(record, Some(cutoff_ms)).await
+    }
+
+    /// The key of the item a record was read from, or, for a record known
+    /// only by its id, the key its id gives when the id is the whole key.
+    fn item_key(&self, record: &ConnectionRecord) -> Result<Item, StoreError> {
+        if let Some(key) = record.key.get() {
+            return Ok(key
+                .iter()
+                .map(|(name, v)| (name.clone(), attribute_value(v)))
+                .collect());
+        }
+        let mapping = &self.table.mapping;
+        match self.keys.get() {
+            Some(keys) if keys.hash == mapping.id.attribute && keys.range.is_none() => {}
+            None if mapping.is_ours() => {}
+            _ => {
+                return Err(StoreError::Failed {
+                    op: "DeleteItem",
+                    table: self.table.name.clone(),
+                    code: None,
+                    message: format!(
+                        "the record of {} was not read from the table, and its id alone is not its key",
+                        record.connection_id
+                    ),
+                });
+            }
+        }
+        Ok(Item::from([(
+            mapping.id.attribute.clone(),
+            AttributeValue::S(mapping.id.pattern.render(&record.connection_id)),
+        )]))
     }
 
     async fn delete_if(
         &self,
-        connection_id: &str,
-        condition: &str,
-        cutoff_ms: Option<i64>,
+        record: &ConnectionRecord,
+        stale_before: Option<i64>,
     ) -> Result<bool, StoreError> {
-        validate_connection_id(connection_id)?;
+        validate_connection_id(&record.connection_id)?;
+        let key = self.item_key(record)?;
+        let mapping = &self.table.mapping;
+        let ours = mapping.is_ours();
         self.retry
             .run(|_| async {
                 let mut req = self
                     .client
                     .delete_item()
                     .table_name(&self.table.name)
-                    .key(&self.table.key, AttributeValue::S(connection_id.to_owned()))
-                    .condition_expression(condition)
-                    .expression_attribute_names("#k", &self.table.key);
-                if let Some(cutoff) = cutoff_ms {
-                    req = req
+                    .set_key(Some(key.clone()))
+                    .expression_attribute_names("#k", &mapping.id.attribute)
+                    .expression_attribute_values(
+                        ":id",
+                        AttributeValue::S(mapping.id.pattern.render(&record.connection_id)),
+                    );
+                req = match (stale_before, ours, &mapping.gone_mark) {
+                    (Some(cutoff), true, Some(mark)) => req
+                        .condition_expression("#k = :id AND (#c < :cutoff OR #g < :cutoff)")
                         .expression_attribute_names("#c", ATTR_CONNECTED_AT)
-                        .expression_attribute_names("#g", ATTR_GONE_SEEN_AT)
+                        .expression_attribute_names("#g", mark)
                         .expression_attribute_values(
                             ":cutoff",
                             AttributeValue::N(cutoff.to_string()),
-                        );
-                }
+                        ),
+                    _ => req.condition_expression("#k = :id"),
+                };
                 self.conditional("DeleteItem", req.send().await)
             })
             .await
     }
 
     /// Marks the record of a connection that answered 410 for the first
-    /// time (`goneSeenAt`), unless it is missing or already marked. Returns
-    /// whether this call marked it.
-    pub async fn mark_gone(&self, connection_id: &str, at_ms: i64) -> Result<bool, StoreError> {
-        validate_connection_id(connection_id)?;
+    /// time, unless it is missing or already marked: in the table when the
+    /// mapping names an attribute for it (ours: `goneSeenAt`), otherwise in
+    /// local state ([`crate::marks`]). Returns whether this call marked it.
+    pub async fn mark_gone(
+        &self,
+        record: &ConnectionRecord,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        validate_connection_id(&record.connection_id)?;
+        let mapping = &self.table.mapping;
+        let Some(mark) = &mapping.gone_mark else {
+            let marks = self
+                .marks
+                .as_ref()
+                .expect("local marks without a gone-mark attribute");
+            return marks
+                .mark(&record.connection_id, at_ms)
+                .map_err(|e| StoreError::Failed {
+                    op: "mark",
+                    table: self.table.name.clone(),
+                    code: None,
+                    message: crate::sdk_error::chain(&e),
+                });
+        };
+        let key = self.item_key(record)?;
         self.retry
             .run(|_| async {
                 let res = self
                     .client
                     .update_item()
                     .table_name(&self.table.name)
-                    .key(&self.table.key, AttributeValue::S(connection_id.to_owned()))
+                    .set_key(Some(key.clone()))
                     .update_expression("SET #g = :at")
-                    .condition_expression("attribute_exists(#k) AND attribute_not_exists(#g)")
-                    .expression_attribute_names("#k", &self.table.key)
-                    .expression_attribute_names("#g", ATTR_GONE_SEEN_AT)
+                    .condition_expression("#k = :id AND attribute_not_exists(#g)")
+                    .expression_attribute_names("#k", &mapping.id.attribute)
+                    .expression_attribute_names("#g", mark)
+                    .expression_attribute_values(
+                        ":id",
+                        AttributeValue::S(mapping.id.pattern.render(&record.connection_id)),
+                    )
                     .expression_attribute_values(":at", AttributeValue::N(at_ms.to_string()))
                     .send()
                     .await;
@@ -590,11 +896,14 @@ impl ConnectionStore {
             .await
     }
 
-    fn record(&self, item: &Item) -> Result<ConnectionRecord, StoreError> {
-        ConnectionRecord::from_item(item, &self.table).map_err(|source| StoreError::BadItem {
-            table: self.table.name.clone(),
-            source,
-        })
+    /// The record an item holds through the mapping; `None` for an item
+    /// that is not a connection (another item type of a single table).
+    fn record(&self, item: &Item, keys: &KeySchema) -> Option<ConnectionRecord> {
+        let mut record = self.table.mapping.record_with(item, keys, self.ours).ok()?;
+        if let Some(marks) = &self.marks {
+            record.gone_seen_at = marks.get(&record.connection_id);
+        }
+        Some(record)
     }
 
     /// Every page of every segment, as pages arrive. Segments are scanned
@@ -616,7 +925,7 @@ impl ConnectionStore {
         from: Vec<Option<Cursor>>,
         progress: &ScanProgress,
     ) -> BoxStream<Result<Page, StoreError>> {
-        if from.len() != opts.segments as usize {
+        if from.len() != opts.effective_segments() as usize {
             return Box::pin(stream::once(async {
                 Err(StoreError::InvalidScan(
                     "a resumed scan needs one start per segment",
@@ -626,7 +935,7 @@ impl ConnectionStore {
         let examined = progress.clone();
         let ended = progress.clone();
         Box::pin(
-            self.pages_from(opts, from, progress)
+            self.pages_from(opts, from, progress, None)
                 .inspect_ok(move |page| {
                     examined
                         .inner
@@ -645,8 +954,20 @@ impl ConnectionStore {
         opts: ScanOptions,
         progress: &ScanProgress,
     ) -> BoxStream<Result<Page, StoreError>> {
-        let from = vec![Some(Cursor::Start); opts.segments.min(MAX_SEGMENTS) as usize];
-        self.pages_from(opts, from, progress)
+        let from = vec![Some(Cursor::Start); opts.effective_segments().min(MAX_SEGMENTS) as usize];
+        self.pages_from(opts, from, progress, None)
+    }
+
+    /// [`ConnectionStore::scan_pages`] with DynamoDB filtering on
+    /// `attribute = value` (a connection's items in a table that does not
+    /// key them by id).
+    fn filtered_pages(
+        &self,
+        opts: ScanOptions,
+        only: Option<(String, String)>,
+    ) -> BoxStream<Result<Page, StoreError>> {
+        let from = vec![Some(Cursor::Start); opts.effective_segments().min(MAX_SEGMENTS) as usize];
+        self.pages_from(opts, from, &ScanProgress::new(), only)
     }
 
     fn pages_from(
@@ -654,6 +975,7 @@ impl ConnectionStore {
         opts: ScanOptions,
         from: Vec<Option<Cursor>>,
         progress: &ScanProgress,
+        only: Option<(String, String)>,
     ) -> BoxStream<Result<Page, StoreError>> {
         if opts.segments == 0 || opts.segments > MAX_SEGMENTS {
             return Box::pin(stream::once(async {
@@ -667,14 +989,26 @@ impl ConnectionStore {
                 Err(StoreError::InvalidScan("page size must be at least 1"))
             }));
         }
-        progress.started(opts.segments);
-        let segments = (0..opts.segments).zip(from).filter_map(|(segment, start)| {
+        let segments = opts.effective_segments();
+        progress.started(segments);
+        progress
+            .inner
+            .queried
+            .store(opts.query.is_some(), Ordering::Relaxed);
+        let segments = (0..segments).zip(from).filter_map(|(segment, start)| {
             let Some(start) = start else {
                 progress.segment_done(0);
                 return None;
             };
             let store = self.clone();
-            let pages = segment_pages(store, segment, opts, start, progress.clone());
+            let pages = segment_pages(
+                store,
+                segment,
+                opts.clone(),
+                only.clone(),
+                start,
+                progress.clone(),
+            );
             Some(Box::pin(pages) as BoxStream<_>)
         });
         Box::pin(stream::select_all(segments))
@@ -733,7 +1067,8 @@ impl ConnectionStore {
         Box::pin(self.scan(opts).map_ok(|r| r.connection_id))
     }
 
-    /// The exact number of records (a paged `Select=COUNT` scan).
+    /// The exact number of records (a paged `Select=COUNT` scan of the
+    /// items that have the id attribute, with the pattern's prefix).
     pub async fn count(&self, segments: u32) -> Result<u64, StoreError> {
         if segments == 0 || segments > MAX_SEGMENTS {
             return Err(StoreError::InvalidScan(
@@ -749,17 +1084,29 @@ impl ConnectionStore {
                     let out = store
                         .retry
                         .run(|_| async {
-                            store
+                            let mut req = store
                                 .client
                                 .scan()
                                 .table_name(&store.table.name)
                                 .select(Select::Count)
                                 .segment(segment as i32)
                                 .total_segments(segments as i32)
-                                .set_exclusive_start_key(start.clone())
-                                .send()
-                                .await
-                                .map_err(|e| store.error("Scan", e))
+                                .set_exclusive_start_key(start.clone());
+                            // Only the items that are connections (a
+                            // single table holds other types too).
+                            let id = &store.table.mapping.id;
+                            let prefix = id.pattern.prefix();
+                            req = req.expression_attribute_names("#i", &id.attribute);
+                            req = if !prefix.is_empty() {
+                                req.filter_expression("begins_with(#i, :p)")
+                                    .expression_attribute_values(
+                                        ":p",
+                                        AttributeValue::S(prefix.to_owned()),
+                                    )
+                            } else {
+                                req.filter_expression("attribute_exists(#i)")
+                            };
+                            req.send().await.map_err(|e| store.error("Scan", e))
                         })
                         .await?;
                     total += out.count.max(0) as u64;
@@ -785,7 +1132,7 @@ impl ConnectionStore {
     pub async fn create_table_with(&self, keys: Option<&TableKeys>) -> Result<bool, StoreError> {
         let own = TableKeys {
             hash: KeyAttribute {
-                name: self.table.key.clone(),
+                name: self.table.key().to_owned(),
                 kind: "S".into(),
             },
             range: None,
@@ -970,6 +1317,34 @@ impl ConnectionStore {
     }
 }
 
+/// The key schema and indexes a DescribeTable answer gives; a table it
+/// says nothing of is taken as keyed by `id_attribute` alone.
+fn key_schema(table: &aws_sdk_dynamodb::types::TableDescription, id_attribute: &str) -> KeySchema {
+    let role = |schema: &[KeySchemaElement], role: KeyType| {
+        schema
+            .iter()
+            .find(|k| *k.key_type() == role)
+            .map(|k| k.attribute_name().to_owned())
+    };
+    let Some(hash) = role(table.key_schema(), KeyType::Hash) else {
+        return KeySchema::hash_only(id_attribute);
+    };
+    KeySchema {
+        hash,
+        range: role(table.key_schema(), KeyType::Range),
+        indexes: table
+            .global_secondary_indexes()
+            .iter()
+            .filter_map(|index| {
+                Some((
+                    index.index_name()?.to_owned(),
+                    role(index.key_schema(), KeyType::Hash)?,
+                ))
+            })
+            .collect(),
+    }
+}
+
 fn map_error(
     table: &str,
     region: &str,
@@ -1023,6 +1398,7 @@ fn segment_pages(
     store: ConnectionStore,
     segment: u32,
     opts: ScanOptions,
+    only: Option<(String, String)>,
     start: Cursor,
     progress: ScanProgress,
 ) -> impl Stream<Item = Result<Page, StoreError>> + Send {
@@ -1030,7 +1406,10 @@ fn segment_pages(
     stream::try_unfold((Some(start), 0u64), move |(cursor, read)| {
         let store = store.clone();
         let progress = progress.clone();
+        let opts = opts.clone();
+        let only = only.clone();
         async move {
+            let keys = store.keys().await?.clone();
             let start = match cursor {
                 None => return Ok(None),
                 Some(Cursor::Start) => None,
@@ -1038,32 +1417,79 @@ fn segment_pages(
             };
             // A failed page is retried with the one policy; only when
             // that gives up does its segment end.
-            let out = store
-                .retry
-                .run(|_| async {
-                    let mut req = store
-                        .client
-                        .scan()
-                        .table_name(&store.table.name)
-                        .set_exclusive_start_key(start.clone())
-                        .set_limit(opts.page_size.map(|n| n.min(i32::MAX as u32) as i32));
-                    if opts.segments > 1 {
-                        req = req
-                            .segment(segment as i32)
-                            .total_segments(opts.segments as i32);
-                    }
-                    req.send().await.map_err(|e| store.error("Scan", e))
-                })
-                .await?;
-            let records = out
-                .items
+            let limit = opts.page_size.map(|n| n.min(i32::MAX as u32) as i32);
+            let (items, last) = match &opts.query {
+                Some(partition) => {
+                    let out = store
+                        .retry
+                        .run(|_| async {
+                            let mut req = store
+                                .client
+                                .query()
+                                .table_name(&store.table.name)
+                                .set_index_name(partition.index.clone())
+                                .key_condition_expression("#q = :q")
+                                .expression_attribute_names("#q", &partition.attribute)
+                                .expression_attribute_values(
+                                    ":q",
+                                    AttributeValue::S(partition.value.clone()),
+                                )
+                                .set_exclusive_start_key(start.clone())
+                                .set_limit(limit);
+                            if let Some((attribute, value)) = &only {
+                                req = req
+                                    .filter_expression("#f = :f")
+                                    .expression_attribute_names("#f", attribute)
+                                    .expression_attribute_values(
+                                        ":f",
+                                        AttributeValue::S(value.clone()),
+                                    );
+                            }
+                            req.send().await.map_err(|e| store.error("Query", e))
+                        })
+                        .await?;
+                    (out.items, out.last_evaluated_key)
+                }
+                None => {
+                    let out = store
+                        .retry
+                        .run(|_| async {
+                            let mut req = store
+                                .client
+                                .scan()
+                                .table_name(&store.table.name)
+                                .set_exclusive_start_key(start.clone())
+                                .set_limit(limit);
+                            if opts.segments > 1 {
+                                req = req
+                                    .segment(segment as i32)
+                                    .total_segments(opts.segments as i32);
+                            }
+                            if let Some((attribute, value)) = &only {
+                                req = req
+                                    .filter_expression("#f = :f")
+                                    .expression_attribute_names("#f", attribute)
+                                    .expression_attribute_values(
+                                        ":f",
+                                        AttributeValue::S(value.clone()),
+                                    );
+                            }
+                            req.send().await.map_err(|e| store.error("Scan", e))
+                        })
+                        .await?;
+                    (out.items, out.last_evaluated_key)
+                }
+            };
+            // Items that are not connections (other types of a single
+            // table) are left out: never listed, posted to or deleted.
+            let records: Vec<ConnectionRecord> = items
                 .unwrap_or_default()
                 .iter()
-                .map(|item| store.record(item))
-                .collect::<Result<Vec<_>, _>>()?;
+                .filter_map(|item| store.record(item, &keys))
+                .collect();
             progress.page(records.len());
             let read = read + records.len() as u64;
-            let after = out.last_evaluated_key.filter(|k| !k.is_empty());
+            let after = last.filter(|k| !k.is_empty());
             let next = match &after {
                 Some(k) => Some(Cursor::After(k.clone())),
                 None => {

@@ -116,6 +116,11 @@ pub enum Outcome {
     CleanupFailed { kind: &'static str, reason: String },
     /// The run stopped before this subject's first request.
     NotAttempted,
+    /// Another item of a connection this run already acted on (a registry
+    /// with several items per connection): nothing posted or asked again;
+    /// `removed` if this item was deleted because the run found the
+    /// connection gone or closed it.
+    Repeat { removed: bool },
 }
 
 impl Outcome {
@@ -132,6 +137,7 @@ impl Outcome {
             Outcome::Failed { .. } => "failed",
             Outcome::CleanupFailed { .. } => "cleanup_failed",
             Outcome::NotAttempted => "not_attempted",
+            Outcome::Repeat { .. } => "repeat",
         }
     }
 
@@ -254,6 +260,9 @@ pub struct SweepReport {
     pub failed: u64,
     pub cleanup_failed: u64,
     pub not_attempted: u64,
+    /// Further items of connections already acted on (each connection is
+    /// posted to, probed or closed once; see [`Outcome::Repeat`]).
+    pub repeats: u64,
     /// Records this run deleted.
     pub records_removed: u64,
     /// Records someone else deleted first.
@@ -314,6 +323,10 @@ impl SweepReport {
             Outcome::Failed { .. } => &mut self.failed,
             Outcome::CleanupFailed { .. } => &mut self.cleanup_failed,
             Outcome::NotAttempted => &mut self.not_attempted,
+            Outcome::Repeat { removed } => {
+                self.records_removed += u64::from(*removed);
+                &mut self.repeats
+            }
         };
         *counter += 1;
         if let Some((kind, reason)) = outcome.failure() {
@@ -642,6 +655,75 @@ pub struct Sweep {
     config: SweepConfig,
     clock: Clock,
     cancel: CancellationToken,
+    /// Where further items of a connection this run removed are removed.
+    registry: Option<ConnectionStore>,
+}
+
+/// The connections a run acted on, when one connection may have several
+/// items (subjects whose record has a range key): the first item of a
+/// connection is acted on, the others wait for it and then only follow
+/// (see [`Outcome::Repeat`]). Bounded: a 128-bit hash of each id and one
+/// byte of state, about 32 bytes a connection in the map, whatever the
+/// number of items; no id text is kept. Two ids hashing alike (about one
+/// chance in 10^29 for a million connections) would make the second a
+/// repeat: not posted, never deleted for it.
+#[derive(Debug, Default)]
+struct Seen {
+    acted: Mutex<std::collections::HashMap<u128, Acted>>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acted {
+    Pending,
+    Kept,
+    Removed,
+}
+
+impl Seen {
+    fn hash(id: &str) -> u128 {
+        use std::hash::{Hash, Hasher};
+        let half = |salt: u8| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            salt.hash(&mut h);
+            id.hash(&mut h);
+            h.finish()
+        };
+        (u128::from(half(1)) << 64) | u128::from(half(2))
+    }
+
+    /// `None`: this is the connection's first item, act on it (then
+    /// [`Seen::acted`]); otherwise what the first one's run did, once it
+    /// is known.
+    async fn claim(&self, key: u128) -> Option<Acted> {
+        loop {
+            let changed = self.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            match lock(&self.acted).entry(key) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(Acted::Pending);
+                    return None;
+                }
+                std::collections::hash_map::Entry::Occupied(o) if *o.get() != Acted::Pending => {
+                    return Some(*o.get());
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+            }
+            changed.await;
+        }
+    }
+
+    fn acted(&self, key: u128, outcome: &Outcome) {
+        let removed = matches!(
+            outcome,
+            Outcome::Disconnected { .. }
+                | Outcome::Gone(RecordFate::Removed | RecordFate::AlreadyRemoved)
+        );
+        let acted = if removed { Acted::Removed } else { Acted::Kept };
+        lock(&self.acted).insert(key, acted);
+        self.changed.notify_waiters();
+    }
 }
 
 impl Sweep {
@@ -650,7 +732,17 @@ impl Sweep {
             config,
             clock: Clock::system(),
             cancel: CancellationToken::new(),
+            registry: None,
         }
+    }
+
+    /// The registry the subjects come from: when a connection has several
+    /// items, the items after the first of a connection this run removed
+    /// (gone, or closed) are deleted through it, each conditional on still
+    /// holding that connection. Without it they are left.
+    pub fn with_registry(mut self, store: &ConnectionStore) -> Self {
+        self.registry = Some(store.clone());
+        self
     }
 
     /// The clock decisions use (share the gateway's, which learns AWS's
@@ -687,12 +779,34 @@ impl Sweep {
         Fut: Future<Output = Outcome>,
     {
         let op = &op;
+        let seen = &Seen::default();
+        let registry = self.registry.as_ref();
         self.run(
             subjects,
             |subject: T, ctx| async move {
                 let subject: Subject = subject.into();
                 let id = subject.id.clone();
-                Finished::new(id, op(subject, ctx).await)
+                let repeats = subject.record.as_ref().is_some_and(|r| r.key.has_range());
+                if !repeats {
+                    return Finished::new(id, op(subject, ctx).await);
+                }
+                let key = Seen::hash(&id);
+                let outcome = match seen.claim(key).await {
+                    None => {
+                        let outcome = op(subject, ctx).await;
+                        seen.acted(key, &outcome);
+                        outcome
+                    }
+                    Some(Acted::Removed) => match (registry, &subject.record) {
+                        (Some(store), Some(record)) => match store.delete_item(record).await {
+                            Ok(removed) => Outcome::Repeat { removed },
+                            Err(e) => Outcome::cleanup_failed(&e),
+                        },
+                        _ => Outcome::Repeat { removed: false },
+                    },
+                    Some(_) => Outcome::Repeat { removed: false },
+                };
+                Finished::new(id, outcome)
             },
             on_done,
         )

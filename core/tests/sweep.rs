@@ -136,6 +136,7 @@ async fn every_target_ends_in_exactly_one_outcome_and_only_gone_records_are_dele
         store.scan(ScanOptions {
             segments: 3,
             page_size: Some(17),
+            query: None,
         }),
         Bytes::from_static(b"hello everyone"),
         |done, so_far| progress.push((done.id.clone(), done.outcome.clone(), so_far.targeted)),
@@ -289,7 +290,7 @@ async fn a_410_deletes_a_record_only_past_its_connect_window() {
     let cutoff = system_now_ms() - 30_000;
     assert!(
         !store
-            .delete_stale("gone-again=", cutoff)
+            .delete_stale(&ConnectionRecord::new("gone-again="), cutoff)
             .await
             .expect("delete")
     );
@@ -388,6 +389,7 @@ async fn a_scan_says_how_far_it_got_whole_or_stopped() {
     let opts = ScanOptions {
         segments: 4,
         page_size: Some(25),
+        query: None,
     };
 
     // Read to its end: complete, nothing left.
@@ -414,6 +416,7 @@ async fn a_scan_says_how_far_it_got_whole_or_stopped() {
         let opts = ScanOptions {
             segments: 4,
             page_size,
+            query: None,
         };
         let cancel = CancellationToken::new();
         let engine = sweep(4).with_cancel(cancel.clone());

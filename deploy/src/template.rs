@@ -392,8 +392,8 @@ fn table_resource(spec: &StackSpec, table: &TableConfig) -> Value {
         "Properties": {
             "TableName": spec.table,
             "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": table.key, "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": table.key, "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": table.key(), "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": table.key(), "KeyType": "HASH"}],
             "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": true},
             "SSESpecification": {"SSEEnabled": true},
             "PointInTimeRecoverySpecification": {
@@ -489,7 +489,7 @@ fn function(f: Function, table: &TableConfig) -> Value {
     let mut variables = Map::new();
     if f != Function::Default {
         variables.insert("CONNECTIONS_TABLE".to_owned(), reference(ids::TABLE));
-        variables.insert("CONNECTIONS_TABLE_KEY".to_owned(), json!(table.key));
+        variables.insert("CONNECTIONS_TABLE_KEY".to_owned(), json!(table.key()));
     }
     if f == Function::Message {
         variables.insert(

@@ -98,7 +98,7 @@ pub fn context_spec(
     region: &str,
     profile: Option<&str>,
 ) -> ContextSpec {
-    let key = TableConfig::new(&spec.table).key;
+    let key = TableConfig::new(&spec.table).key().to_owned();
     ContextSpec {
         endpoint: e.management_endpoint.clone(),
         api_id: e.api_id.clone(),
@@ -108,6 +108,7 @@ pub fn context_spec(
         region: Some(region.to_owned()),
         profile: profile.map(str::to_owned),
         dynamodb_endpoint: None,
+        registry: None,
     }
 }
 

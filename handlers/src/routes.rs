@@ -103,7 +103,7 @@ impl Handlers {
             }
         };
         let sweep = Sweep::new(self.sweep).with_clock(gateway.clock().clone());
-        let subjects = self.store.scan(self.scan);
+        let subjects = self.store.scan(self.scan.clone());
         let run = broadcast(
             &sweep,
             &gateway,

@@ -86,10 +86,14 @@ pub async fn run(
     let filter = args.filter.filter(None);
     let now = dep.target.clock().now_ms();
     let store = &dep.target.store;
+    // `--where room=7` on a room-partitioned registry: one Query.
+    let scan = store
+        .plan(&filter, ScanOptions::segments(args.segments))
+        .await;
     let records = |progress: &ScanProgress| {
         let filter = filter.clone();
         store
-            .scan_tracked(ScanOptions::segments(args.segments), progress)
+            .scan_tracked(scan.clone(), progress)
             .try_filter(move |r| future::ready(filter.matches_record(r, now)))
     };
 

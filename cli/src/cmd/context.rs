@@ -70,7 +70,10 @@ pub fn run(
     let path = ConfigFile::path()?;
     let mut file = ConfigFile::load(&path)?;
     match cmd {
-        ContextCommand::Add { name, force } => {
+        ContextCommand::Add { detect: true, .. } => {
+            unreachable!("`context add --detect` is dispatched to cmd::registry")
+        }
+        ContextCommand::Add { name, force, .. } => {
             ConfigFile::check_name(&name).map_err(usage)?;
             let spec = ContextSpec::from_flags(flags);
             if !force {
@@ -194,7 +197,7 @@ pub fn run(
 
 /// A context must say where the deployment is: an endpoint (well formed),
 /// or an API id with its stage.
-fn check_target(name: &str, spec: &ContextSpec) -> Result<()> {
+pub(crate) fn check_target(name: &str, spec: &ContextSpec) -> Result<()> {
     match (&spec.endpoint, &spec.api_id, &spec.stage) {
         (Some(url), _, _) => {
             wsadmin_core::ManagementEndpoint::parse(url).map_err(usage)?;

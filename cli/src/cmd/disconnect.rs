@@ -71,11 +71,12 @@ impl Run<'_> {
         let target = &dep.target;
         let filter = args.filter.filter(None);
         let now = target.clock().now_ms();
+        let scan = target.store.plan(&filter, ScanOptions::default()).await;
         let records = |progress: &ScanProgress| {
             let filter = filter.clone();
             target
                 .store
-                .scan_tracked(ScanOptions::default(), progress)
+                .scan_tracked(scan.clone(), progress)
                 .try_filter(move |r| future::ready(filter.matches_record(r, now)))
         };
         if args.confirm.dry_run {

@@ -97,14 +97,15 @@ pub async fn run(
     let filter = args.filter.filter(args.idle_over);
     // Idleness is GetConnection's: sorting by it probes, as --idle-over does.
     let live = args.live || filter.needs_live() || args.sort == Some(SortKey::Idle);
-    let records = dep
+    let scan = dep
         .target
         .store
-        .scan(ScanOptions::segments(args.segments))
-        .try_filter({
-            let filter = filter.clone();
-            move |r| future::ready(filter.matches_record(r, now))
-        });
+        .plan(&filter, ScanOptions::segments(args.segments))
+        .await;
+    let records = dep.target.store.scan(scan).try_filter({
+        let filter = filter.clone();
+        move |r| future::ready(filter.matches_record(r, now))
+    });
     let limit = args.limit.unwrap_or(usize::MAX);
     // A table needs its column widths, --sort all rows: collect.
     let collect = args.sort.is_some() || out.format == OutputFormat::Table;

@@ -49,7 +49,14 @@ pub async fn run(
         dry_run: args.confirm.dry_run,
     };
     let sweep = report::engine(dep, args.concurrency, &args.sweep);
-    let scan = ScanOptions::segments(args.segments);
+    let scan = dep
+        .target
+        .store
+        .plan(
+            &args.filter.filter(None),
+            ScanOptions::segments(args.segments),
+        )
+        .await;
     let how = Selection {
         scan,
         filter: &args.filter,
@@ -101,7 +108,7 @@ pub async fn gated(
         let filter = filter.clone();
         target
             .store
-            .scan_tracked(how.scan, progress)
+            .scan_tracked(how.scan.clone(), progress)
             .try_filter(move |r| future::ready(filter.matches_record(r, now)))
     };
     let mut agreed: Option<HashSet<String>> = None;

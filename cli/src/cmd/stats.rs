@@ -46,10 +46,15 @@ pub async fn run(
 ) -> Result<Status> {
     let now = dep.target.clock().now_ms();
     let filter = args.filter.filter(None);
+    let scan = dep
+        .target
+        .store
+        .plan(&filter, ScanOptions::segments(args.segments))
+        .await;
     let records = dep
         .target
         .store
-        .scan(ScanOptions::segments(args.segments))
+        .scan(scan)
         .try_filter(move |r| future::ready(filter.matches_record(r, now)));
     let mut records = std::pin::pin!(records);
     let mut registered = 0u64;

@@ -273,8 +273,8 @@ async fn table(dep: &Deployment) -> Table {
                 .iter()
                 .map(|(attribute, role)| format!("{attribute} ({role})"))
                 .collect();
-            let key = &store.table().key;
-            if !desc.has_key(key) {
+            let key = store.table().key();
+            if store.table().mapping.is_ours() && !desc.has_key(key) {
                 t.error = Some(format!(
                     "table {name:?} has no key attribute {key:?} (set --table-key)"
                 ));

@@ -3,3 +3,5 @@
 #![allow(unused_imports)]
 
 pub use wsadmin_harness::*;
+
+pub mod stack;
