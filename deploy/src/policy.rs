@@ -12,7 +12,10 @@
 //!   (inspect, probe), POST (send, broadcast) and DELETE (disconnect);
 //! - `apigateway:GET` (how IAM names API Gateway v2 reads) on the API and
 //!   its routes, integrations and stages: GetApi resolves `--api-id`,
-//!   `status` reads the rest.
+//!   `status` reads the rest;
+//! - `cloudwatch:GetMetricData` (`status`, the dashboard's header: the
+//!   API's ConnectCount, MessageCount, errors, latency), on `*`: CloudWatch
+//!   has no resource-level permission for it.
 //!
 //! It must not call AWS: values not given stay placeholders (`<REGION>`,
 //! `<ACCOUNT_ID>`, `<API_ID>`), listed by [`OperatorPolicy::placeholders`]
@@ -184,6 +187,12 @@ pub fn operator_policy(d: &Deployment) -> Result<OperatorPolicy, PolicyError> {
                 "Action": ["apigateway:GET"],
                 "Resource": api_reads,
             },
+            {
+                "Sid": "ReadApiMetrics",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:GetMetricData"],
+                "Resource": "*",
+            },
         ],
     });
     Ok(OperatorPolicy {
@@ -252,6 +261,11 @@ mod tests {
             "arn:aws:apigateway:eu-west-1::/apis/a1b2c3d4e5"
         );
         assert!(!p.document.to_string().contains('<'));
+        assert_eq!(
+            statements[4]["Action"],
+            json!(["cloudwatch:GetMetricData"]),
+            "status and the dashboard read the API's metrics"
+        );
     }
 
     #[test]
