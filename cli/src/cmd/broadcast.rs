@@ -184,7 +184,10 @@ async fn checkpointed(
         dynamodb: store.endpoint().to_owned(),
         endpoint: dep.target.endpoint().url().to_owned(),
         segments: args.segments,
-        whole_run_ids: false,
+        // Several items per connection (a range key): every posted id is
+        // kept, so a resume never posts to a connection twice through
+        // another of its items.
+        whole_run_ids: store.may_repeat().await?,
     };
     // A resume is checked before anything is asked or sent.
     let resumed = match &args.resume {
