@@ -14,6 +14,8 @@ use crate::deployment::Deployment;
 use crate::exit::Status;
 use crate::output::{Document, Output, Style, escape};
 
+mod metrics;
+
 /// An id no connection has: GetConnection answers 410 when all is well.
 const PROBE_ID: &str = "wsadminStatusProbe=";
 
@@ -26,6 +28,7 @@ struct Report {
     api: Api,
     table: Table,
     management: Management,
+    metrics: metrics::Metrics,
     ok: bool,
     verdict: String,
 }
@@ -83,7 +86,8 @@ struct Management {
 
 pub async fn run(dep: &Deployment, out: &Output, w: &mut dyn Write) -> Result<Status> {
     let target = &dep.target;
-    let (api, table, management) = futures::join!(api(dep), table(dep), management(dep));
+    let (api, table, management, metrics) =
+        futures::join!(api(dep), table(dep), management(dep), metrics::read(dep));
     let mut problems = Vec::new();
     if let Some(e) = &table.error {
         problems.push(e.clone());
@@ -111,6 +115,7 @@ pub async fn run(dep: &Deployment, out: &Output, w: &mut dyn Write) -> Result<St
         api,
         table,
         management,
+        metrics,
         ok,
         verdict,
     };
@@ -176,6 +181,7 @@ fn text(out: &Output, w: &mut dyn Write, r: &Report) -> Result<()> {
         Style::Red
     };
     writeln!(w, "  {}", out.paint(style, &escape(&r.management.detail)))?;
+    metrics::text(out, w, &r.metrics)?;
     let style = if r.ok { Style::Green } else { Style::Red };
     writeln!(w, "{}", out.paint(style, &escape(&r.verdict)))?;
     Ok(())
