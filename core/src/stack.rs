@@ -109,13 +109,25 @@ pub struct StackSpec {
     pub functions: Vec<FunctionSpec>,
 }
 
-/// A DynamoDB table's primary key: a hash key, and a range key if any.
+/// A DynamoDB table's primary key: a hash key, and a range key if any;
+/// and its global secondary indexes (`GlobalSecondaryIndexes`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableKeys {
     pub hash: KeyAttribute,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<KeyAttribute>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexKeys>,
+}
+
+/// A global secondary index: its name and hash key (every attribute
+/// projected, as the local stack creates it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexKeys {
+    pub name: String,
+    pub hash: KeyAttribute,
 }
 
 /// One key attribute: its name and DynamoDB scalar type (`S`, `N` or `B`).

@@ -1136,6 +1136,7 @@ impl ConnectionStore {
                 kind: "S".into(),
             },
             range: None,
+            indexes: Vec::new(),
         };
         let keys = keys.unwrap_or(&own);
         let mut create = self
@@ -1145,22 +1146,50 @@ impl ConnectionStore {
             .billing_mode(BillingMode::PayPerRequest);
         let parts = std::iter::once((&keys.hash, KeyType::Hash))
             .chain(keys.range.iter().map(|r| (r, KeyType::Range)));
-        for (key, key_type) in parts {
-            create = create
-                .attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name(&key.name)
-                        .attribute_type(ScalarAttributeType::from(key.kind.as_str()))
+        let mut defined: Vec<String> = Vec::new();
+        let mut define = |create: aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
+                          key: &KeyAttribute|
+         -> Result<_, StoreError> {
+            if defined.contains(&key.name) {
+                return Ok(create);
+            }
+            defined.push(key.name.clone());
+            Ok(create.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(&key.name)
+                    .attribute_type(ScalarAttributeType::from(key.kind.as_str()))
+                    .build()
+                    .map_err(|e| self.build_error("CreateTable", e))?,
+            ))
+        };
+        for index in &keys.indexes {
+            create = define(create, &index.hash)?;
+            let gsi = aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                .index_name(&index.name)
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(&index.hash.name)
+                        .key_type(KeyType::Hash)
                         .build()
                         .map_err(|e| self.build_error("CreateTable", e))?,
                 )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name(&key.name)
-                        .key_type(key_type)
-                        .build()
-                        .map_err(|e| self.build_error("CreateTable", e))?,
-                );
+                .projection(
+                    aws_sdk_dynamodb::types::Projection::builder()
+                        .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(|e| self.build_error("CreateTable", e))?;
+            create = create.global_secondary_indexes(gsi);
+        }
+        for (key, key_type) in parts {
+            create = define(create, key)?.key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(&key.name)
+                    .key_type(key_type)
+                    .build()
+                    .map_err(|e| self.build_error("CreateTable", e))?,
+            );
         }
         let res = create.send().await;
         let created = match res {

@@ -1,7 +1,8 @@
 //! wsadmin operates the registries teams already have (issue 17): for each
 //! shape, a stack whose real Node.js `$connect`/`$disconnect` handlers
 //! write and delete that shape (`tests/fixtures/registries`) runs on
-//! `wsstack local` with real clients; `wsadmin context add --detect`
+//! `wsstack local` with real clients (the flat one with a global secondary
+//! index on `userId`); `wsadmin context add --detect`
 //! proposes the mapping and saves it; then `list`, `stats --by`,
 //! `broadcast` (exactly once per live client, nothing to other item
 //! types), `broadcast --where` (a Query where the selector names a
@@ -25,7 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 fn stack_for(dir: &Path, shape: &str) -> std::path::PathBuf {
     let keys = match shape {
         "flat" => {
-            "      AttributeDefinitions: [{ AttributeName: ConnectionId, AttributeType: S }]\n      KeySchema: [{ AttributeName: ConnectionId, KeyType: HASH }]"
+            "      AttributeDefinitions:\n        - { AttributeName: ConnectionId, AttributeType: S }\n        - { AttributeName: userId, AttributeType: S }\n      KeySchema: [{ AttributeName: ConnectionId, KeyType: HASH }]\n      GlobalSecondaryIndexes:\n        - IndexName: byUser\n          KeySchema: [{ AttributeName: userId, KeyType: HASH }]\n          Projection: { ProjectionType: ALL }"
         }
         _ => {
             "      AttributeDefinitions:\n        - { AttributeName: pk, AttributeType: S }\n        - { AttributeName: sk, AttributeType: S }\n      KeySchema:\n        - { AttributeName: pk, KeyType: HASH }\n        - { AttributeName: sk, KeyType: RANGE }"
@@ -185,6 +186,10 @@ async fn a_flat_registry_of_other_names_is_detected_and_operated() {
     );
     assert!(text.contains("`createdAt` holds epoch seconds"), "{text}");
     assert!(text.contains("`ttl` is named as an expiry"), "{text}");
+    assert!(
+        text.contains("index `byUser` is keyed by `userId`"),
+        "{text}"
+    );
 
     let listed = json(&local.wsadmin_as_operator(dir.path(), &["list", "-o", "json"]));
     let rows = listed.as_array().expect("rows");
@@ -209,6 +214,18 @@ async fn a_flat_registry_of_other_names_is_detected_and_operated() {
         &[0, 1],
     )
     .await;
+    // A user's connections: a Query on the index keyed by userId.
+    let report = broadcast_once(
+        &local,
+        dir.path(),
+        &mut all,
+        &["--where", "userId=u2"],
+        "just u2",
+        &[1],
+    )
+    .await;
+    assert_eq!(report["scan"]["queried"], true, "{report}");
+    assert_eq!(report["scan"]["recordsRead"], 1, "{report}");
 
     // A gone connection's record (connected long ago): prune deletes it,
     // and only it.

@@ -23,8 +23,8 @@ use serde_json::{Map, Value};
 use wsadmin_core::TableConfig;
 use wsadmin_core::function::{FunctionCode, FunctionSpec, Runtime};
 use wsadmin_core::stack::{
-    AuthorizerSpec, KeyAttribute, ROUTE_CONNECT, ROUTE_DEFAULT, ROUTE_DISCONNECT, RouteSpec,
-    StackSpec, TableKeys,
+    AuthorizerSpec, IndexKeys, KeyAttribute, ROUTE_CONNECT, ROUTE_DEFAULT, ROUTE_DISCONNECT,
+    RouteSpec, StackSpec, TableKeys,
 };
 
 use super::intrinsics::{
@@ -745,14 +745,62 @@ impl<'a> Reader<'a> {
             return Ok((name, None));
         };
         let range = key("RANGE");
-        let ours = hash.name == TableConfig::DEFAULT_KEY && hash.kind == "S" && range.is_none();
+        let attribute = |name: &str| KeyAttribute {
+            name: name.to_owned(),
+            kind: definitions
+                .as_ref()
+                .and_then(Value::as_array)
+                .and_then(|defs| {
+                    defs.iter()
+                        .find(|d| d.get("AttributeName").and_then(Value::as_str) == Some(name))
+                })
+                .and_then(|d| d.get("AttributeType"))
+                .and_then(Value::as_str)
+                .unwrap_or("S")
+                .to_owned(),
+        };
+        let indexes: Vec<IndexKeys> = self
+            .resolved(table, "GlobalSecondaryIndexes")?
+            .as_ref()
+            .and_then(Value::as_array)
+            .map(|indexes| {
+                indexes
+                    .iter()
+                    .filter_map(|index| {
+                        let name = index.get("IndexName")?.as_str()?;
+                        let hash = index
+                            .get("KeySchema")?
+                            .as_array()?
+                            .iter()
+                            .find(|k| k.get("KeyType").and_then(Value::as_str) == Some("HASH"))?
+                            .get("AttributeName")?
+                            .as_str()?;
+                        Some(IndexKeys {
+                            name: name.to_owned(),
+                            hash: attribute(hash),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ours = hash.name == TableConfig::DEFAULT_KEY
+            && hash.kind == "S"
+            && range.is_none()
+            && indexes.is_empty();
         if !ours && in_process && hash.name != TableConfig::DEFAULT_KEY {
             return Err(FromTemplateError::TableKey {
                 id: table.id.to_owned(),
                 key: hash.name,
             });
         }
-        Ok((name, (!ours).then_some(TableKeys { hash, range })))
+        Ok((
+            name,
+            (!ours).then_some(TableKeys {
+                hash,
+                range,
+                indexes,
+            }),
+        ))
     }
 
     // ---------------------------------------------------------- properties

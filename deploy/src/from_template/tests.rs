@@ -353,6 +353,7 @@ fn parameters_take_their_defaults_and_conditions_choose() {
                     name: "at".into(),
                     kind: "N".into()
                 }),
+                indexes: vec![],
             }),
             routes: vec![
                 RouteSpec::new("debug", "ChatFunction"),
