@@ -97,6 +97,7 @@ async fn run(cli: Cli) -> Result<Status> {
         let opts = wsadmin_tui::Options {
             interval: args.interval.max(std::time::Duration::from_millis(200)),
             grace: args.grace,
+            metrics: cmd::status::metrics_feed(&dep),
             ..wsadmin_tui::Options::default()
         };
         let exit = wsadmin_tui::run(dep.target, opts)

@@ -172,6 +172,69 @@ impl LocalMetrics {
     }
 }
 
+/// The dashboard's sparkline: connects, messages and errors per minute
+/// over the last [`MINUTES`], oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PerMinute {
+    pub connects: Vec<f64>,
+    pub messages: Vec<f64>,
+    pub errors: Vec<f64>,
+}
+
+/// How many minutes the sparkline shows.
+pub const MINUTES: usize = 15;
+
+/// Per-minute counts from the local stack's cumulative counters, sampled
+/// now and then: a minute's count is its last sample less the last sample
+/// before it (0 where a minute has none).
+#[derive(Debug, Clone, Default)]
+pub struct LocalHistory {
+    /// (minute since the epoch, [connects, messages, errors]), one per
+    /// minute, the last sample of it, at most `MINUTES + 1`.
+    samples: std::collections::VecDeque<(i64, [f64; 3])>,
+}
+
+impl LocalHistory {
+    pub fn record(&mut self, now_ms: i64, m: &LocalMetrics) {
+        let minute = now_ms.div_euclid(60_000);
+        let totals = [
+            m.total.connect_count,
+            m.total.message_count,
+            m.total.errors(),
+        ];
+        if self.samples.back().is_some_and(|(at, _)| *at == minute) {
+            self.samples.pop_back();
+        }
+        self.samples.push_back((minute, totals));
+        while self.samples.len() > MINUTES + 1 {
+            self.samples.pop_front();
+        }
+    }
+
+    pub fn per_minute(&self, now_ms: i64) -> PerMinute {
+        let now = now_ms.div_euclid(60_000);
+        let mut rows = [vec![0.0; MINUTES], vec![0.0; MINUTES], vec![0.0; MINUTES]];
+        for pair in self.samples.iter().collect::<Vec<_>>().windows(2) {
+            let ((_, before), (at, after)) = (pair[0], pair[1]);
+            let Ok(back) = usize::try_from(now - at) else {
+                continue;
+            };
+            if back < MINUTES {
+                for (row, (a, b)) in rows.iter_mut().zip(after.iter().zip(before)) {
+                    // A restarted stack starts its counters again.
+                    row[MINUTES - 1 - back] = (a - b).max(0.0);
+                }
+            }
+        }
+        let [connects, messages, errors] = rows;
+        PerMinute {
+            connects,
+            messages,
+            errors,
+        }
+    }
+}
+
 /// Why the local stack's `/metrics` could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
@@ -336,7 +399,7 @@ mod cloudwatch {
         api_id: &str,
         stage: &str,
         now: SystemTime,
-    ) -> Result<[Vec<f64>; 3], CloudWatchError> {
+    ) -> Result<super::PerMinute, CloudWatchError> {
         let window = Window::LAST_15_MINUTES;
         let end = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() / 60 * 60 + 60;
         let start = end - window.length.as_secs();
@@ -366,7 +429,12 @@ mod cloudwatch {
                 }
             }
         }
-        Ok(series)
+        let [connects, messages, errors] = series;
+        Ok(super::PerMinute {
+            connects,
+            messages,
+            errors,
+        })
     }
 
     fn queries(api_id: &str, stage: &str, window: Window) -> Vec<MetricDataQuery> {
@@ -473,6 +541,29 @@ wsemulator_function_instances{api_id=\"a\",stage=\"dev\",function=\"f\",state=\"
         assert_eq!(m.connections_open, 3.0);
         assert_eq!(m.management_calls["PostToConnection 200"], 2.0);
         assert_eq!(m.instances["f"], (1.0, 0.0));
+    }
+
+    #[test]
+    fn history_counts_each_minute_from_cumulative_samples() {
+        let at = |connects: f64| LocalMetrics {
+            total: Counts {
+                connect_count: connects,
+                message_count: connects * 2.0,
+                ..Counts::default()
+            },
+            ..LocalMetrics::default()
+        };
+        let mut h = LocalHistory::default();
+        let minute = 60_000;
+        h.record(10 * minute, &at(1.0));
+        h.record(11 * minute + 5_000, &at(4.0));
+        h.record(11 * minute + 50_000, &at(6.0));
+        h.record(13 * minute, &at(7.0));
+        let p = h.per_minute(13 * minute + 1);
+        assert_eq!(p.connects.len(), MINUTES);
+        assert_eq!(&p.connects[MINUTES - 3..], [5.0, 0.0, 1.0]);
+        assert_eq!(&p.messages[MINUTES - 3..], [10.0, 0.0, 2.0]);
+        assert!(p.connects[..MINUTES - 3].iter().all(|c| *c == 0.0));
     }
 
     #[test]

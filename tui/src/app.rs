@@ -330,6 +330,9 @@ pub struct App {
     first_refresh_ms: Option<i64>,
     /// Registry size per refresh, for the sparkline.
     pub history: VecDeque<u64>,
+    /// The API's connects, messages and errors per minute, last 15
+    /// minutes: the header's sparkline (none until the first reading).
+    pub metrics: Option<wsadmin_core::api_metrics::PerMinute>,
     pub log: VecDeque<LogEntry>,
     pub broadcast: Option<BroadcastRun>,
     /// Connections being closed by `D` (how many), while it runs.
@@ -368,6 +371,7 @@ impl App {
             churn: VecDeque::new(),
             first_refresh_ms: None,
             history: VecDeque::new(),
+            metrics: None,
             log: VecDeque::new(),
             broadcast: None,
             disconnecting: None,
@@ -476,6 +480,10 @@ impl App {
             }
             Event::Signal(signal) => {
                 self.exit = Some(Exit::Signal(signal));
+                None
+            }
+            Event::Metrics(per_minute) => {
+                self.metrics = Some(per_minute);
                 None
             }
             Event::Refreshed { records, at_ms } => {

@@ -23,6 +23,9 @@ pub enum Event {
     /// The process was asked to stop: the dashboard ends at once, whatever
     /// runs or is open.
     Signal(Signal),
+    /// The API's connects, messages and errors per minute (the local
+    /// stack's `/metrics`, or CloudWatch), for the header's sparkline.
+    Metrics(wsadmin_core::api_metrics::PerMinute),
     /// A whole scan of the registry finished.
     Refreshed {
         records: Vec<ConnectionRow>,

@@ -58,7 +58,32 @@ pub struct Options {
     /// A connection answering 410 loses its record only past this
     /// (`--grace`; see `wsadmin_core::stale`).
     pub grace: Duration,
+    /// Where the header's sparkline comes from (none: no sparkline).
+    pub metrics: Option<MetricsFeed>,
 }
+
+/// Reads the API's connects, messages and errors per minute (the local
+/// stack's `/metrics`, CloudWatch: the caller decides; the dashboard only
+/// asks it every [`METRICS_EVERY`]).
+#[derive(Clone)]
+pub struct MetricsFeed(
+    pub  std::sync::Arc<
+        dyn Fn() -> futures::future::BoxFuture<
+                'static,
+                Result<wsadmin_core::api_metrics::PerMinute, String>,
+            > + Send
+            + Sync,
+    >,
+);
+
+impl std::fmt::Debug for MetricsFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsFeed")
+    }
+}
+
+/// How often the sparkline's source is read.
+pub const METRICS_EVERY: Duration = Duration::from_secs(15);
 
 impl Default for Options {
     fn default() -> Self {
@@ -66,6 +91,7 @@ impl Default for Options {
             interval: Duration::from_secs(2),
             tick: Duration::from_millis(250),
             grace: wsadmin_core::stale::DEFAULT_GRACE,
+            metrics: None,
         }
     }
 }
@@ -78,6 +104,23 @@ pub async fn run(target: Target, opts: Options) -> io::Result<Exit> {
     let interval_ms = i64::try_from(opts.interval.as_millis()).unwrap_or(i64::MAX);
     let mut app = App::new(TargetInfo::of(&target), interval_ms);
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let feed = opts.metrics.map(|MetricsFeed(feed)| {
+        let tx = tx.clone();
+        // Aborted when the dashboard ends (dropped below).
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                match feed().await {
+                    Ok(per_minute) => {
+                        if tx.send(Event::Metrics(per_minute)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::debug!("metrics for the sparkline: {e}"),
+                }
+                tokio::time::sleep(METRICS_EVERY).await;
+            }
+        }))
+    });
     let mut worker = Worker::new(target, tx).with_grace(opts.grace);
     // Before the terminal changes: from here on these signals are events,
     // so none can kill the process with the terminal still raw.
@@ -131,7 +174,16 @@ pub async fn run(target: Target, opts: Options) -> io::Result<Exit> {
     // operator's shell is back whatever they were doing.
     drop(guard);
     drop(worker);
+    drop(feed);
     Ok(exit)
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// SIGINT, SIGTERM and SIGHUP as values the loop selects on, so a signal

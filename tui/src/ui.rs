@@ -42,7 +42,21 @@ fn label<'a>(text: impl Into<Cow<'a, str>>) -> Span<'a> {
     Span::styled(text, Style::new().fg(Color::DarkGray))
 }
 
+/// The header's right-hand column: connects, messages and errors per
+/// minute over the last 15 minutes, one sparkline each.
+const METRICS_WIDTH: u16 = 27;
+
 fn render_header(app: &App, area: Rect, buf: &mut Buffer) {
+    let area = match &app.metrics {
+        Some(m) if area.width >= 2 * METRICS_WIDTH && area.height >= 3 => {
+            let [text, spark] =
+                Layout::horizontal([Constraint::Min(0), Constraint::Length(METRICS_WIDTH)])
+                    .areas(area);
+            render_metrics(m, spark, buf);
+            text
+        }
+        _ => area,
+    };
     let t = &app.target;
     let mut where_ = vec![Span::styled("wsadmin", Style::new().bold().fg(Color::Cyan))];
     if let Some(ctx) = &t.context {
@@ -132,6 +146,30 @@ fn render_header(app: &App, area: Rect, buf: &mut Buffer) {
         ],
     };
     Paragraph::new(lines).render(area, buf);
+}
+
+fn render_metrics(m: &wsadmin_core::api_metrics::PerMinute, area: Rect, buf: &mut Buffer) {
+    let rows = Layout::vertical([Constraint::Length(1); 3]).split(area);
+    for (row, (name, values, color)) in rows.iter().zip([
+        ("conn", &m.connects, Color::Green),
+        ("msgs", &m.messages, Color::Cyan),
+        ("errs", &m.errors, Color::Red),
+    ]) {
+        let last = values.last().copied().unwrap_or(0.0);
+        let [title, spark, now] = Layout::horizontal([
+            Constraint::Length(6),
+            Constraint::Length(15),
+            Constraint::Length(6),
+        ])
+        .areas(*row);
+        Paragraph::new(label(format!(" {name} "))).render(title, buf);
+        let data: Vec<u64> = values.iter().map(|v| v.max(0.0).round() as u64).collect();
+        Sparkline::default()
+            .data(&data)
+            .style(Style::new().fg(color))
+            .render(spark, buf);
+        Paragraph::new(format!("{:>5}", fmt_count(last.max(0.0).round() as u64))).render(now, buf);
+    }
 }
 
 fn render_table(app: &App, area: Rect, buf: &mut Buffer) {

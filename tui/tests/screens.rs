@@ -331,3 +331,29 @@ fn filtered_disconnect_confirmation() {
     app.update(key(KeyCode::Char('D')));
     assert_snapshot!(screen(&mut app, 100, 24).backend());
 }
+
+/// The API's traffic per minute, last 15 minutes: a burst of connects,
+/// steady messages, two minutes with errors.
+fn with_metrics(app: &mut App) {
+    let per_minute = |f: fn(usize) -> f64| (0..15).map(f).collect::<Vec<f64>>();
+    app.update(Event::Metrics(wsadmin_core::api_metrics::PerMinute {
+        connects: per_minute(|m| if (6..9).contains(&m) { 40.0 } else { 3.0 }),
+        messages: per_minute(|m| 100.0 + 10.0 * m as f64),
+        errors: per_minute(|m| if m == 4 || m == 13 { 5.0 } else { 0.0 }),
+    }));
+}
+
+#[test]
+fn header_sparkline_at_80x24() {
+    let mut app = populated();
+    with_metrics(&mut app);
+    assert_snapshot!(screen(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn header_sparkline_at_200x50() {
+    let mut app = populated();
+    with_idle(&mut app);
+    with_metrics(&mut app);
+    assert_snapshot!(screen(&mut app, 200, 50).backend());
+}

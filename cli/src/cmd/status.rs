@@ -16,6 +16,8 @@ use crate::output::{Document, Output, Style, escape};
 
 mod metrics;
 
+pub use metrics::metrics_feed;
+
 /// An id no connection has: GetConnection answers 410 when all is well.
 const PROBE_ID: &str = "wsadminStatusProbe=";
 

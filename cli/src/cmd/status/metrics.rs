@@ -76,6 +76,40 @@ pub async fn read(dep: &Deployment) -> Metrics {
     }
 }
 
+/// The dashboard's sparkline source: the local stack's `/metrics` sampled
+/// into minutes, or CloudWatch's per-minute sums; none without an API id.
+pub fn metrics_feed(dep: &Deployment) -> Option<wsadmin_tui::MetricsFeed> {
+    use std::sync::{Arc, Mutex};
+    use wsadmin_core::api_metrics::LocalHistory;
+    let endpoint = dep.target.endpoint().url().to_owned();
+    if dep.local {
+        let history = Arc::new(Mutex::new(LocalHistory::default()));
+        return Some(wsadmin_tui::MetricsFeed(Arc::new(move || {
+            let (endpoint, history) = (endpoint.clone(), history.clone());
+            Box::pin(async move {
+                let sample = api_metrics::scrape_local(&endpoint)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let now_ms = wsadmin_tui::worker::now_ms();
+                let mut history = history.lock().unwrap_or_else(|p| p.into_inner());
+                history.record(now_ms, &sample);
+                Ok(history.per_minute(now_ms))
+            })
+        })));
+    }
+    let api_id = dep.api_id.clone()?;
+    let stage = stage_of(&endpoint)?.to_owned();
+    let sdk = dep.sdk.clone();
+    Some(wsadmin_tui::MetricsFeed(Arc::new(move || {
+        let (sdk, api_id, stage) = (sdk.clone(), api_id.clone(), stage.clone());
+        Box::pin(async move {
+            api_metrics::per_minute(&sdk, &api_id, &stage, SystemTime::now())
+                .await
+                .map_err(|e| e.to_string())
+        })
+    })))
+}
+
 /// The stage of `https://HOST/STAGE`.
 fn stage_of(endpoint: &str) -> Option<&str> {
     let path = endpoint.split_once("://")?.1.split_once('/')?.1;
