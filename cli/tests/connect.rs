@@ -465,3 +465,28 @@ async fn wss_to_the_local_stack_trusts_its_ca_from_the_state_file_or_ca() {
     );
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_passes_an_iam_authorized_connect_that_refuses_the_unsigned() {
+    let h = start(|c| {
+        c.stack.routes[0] =
+            wsadmin_core::stack::RouteSpec::new("$connect", "ws-connect").with_iam();
+    })
+    .await;
+    let err = fails_with(
+        h.local(&["connect", "-x", "Marko?", "--wait", "1s"]).await,
+        1,
+        "refused the handshake: HTTP 403 Forbidden",
+    );
+    assert!(err.contains("--sign"), "{err}");
+    let ok = h
+        .local(&["connect", "--sign", "-x", "Marko?", "--wait", "2s"])
+        .await
+        .success();
+    assert!(
+        stdout(&ok).lines().any(|l| l.ends_with("< Polo!")),
+        "{}",
+        stdout(&ok)
+    );
+    h.stop().await;
+}

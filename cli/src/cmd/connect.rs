@@ -661,10 +661,13 @@ fn handshake_error(e: WsError, shown: &str, subprotocols: &[String]) -> anyhow::
                 })
                 .unwrap_or_default();
             let why = match status.as_u16() {
-                401 | 403 => {
-                    " (a wrong stage in the URL? or `$connect` needs IAM authorization: --sign, or an authorizer's token: -H)"
+                401 => {
+                    " (the authorizer's identity source is missing: pass its token with -H NAME:VALUE or --param NAME=VALUE)"
                 }
-                500 | 502 | 504 => " (the $connect handler failed or refused)",
+                403 => {
+                    " (a wrong stage in the URL? or `$connect` needs IAM authorization: --sign, or its authorizer denied this token)"
+                }
+                500 | 502 | 504 => " (the $connect handler or its authorizer failed or refused)",
                 _ => "",
             };
             anyhow!(
