@@ -14,6 +14,7 @@ pub mod disconnect;
 pub mod events;
 pub mod inspect;
 pub mod list;
+pub mod logs;
 pub mod prune;
 pub mod registry;
 pub mod send;

@@ -52,7 +52,8 @@ const INSPECT_EXAMPLES: &str = "\
 Examples:
   wsadmin inspect L0SM9cOFvHcCIhw=  # record and GetConnection
   wsadmin inspect -o json -- -L0SM9cOFvHcCIh=      # an id starting with '-'
-  wsadmin list --where user=ana -o ids | wsadmin inspect -";
+  wsadmin list --where user=ana -o ids | wsadmin inspect -
+  wsadmin inspect L0SM9cOFvHcCIhw= --history       # and what happened to it, in order";
 
 const SEND_EXAMPLES: &str = "\
 Examples:
@@ -101,6 +102,13 @@ Examples:
   wsadmin --context local connect                 # type lines; Ctrl-D closes
   wsadmin --context local connect -x 'Marko?' --wait 2s
   wsadmin connect wss://abc123.execute-api.eu-west-1.amazonaws.com/prod --sign";
+
+const LOGS_EXAMPLES: &str = "\
+Examples:
+  wsadmin logs --since 1h
+  wsadmin logs --follow --where eventType=DISCONNECT
+  wsadmin logs --where 'status!=200' -o ndjson
+  wsadmin logs --api-id a1b2c3 --stage prod --follow";
 
 const EVENTS_EXAMPLES: &str = "\
 Examples:
@@ -317,6 +325,9 @@ pub enum Command {
     /// Connection lifecycle as it happens: connected, disconnected, gone, pruned.
     #[command(after_help = EVENTS_EXAMPLES)]
     Events(EventsArgs),
+    /// The stage's access log: every connect, message and disconnect.
+    #[command(after_help = LOGS_EXAMPLES)]
+    Logs(LogsArgs),
     /// Manage saved deployments (contexts).
     #[command(after_help = CONTEXT_EXAMPLES)]
     #[command(subcommand)]
@@ -433,6 +444,43 @@ pub struct InspectArgs {
     /// An id starting with `-` goes after `--`.
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
+    /// Also what happened to it, in time order: its record, GetConnection
+    /// and the stage's access log (the local stack's file, or the
+    /// CloudWatch Logs group the stage logs to).
+    #[arg(long)]
+    pub history: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Where the stage's access log is, when not found from the stage.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// The CloudWatch Logs group of the stage's access log [default: the
+    /// one the stage's AccessLogSettings name, read with --api-id].
+    #[arg(long, value_name = "NAME")]
+    pub log_group: Option<String>,
+    /// Read lines from this long ago [default: inspect: the connection's
+    /// connectedAt, else 1d; logs: 15m].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Keep printing lines as they arrive (Ctrl-C to stop).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only lines matching a selector on their fields: eventType=MESSAGE,
+    /// routeKey=sendmessage, status!=200, connectionId=ID, error (has
+    /// one); repeatable (all must hold).
+    #[arg(long = "where", value_name = "SELECTOR", value_parser = parse_where)]
+    pub wheres: Vec<Where>,
+    /// How often --follow reads.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub interval: Duration,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -151,6 +151,7 @@ async fn run(cli: Cli) -> Result<Status> {
         Command::Prune(args) => cmd::prune::run(&connect().await?, args, &out, w).await?,
         Command::Connect(args) => cmd::connect::run(args, &target, &out, w).await?,
         Command::Events(args) => cmd::events::run(&connect().await?, args, &out, w).await?,
+        Command::Logs(args) => cmd::logs::run(&connect().await?, args, &out, w).await?,
         Command::Stats(args) => cmd::stats::run(&connect().await?, args, &out, w).await?,
         Command::Status => {
             let dep: Deployment = connect().await?;
@@ -179,7 +180,8 @@ fn without_ids(command: &Command) -> Option<&'static str> {
         | Command::Broadcast(_)
         | Command::Disconnect(_)
         | Command::Prune(_)
-        | Command::Events(_) => None,
+        | Command::Events(_)
+        | Command::Logs(_) => None,
     }
 }
 

@@ -48,6 +48,8 @@
 
 pub mod api_metrics;
 #[cfg(feature = "registry")]
+pub mod access_log;
+#[cfg(feature = "registry")]
 pub mod checkpoint;
 pub mod clock;
 #[cfg(feature = "registry")]
@@ -68,6 +70,8 @@ pub mod function;
 #[cfg(feature = "registry")]
 pub mod gateway;
 pub mod local;
+#[cfg(feature = "logs")]
+pub mod logs;
 #[cfg(feature = "registry")]
 pub mod marks;
 #[cfg(feature = "registry")]

@@ -47,6 +47,10 @@ pub struct LocalStackInfo {
     /// what a client of the TLS endpoint must trust.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// The stage's access log (JSON lines, API Gateway's fields): what
+    /// `wsadmin inspect --history` and `wsadmin logs` read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +229,7 @@ mod tests {
             wss_url: Some("wss://localhost:3443/dev".into()),
             https_management_endpoint: Some("https://localhost:3443/dev".into()),
             ca_file: Some("/home/u/.local/state/wsadmin/tls/ca.pem".into()),
+            access_log: Some("/home/u/.local/state/wsadmin/local-stack.access.log".into()),
         }
     }
 
@@ -234,6 +239,7 @@ mod tests {
         let read: LocalStackInfo = serde_json::from_str(old).expect("old file");
         assert_eq!(read.wss_url, None);
         assert_eq!(read.ca_file, None);
+        assert_eq!(read.access_log, None);
         let json = serde_json::to_value(info(1)).expect("json");
         assert_eq!(json["wssUrl"], "wss://localhost:3443/dev");
         assert_eq!(

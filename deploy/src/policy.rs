@@ -15,7 +15,11 @@
 //!   `status` reads the rest;
 //! - `cloudwatch:GetMetricData` (`status`, the dashboard's header: the
 //!   API's ConnectCount, MessageCount, errors, latency), on `*`: CloudWatch
-//!   has no resource-level permission for it.
+//!   has no resource-level permission for it;
+//! - `logs:FilterLogEvents` (`inspect --history`, `logs`) on the account's
+//!   log groups in the region: the stage's access log group is named by
+//!   CloudFormation at deploy time (GetStage, under `apigateway:GET` on
+//!   `/stages/*`, says which); narrow it to that group's ARN if you know it.
 //!
 //! It must not call AWS: values not given stay placeholders (`<REGION>`,
 //! `<ACCOUNT_ID>`, `<API_ID>`), listed by [`OperatorPolicy::placeholders`]
@@ -91,7 +95,7 @@ pub const CONNECTION_METHODS: &[&str] = &["GET", "POST", "DELETE"];
 
 /// The API Gateway v2 resources `wsadmin` reads (`apigateway:GET`), under
 /// `/apis/{id}`.
-pub const API_READ_PATHS: &[&str] = &["", "/routes", "/integrations", "/stages"];
+pub const API_READ_PATHS: &[&str] = &["", "/routes", "/integrations", "/stages", "/stages/*"];
 
 pub fn operator_policy(d: &Deployment) -> Result<OperatorPolicy, PolicyError> {
     if let Some(account) = &d.account
@@ -193,6 +197,12 @@ pub fn operator_policy(d: &Deployment) -> Result<OperatorPolicy, PolicyError> {
                 "Action": ["cloudwatch:GetMetricData"],
                 "Resource": "*",
             },
+            {
+                "Sid": "ReadAccessLog",
+                "Effect": "Allow",
+                "Action": ["logs:FilterLogEvents"],
+                "Resource": format!("arn:{partition}:logs:{region}:{account}:log-group:*"),
+            },
         ],
     });
     Ok(OperatorPolicy {
@@ -265,6 +275,24 @@ mod tests {
             statements[4]["Action"],
             json!(["cloudwatch:GetMetricData"]),
             "status and the dashboard read the API's metrics"
+        );
+        assert_eq!(
+            statements[5]["Action"],
+            json!(["logs:FilterLogEvents"]),
+            "inspect --history and logs read the stage's access log"
+        );
+        assert_eq!(
+            statements[5]["Resource"],
+            "arn:aws:logs:eu-west-1:123456789012:log-group:*"
+        );
+        assert!(
+            statements[3]["Resource"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(
+                    "arn:aws:apigateway:eu-west-1::/apis/a1b2c3d4e5/stages/*"
+                )),
+            "GetStage finds the access log group"
         );
     }
 

@@ -11,6 +11,7 @@
 //! back-pressure. It knows nothing of DynamoDB nor of our handlers: the
 //! functions are whatever [`Functions`] runs (the local stack runs ours).
 
+pub mod access_log;
 pub mod authorizer;
 pub mod dates;
 pub mod event;
@@ -103,6 +104,8 @@ pub struct EmulatorConfig {
     /// Handler invocations (every route) that may run at once; beyond it an
     /// invocation is throttled, as Lambda throttles (no queueing).
     pub lambda_concurrency: usize,
+    /// The stage's access log, JSON lines ([`access_log`]), if any.
+    pub access_log: Option<std::path::PathBuf>,
 }
 
 impl Default for EmulatorConfig {
@@ -122,6 +125,7 @@ impl Default for EmulatorConfig {
             drop_disconnect_rate: 0.0,
             connect_delay: Duration::ZERO,
             lambda_concurrency: DEFAULT_LAMBDA_CONCURRENCY,
+            access_log: None,
         }
     }
 }
@@ -149,6 +153,11 @@ pub enum EmulatorError {
     ConnectDelay(Duration),
     #[error("invalid stack: {0}")]
     Stack(String),
+    #[error("cannot write the access log {}: {source}", path.display())]
+    AccessLog {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// State shared by every connection and request.
@@ -163,6 +172,8 @@ pub(crate) struct Api {
     registry: Registry,
     /// What `/metrics` serves ([`metrics`]); counted where events happen.
     metrics: metrics::Metrics,
+    /// The stage's access log ([`access_log`]); written where events happen.
+    access_log: access_log::AccessLog,
     throttle: Option<std::sync::Mutex<TokenBucket>>,
     closing: AtomicBool,
     /// Connection tasks still running (they end after their `$disconnect`).
@@ -276,6 +287,15 @@ impl Emulator {
         let throttle = config
             .throttle
             .map(|t| std::sync::Mutex::new(TokenBucket::new(t.rps, t.burst, Instant::now())));
+        let access_log = match &config.access_log {
+            Some(path) => {
+                access_log::AccessLog::open(path).map_err(|source| EmulatorError::AccessLog {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            None => access_log::AccessLog::default(),
+        };
         Ok(Self {
             api: Arc::new(Api {
                 config,
@@ -285,6 +305,7 @@ impl Emulator {
                 integration,
                 registry: Registry::default(),
                 metrics: metrics::Metrics::default(),
+                access_log,
                 throttle,
                 closing: AtomicBool::new(false),
                 tasks: AtomicUsize::new(0),

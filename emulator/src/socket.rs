@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use wsadmin_core::stack::{ROUTE_CONNECT, ROUTE_DISCONNECT};
 
+use super::access_log::{Entry, EventType};
 use super::authorizer::{self, Refusal};
 use super::event::{self, Kind};
 use super::integration::{Answer, ConnectAuth, InvokeError};
@@ -157,6 +158,7 @@ pub(crate) async fn handshake(
             break id;
         }
     };
+    let request_id = ids::new_id();
     let caller = Caller {
         id: &id,
         connected_at_ms,
@@ -177,6 +179,9 @@ pub(crate) async fn handshake(
                 Refusal::Unauthorized(_) | Refusal::Forbidden(_) => Count::ClientError,
             };
             api.metrics.count(what, ROUTE_CONNECT);
+            let (status, message) = refusal.status();
+            let entry = connect_entry(&id, &source_ip, &request_id, connected_at_ms);
+            api.access_log.write(entry.status(status).error(message));
             return refused(&refusal);
         }
     };
@@ -200,7 +205,7 @@ pub(crate) async fn handshake(
                 headers: &headers,
                 query: &query,
             },
-            &ids::new_id(),
+            &request_id,
             Api::now_ms(),
         );
         let answer = match connect(&api, &conn, binding.function.clone(), ev).await {
@@ -211,11 +216,17 @@ pub(crate) async fn handshake(
             Err(e) => {
                 // API Gateway answers a failed `$connect` integration 500.
                 tracing::warn!(connection_id = %conn.id, "$connect failed, handshake refused: {e}");
+                let entry = connect_entry(&conn.id, &conn.source_ip, &request_id, connected_at_ms);
+                let entry = entry.status(500).error("Internal server error");
+                api.access_log.write(entry.integration_error(e));
                 return StatusCode::INTERNAL_SERVER_ERROR.into_response();
             }
         };
         if !(200..300).contains(&answer.status) {
             tracing::info!(connection_id = %conn.id, status = answer.status, "$connect refused the handshake");
+            let entry = connect_entry(&conn.id, &conn.source_ip, &request_id, connected_at_ms);
+            let status = u16::try_from(answer.status).unwrap_or(500);
+            api.access_log.write(entry.status(status));
             let status = u16::try_from(answer.status)
                 .ok()
                 .and_then(|s| StatusCode::from_u16(s).ok())
@@ -242,6 +253,8 @@ pub(crate) async fn handshake(
     if api.closing.load(std::sync::atomic::Ordering::SeqCst) {
         conn.close(CloseCause::Shutdown);
     }
+    let entry = connect_entry(&conn.id, &conn.source_ip, &request_id, connected_at_ms);
+    api.access_log.write(entry);
 
     let on_upgrade = hyper::upgrade::on(req);
     let task_api = api.clone();
@@ -292,6 +305,11 @@ pub(crate) async fn handshake(
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, p);
     }
     res
+}
+
+/// The access log line of a handshake: answered 200 unless said otherwise.
+fn connect_entry<'a>(id: &'a str, ip: &'a str, request_id: &'a str, at_ms: i64) -> Entry<'a> {
+    Entry::new(EventType::Connect, ROUTE_CONNECT, id, ip, request_id, at_ms)
 }
 
 fn context<'a>(api: &'a Api, conn: &'a Conn) -> event::Context<'a> {
@@ -596,11 +614,24 @@ impl Drop for PendingDisconnect {
 }
 
 async fn disconnect(api: &Api, conn: &Conn, ending: &Ending) {
+    let request_id = ids::new_id();
+    let at_ms = Api::now_ms();
+    let entry = Entry::new(
+        EventType::Disconnect,
+        ROUTE_DISCONNECT,
+        &conn.id,
+        &conn.source_ip,
+        &request_id,
+        at_ms,
+    )
+    .close_code(ending.code);
     let Some(binding) = api.integration.route("$disconnect") else {
+        api.access_log.write(entry);
         return;
     };
     if Api::roll(api.config.drop_disconnect_rate) {
         tracing::info!(connection_id = %conn.id, "$disconnect dropped (--drop-disconnect-rate)");
+        api.access_log.write(entry);
         return;
     }
     // A throttled `$disconnect` is lost, as on AWS: its record stays behind
@@ -610,6 +641,7 @@ async fn disconnect(api: &Api, conn: &Conn, ending: &Ending) {
         Err(e) => {
             invoked(api, ROUTE_DISCONNECT, std::time::Instant::now(), &Err(e));
             tracing::warn!(connection_id = %conn.id, "$disconnect skipped, its record stays until prune: {e}");
+            api.access_log.write(entry.status(500).integration_error(e));
             return;
         }
     };
@@ -619,14 +651,18 @@ async fn disconnect(api: &Api, conn: &Conn, ending: &Ending) {
             status_code: ending.code,
             reason: &ending.reason,
         },
-        &ids::new_id(),
-        Api::now_ms(),
+        &request_id,
+        at_ms,
     );
     let started = std::time::Instant::now();
     let answer = api.integration.invoke(&slot, &binding.function, &ev).await;
     invoked(api, ROUTE_DISCONNECT, started, &answer);
-    if let Err(e) = answer {
-        tracing::warn!(connection_id = %conn.id, "$disconnect failed: {e}");
+    match answer {
+        Err(e) => {
+            tracing::warn!(connection_id = %conn.id, "$disconnect failed: {e}");
+            api.access_log.write(entry.status(500).integration_error(e));
+        }
+        Ok(_) => api.access_log.write(entry),
     }
 }
 
@@ -650,10 +686,17 @@ async fn on_message(api: Arc<Api>, conn: Arc<Conn>, body: String, is_base64: boo
         route::select(&body, &path)
     };
     let request_id = ids::new_id();
+    let at_ms = Api::now_ms();
+    let entry = |key| {
+        let (id, ip) = (&conn.id, &conn.source_ip);
+        Entry::new(EventType::Message, key, id, ip, &request_id, at_ms)
+    };
     let Some(key) = route::resolve(selected, |k| api.integration.route(k).is_some()) else {
         // No route takes it: API Gateway's 4XX before any integration.
         api.metrics.message("", Direction::In);
         api.metrics.count(Count::ClientError, "");
+        api.access_log
+            .write(entry("-").status(403).error("Forbidden"));
         let _ = conn.try_send(error_frame(&conn, "Forbidden", &request_id));
         return;
     };
@@ -678,6 +721,13 @@ async fn on_message(api: Arc<Api>, conn: Arc<Conn>, body: String, is_base64: boo
         Err(e) => Err(e),
     };
     invoked(&api, &key, started, &answer);
+    api.access_log.write(match &answer {
+        Ok(a) => entry(&key).status(u16::try_from(a.status).unwrap_or(500)),
+        Err(e) => entry(&key)
+            .status(500)
+            .error("Internal server error")
+            .integration_error(e),
+    });
     let reply = match answer {
         Ok(answer) if binding.route_response => answer.body.map(Bytes::from),
         Ok(_) => None,

@@ -431,6 +431,7 @@ impl LocalStack {
             wss_url: self.wss_url(),
             https_management_endpoint: self.https_management_endpoint(),
             ca_file: self.ca_file(),
+            access_log: c.access_log.clone(),
         }
     }
 

@@ -3,10 +3,12 @@
 
 use std::io::Write;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use futures::{StreamExt, stream};
 use serde::Serialize;
+use wsadmin_core::access_log::{HistoryEvent, history};
 use wsadmin_core::connection::{Probe, probe};
+use wsadmin_core::logs::LogSource;
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, RetryPolicy};
 
 use crate::deployment::Deployment;
@@ -29,7 +31,13 @@ struct Inspection {
     connection: Option<ConnectionInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// With --history: what happened to it, in time order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<Vec<HistoryEvent>>,
 }
+
+/// A connection's history without a known connectedAt: a day back.
+const HISTORY_SINCE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 pub async fn run(
     dep: &Deployment,
@@ -40,6 +48,12 @@ pub async fn run(
     let ids = crate::ids::gather(&args.ids, &mut std::io::stdin().lock())?;
     let target = &dep.target;
     let retry = RetryPolicy::default();
+    let log = match args.history {
+        true => Some(super::logs::source(dep, &args.log).await?),
+        false => None,
+    };
+    let (log, since) = (&log, args.log.since);
+    let now = target.clock().now_ms();
     let found: Vec<Result<Inspection>> = stream::iter(ids.iter())
         .map(|id| async move {
             let (record, probe) =
@@ -53,12 +67,24 @@ pub async fn run(
                 Probe::Failed(e) if e.is_about_the_target() => return Err(anyhow!(e)),
                 Probe::Failed(e) => ("unknown", None, Some(e.to_string())),
             };
+            let history = match log {
+                Some(log) => {
+                    let since = lines_since(record.as_ref(), connection.as_ref(), since, now);
+                    let lines = log
+                        .read(Some(id), Some(since), None)
+                        .await
+                        .with_context(|| format!("reading {}", log.describe()))?;
+                    Some(history(record.as_ref(), connection.as_ref(), lines))
+                }
+                None => None,
+            };
             Ok(Inspection {
                 connection_id: id.clone(),
                 state,
                 record,
                 connection,
                 error,
+                history,
             })
         })
         .buffered(8)
@@ -72,6 +98,9 @@ pub async fn run(
                 writeln!(w)?;
             }
             side_by_side(out, w, f)?;
+            if let (Some(events), Some(log)) = (&f.history, log) {
+                timeline(out, w, events, log)?;
+            }
         }
         Ok(())
     })?;
@@ -79,7 +108,8 @@ pub async fn run(
     // An id nobody knows is most often a typo: say so, exit 1.
     let strangers: Vec<&str> = found
         .iter()
-        .filter(|f| f.state == NOT_REGISTERED)
+        // With a history, a connection that left is known all the same.
+        .filter(|f| f.state == NOT_REGISTERED && f.history.as_ref().is_none_or(Vec::is_empty))
         .map(|f| f.connection_id.as_str())
         .collect();
     for id in &strangers {
@@ -177,5 +207,60 @@ fn side_by_side(out: &Output, w: &mut dyn Write, f: &Inspection) -> Result<()> {
         .unwrap_or_else(dash);
     row("meta", meta, dash());
     t.write(out, w)?;
+    Ok(())
+}
+
+/// Where a connection's lines start: a minute before it connected (as
+/// its record or GetConnection say), else `--since` (or a day) back.
+fn lines_since(
+    record: Option<&ConnectionRecord>,
+    connection: Option<&ConnectionInfo>,
+    since: Option<std::time::Duration>,
+    now_ms: i64,
+) -> i64 {
+    let connected = record
+        .and_then(|r| r.connected_at)
+        .or_else(|| connection.and_then(|c| c.connected_at));
+    match (since, connected) {
+        (Some(since), _) => now_ms - since.as_millis() as i64,
+        (None, Some(at)) => at - 60_000,
+        (None, None) => now_ms - HISTORY_SINCE.as_millis() as i64,
+    }
+}
+
+fn timeline(
+    out: &Output,
+    w: &mut dyn Write,
+    events: &[HistoryEvent],
+    log: &LogSource,
+) -> Result<()> {
+    writeln!(w)?;
+    writeln!(
+        w,
+        "{} (access log: {})",
+        out.paint(Style::Bold, "history"),
+        escape(&log.describe())
+    )?;
+    if events.is_empty() {
+        writeln!(w, "  nothing known")?;
+        return Ok(());
+    }
+    let mut t = Table::new(vec!["TIME", "SOURCE", "WHAT"]).with_fits(vec![
+        Fit::KEEP,
+        Fit::KEEP,
+        Fit::shrink(20),
+    ]);
+    for e in events {
+        t.row(vec![
+            (timestamp(Some(e.at_ms)), None),
+            (e.source.to_owned(), None),
+            (escape(&e.what).into_owned(), None),
+        ]);
+    }
+    t.write(out, w)?;
+    writeln!(
+        w,
+        "posts to it (@connections) are not in a stage's access log: lastActiveAt is its last message either way"
+    )?;
     Ok(())
 }

@@ -27,7 +27,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use crate::flags::LocalArgs;
 
 pub async fn run(args: LocalArgs, w: &mut dyn Write) -> Result<()> {
-    let config = config(&args)?;
+    let mut config = config(&args)?;
     let mut shutdown = Shutdown::listen()?;
 
     // One stack per state file, refused before anything starts.
@@ -60,6 +60,8 @@ pub async fn run(args: LocalArgs, w: &mut dyn Write) -> Result<()> {
         (None, Some(d)) => d.endpoint(),
         (None, None) => unreachable!("dynalite started when no endpoint was given"),
     };
+    // The stage's access log, beside the state file, this run's.
+    config.access_log = Some(state_file.with_extension("access.log"));
     let stack = LocalStack::start(config, listen(&args), &dynamodb_endpoint).await?;
     if let Some(Err(e)) = claim.as_mut().map(|claim| claim.write(stack.info())) {
         tracing::warn!(
@@ -238,6 +240,13 @@ fn banner(stack: &LocalStack, state_file: Option<&Path>) -> String {
         "  Credentials     AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={}",
         c.access_key_id, c.secret_access_key, c.region
     );
+    if let Some(log) = &c.access_log {
+        let _ = writeln!(
+            b,
+            "  Access log      {}   (wsadmin logs --follow; inspect ID --history)",
+            log.display()
+        );
+    }
     let _ = writeln!(b);
     let _ = writeln!(b, "Operate it:");
     let _ = writeln!(
