@@ -6,7 +6,9 @@
 //! expiry, and which are shown and selected on as meta (a `meta` map,
 //! top-level attributes, and fields inside a key's value such as `room`
 //! from `ROOM#7`). An item whose id attribute does not match the pattern is
-//! not a connection: it is never listed, posted to or deleted.
+//! not a connection (nor is one whose key field does not match its
+//! pattern: `USER#ana` where rooms are `ROOM#{room}`): it is never listed,
+//! posted to or deleted.
 //!
 //! The table's key schema is not part of the mapping: the store reads it
 //! from DescribeTable ([`KeySchema`]). The mapping is saved in a context
@@ -498,6 +500,15 @@ mod items {
                 .pattern
                 .extract(value)
                 .ok_or(NotAConnection::OtherType)?;
+            // A key field's attribute in another shape (`USER#ana` where
+            // rooms are `ROOM#{room}`) is another item type too.
+            for field in &self.key_fields {
+                if let Some(AttributeValue::S(v)) = item.get(&field.attribute)
+                    && field.pattern.extract(v).is_none()
+                {
+                    return Err(NotAConnection::OtherType);
+                }
+            }
             validate_connection_id(id).map_err(|_| NotAConnection::BadId)?;
             Ok(id)
         }

@@ -1415,6 +1415,17 @@ fn map_error(
     }
 }
 
+/// A Query or Scan request (their builders share no trait) filtered on
+/// `attribute = value`.
+macro_rules! only_where {
+    ($req:expr, $attribute:expr, $value:expr) => {
+        $req.filter_expression("#f = :f")
+            .expression_attribute_names("#f", $attribute)
+            .expression_attribute_values(":f", AttributeValue::S($value.clone()))
+    };
+}
+use only_where;
+
 /// Where one segment's scan starts: its beginning, or after a key
 /// (an ExclusiveStartKey, a page's [`Page::after`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -1466,13 +1477,7 @@ fn segment_pages(
                                 .set_exclusive_start_key(start.clone())
                                 .set_limit(limit);
                             if let Some((attribute, value)) = &only {
-                                req = req
-                                    .filter_expression("#f = :f")
-                                    .expression_attribute_names("#f", attribute)
-                                    .expression_attribute_values(
-                                        ":f",
-                                        AttributeValue::S(value.clone()),
-                                    );
+                                req = only_where!(req, attribute, value);
                             }
                             req.send().await.map_err(|e| store.error("Query", e))
                         })
@@ -1495,13 +1500,7 @@ fn segment_pages(
                                     .total_segments(opts.segments as i32);
                             }
                             if let Some((attribute, value)) = &only {
-                                req = req
-                                    .filter_expression("#f = :f")
-                                    .expression_attribute_names("#f", attribute)
-                                    .expression_attribute_values(
-                                        ":f",
-                                        AttributeValue::S(value.clone()),
-                                    );
+                                req = only_where!(req, attribute, value);
                             }
                             req.send().await.map_err(|e| store.error("Scan", e))
                         })

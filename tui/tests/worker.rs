@@ -422,3 +422,113 @@ async fn a_failed_refresh_says_why_with_its_causes() {
     }
     h.stop().await;
 }
+
+/// The dashboard reads a team's registry through its mapping: a
+/// room-partitioned table (`pk = ROOM#<room>`, `sk = <id>`, an item per
+/// room joined) beside a user item, in the stack's DynamoDB. Each item is a
+/// row with its room; the user item is none; a broadcast from the
+/// dashboard reaches each connection once.
+#[tokio::test]
+async fn a_room_partitioned_registry_is_listed_by_room_and_broadcast_once() {
+    use wsadmin_core::registry::{AttributeField, Mapping};
+    use wsadmin_core::stack::{KeyAttribute, TableKeys};
+    use wsadmin_core::{ConnectionRecord, ConnectionStore, TableConfig};
+
+    let h = start(|_| {}).await;
+    let mut a = h.client("client-a").await;
+    let mut b = h.client("client-b").await;
+    let mut mapping = Mapping::bare(AttributeField::parse("sk", "id").expect("id"));
+    mapping
+        .key_fields
+        .push(AttributeField::parse("pk=ROOM#{room}", "room").expect("field"));
+    let table = TableConfig::new("Rooms").with_mapping(mapping);
+    let rooms = ConnectionStore::at(
+        &h.stack.sdk_config(),
+        Some(h.stack.dynamodb_endpoint()),
+        table.clone(),
+    );
+    let key = |name: &str| KeyAttribute {
+        name: name.into(),
+        kind: "S".into(),
+    };
+    rooms
+        .create_table_with(Some(&TableKeys {
+            hash: key("pk"),
+            range: Some(key("sk")),
+            indexes: vec![],
+        }))
+        .await
+        .expect("create the table");
+    let mut items = Vec::new();
+    for (id, room) in [(&a.id, "1"), (&a.id, "7"), (&b.id, "7")] {
+        let mut item = ConnectionRecord::new(id.as_str()).to_item(&table);
+        item.insert(
+            "pk".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ROOM#{room}")),
+        );
+        items.push(item);
+    }
+    let user = [("pk", "USER#ana"), ("sk", "PROFILE")].map(|(k, v)| {
+        (
+            k.to_owned(),
+            aws_sdk_dynamodb::types::AttributeValue::S(v.into()),
+        )
+    });
+    items.push(user.into_iter().collect());
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&h.stack.sdk_config())
+            .endpoint_url(h.stack.dynamodb_endpoint())
+            .build(),
+    );
+    for item in items {
+        client
+            .put_item()
+            .table_name("Rooms")
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("put");
+    }
+    let mut target = h.target();
+    target.store = rooms;
+    let (tx, mut rx) = unbounded_channel();
+    let mut w = Worker::new(target, tx);
+
+    let (records, _) = refresh(&mut w, &mut rx).await;
+    let mut rows: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            let room = r.meta.iter().find(|(k, _)| &**k == "room");
+            (
+                r.id.to_string(),
+                room.map(|(_, v)| v.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    rows.sort();
+    let mut want = vec![
+        (a.id.clone(), "1".to_owned()),
+        (a.id.clone(), "7".to_owned()),
+        (b.id.clone(), "7".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(rows, want, "one row per room joined, the user item none");
+
+    w.start(Command::Broadcast {
+        text: "once each".into(),
+        expected: 3,
+        ids: None,
+    });
+    let report = loop {
+        match next(&mut rx).await {
+            Event::BroadcastProgress { .. } => {}
+            Event::BroadcastDone(report) => break report,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!((report.delivered, report.repeats), (2, 1), "{report:?}");
+    assert_eq!(recv_text(&mut a.ws).await, "once each");
+    assert_eq!(recv_text(&mut b.ws).await, "once each");
+    assert_silent(&mut a.ws, Duration::from_millis(300)).await;
+    h.stop().await;
+}
