@@ -13,7 +13,6 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
@@ -468,10 +467,13 @@ async fn run(api: &Arc<Api>, conn: Arc<Conn>, ws: Socket, ends: ConnEnds) {
                     conn.touch(Api::now_ms());
                     tokio::spawn(on_message(api.clone(), conn.clone(), text.as_str().to_owned(), false));
                 }
-                Some(Ok(Message::Binary(data))) => {
-                    conn.touch(Api::now_ms());
-                    let body = base64::engine::general_purpose::STANDARD.encode(&data);
-                    tokio::spawn(on_message(api.clone(), conn.clone(), body, true));
+                // "API Gateway WebSocket APIs don't currently support binary
+                // frames in incoming message payloads. If a client app sends
+                // a binary frame, API Gateway rejects it and disconnects the
+                // client with code 1003." (websocket-api-develop-binary-media-types)
+                Some(Ok(Message::Binary(_))) => {
+                    api.metrics.count(Count::ClientError, "");
+                    break Ending::ours(CloseCode::Unsupported, "Binary frames are not supported");
                 }
                 Some(Ok(Message::Close(frame))) => {
                     break match frame {
