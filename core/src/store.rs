@@ -1424,7 +1424,6 @@ macro_rules! only_where {
             .expression_attribute_values(":f", AttributeValue::S($value.clone()))
     };
 }
-use only_where;
 
 /// Where one segment's scan starts: its beginning, or after a key
 /// (an ExclusiveStartKey, a page's [`Page::after`]).
