@@ -245,6 +245,8 @@ fn valid_event(kind: u8, ctx_strings: &[String; 4], times: (i64, i64), body: &st
         connected_at_ms: times.0,
         source_ip: "127.0.0.1",
         user_agent: Some(&ctx_strings[0]),
+        authorizer: None,
+        caller: None,
     };
     let headers = [("Host".to_owned(), ctx_strings[2].clone())];
     let query = [("q".to_owned(), body.to_owned())];
