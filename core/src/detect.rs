@@ -297,12 +297,12 @@ pub fn propose(
         ));
     }
     for (what, attribute) in mapping.attributes() {
-        if what == "meta" {
-            if let Some(index) = keys.index_on(attribute) {
-                evidence.push(format!(
-                    "index `{index}` is keyed by `{attribute}`: `--where {attribute}=...` queries it"
-                ));
-            }
+        if what == "meta"
+            && let Some(index) = keys.index_on(attribute)
+        {
+            evidence.push(format!(
+                "index `{index}` is keyed by `{attribute}`: `--where {attribute}=...` queries it"
+            ));
         }
     }
     if mapping.connected_at.is_some()

@@ -27,7 +27,8 @@ pub enum Change {
     Added(ConnectionRecord),
     Removed(ConnectionRecord),
     Changed {
-        before: ConnectionRecord,
+        /// Boxed: the variants stay about one record's size.
+        before: Box<ConnectionRecord>,
         after: ConnectionRecord,
     },
 }
@@ -140,7 +141,7 @@ impl Snapshot {
                 && before != after
             {
                 changes.push(Change::Changed {
-                    before: before.clone(),
+                    before: Box::new(before.clone()),
                     after: after.clone(),
                 });
             }
@@ -197,7 +198,10 @@ pub fn stream_change(
             let before = old
                 .or(keys)
                 .unwrap_or_else(|| ConnectionRecord::new(after.connection_id.clone()));
-            Some(Change::Changed { before, after })
+            Some(Change::Changed {
+                before: Box::new(before),
+                after,
+            })
         }
     }
 }

@@ -17,15 +17,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::Duration;
 
 use support::stack::{Local, connect, fixture, stdout};
 use support::{recv_text, send_text};
-use wsadmin_core::local::LocalStackInfo;
 
 /// The ids `wsadmin list` shows, sorted.
 fn listed(local: &Local, dir: &Path) -> Vec<String> {
