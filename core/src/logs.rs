@@ -355,6 +355,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_followed_file_gives_each_whole_line_once() {
+        let dir = std::env::temp_dir().join(format!("wsadmin-logs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("access.log");
+        let line = |at: i64, id: &str| {
+            format!(
+                "{{\"requestTimeEpoch\":\"{at}\",\"eventType\":\"MESSAGE\",\"connectionId\":\"{id}\"}}\n"
+            )
+        };
+        std::fs::write(&path, line(1, "a") + &line(2, "b") + "{\"requestTimeEp").expect("write");
+        let mut follow = Follow::default();
+        let first = read_file(&path, &mut follow).expect("read");
+        assert_eq!(first.iter().map(|e| e.at_ms).collect::<Vec<_>>(), [1, 2]);
+        // The line being written is read once whole, never twice.
+        let mut rest = std::fs::read_to_string(&path).expect("read");
+        rest = rest.replace("{\"requestTimeEp", &line(3, "c")) + "not json\n" + &line(4, "d");
+        std::fs::write(&path, rest).expect("write");
+        let next = read_file(&path, &mut follow).expect("read");
+        assert_eq!(next.iter().map(|e| e.at_ms).collect::<Vec<_>>(), [3, 4]);
+        assert!(read_file(&path, &mut follow).expect("read").is_empty());
+        // A new stack truncated it: from its start.
+        std::fs::write(&path, line(5, "e")).expect("write");
+        let after = read_file(&path, &mut follow).expect("read");
+        assert_eq!(after.iter().map(|e| e.at_ms).collect::<Vec<_>>(), [5]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_group_is_read_from_its_arn() {
         assert_eq!(
             group_of_arn("arn:aws:logs:us-east-1:123456789012:log-group:ws-access"),
