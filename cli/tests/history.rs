@@ -355,3 +355,22 @@ async fn history_from_cloudwatch_logs_found_through_the_stage() {
     drop(client);
     h.stop().await;
 }
+
+/// A local stack whose state file names no access log (one started before
+/// it had one): one line saying so, nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_stack_without_an_access_log_says_so() {
+    let h = start(|_| {}).await;
+    let client = h.client("no-log-1").await;
+    let id = client.id.clone();
+    fails_with(
+        h.local(&["inspect", &id, "--history"]).await,
+        1,
+        "the local stack has no access log",
+    );
+    fails_with(h.local(&["logs"]).await, 1, "restart `wsstack local`");
+    // Without --history, inspect needs no log.
+    h.local(&["inspect", &id]).await.success();
+    wsadmin_harness::close(client).await;
+    h.stop().await;
+}

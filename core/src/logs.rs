@@ -298,31 +298,20 @@ fn failure(
     region: &str,
 ) -> LogsError {
     match failure {
-        SdkFailure::Service {
-            status: 403,
-            message,
-            ..
-        }
-        | SdkFailure::Service {
-            status: 400,
-            code: Some(_),
-            message,
-        } if message.contains("not authorized") || message.contains("AccessDenied") => {
+        // CloudWatch Logs says it with a 400 and its code; API Gateway, 403.
+        SdkFailure::Service { status, code, message }
+            if status == 403
+                || matches!(
+                    code.as_deref(),
+                    Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation")
+                ) =>
+        {
             LogsError::Forbidden {
                 call,
                 action,
                 message,
             }
         }
-        SdkFailure::Service {
-            status: 403,
-            message,
-            ..
-        } => LogsError::Forbidden {
-            call,
-            action,
-            message,
-        },
         SdkFailure::Service {
             status,
             code,
