@@ -98,6 +98,7 @@ async fn run(cli: Cli) -> Result<Status> {
             interval: args.interval.max(std::time::Duration::from_millis(200)),
             grace: args.grace,
             metrics: cmd::status::metrics_feed(&dep),
+            history: cmd::logs::history_feed(&dep).await,
             ..wsadmin_tui::Options::default()
         };
         let exit = wsadmin_tui::run(dep.target, opts)

@@ -18,6 +18,7 @@ use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use wsadmin_core::access_log::AccessEntry;
 use wsadmin_core::filter::{Where, WhereError};
 use wsadmin_core::record::{ATTR_SOURCE_IP, ATTR_USER_AGENT};
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport, Target};
@@ -269,6 +270,9 @@ pub struct Details {
     /// `None` until fetched, or when it is no longer registered.
     pub record: Option<ConnectionRecord>,
     pub live: LiveState,
+    /// Its access log lines, oldest first (`None`: not read, or no access
+    /// log to read), or why they could not be read.
+    pub history: Option<Result<Vec<AccessEntry>, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -492,6 +496,12 @@ impl App {
             }
             Event::Probed { id, record, live } => {
                 self.on_probed(id, record, live);
+                None
+            }
+            Event::History { id, lines } => {
+                if let Some(details) = self.details.as_mut().filter(|d| d.id == id) {
+                    details.history = Some(lines);
+                }
                 None
             }
             Event::Sent { id } => {
@@ -774,6 +784,7 @@ impl App {
                     id: id.clone(),
                     record: None,
                     live: LiveState::Fetching,
+                    history: None,
                 });
                 return Some(Command::Probe { id });
             }

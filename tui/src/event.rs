@@ -38,6 +38,11 @@ pub enum Event {
         record: Option<ConnectionRecord>,
         live: LiveCheck,
     },
+    /// The access log lines of `id`, for the details pane (or why not).
+    History {
+        id: String,
+        lines: Result<Vec<wsadmin_core::access_log::AccessEntry>, String>,
+    },
     /// The IDLE column's answers for a batch of [`Command::ProbeIdle`](crate::Command::ProbeIdle).
     IdleProbed {
         results: Vec<(String, IdleCheck)>,

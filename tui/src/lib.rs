@@ -60,6 +60,24 @@ pub struct Options {
     pub grace: Duration,
     /// Where the header's sparkline comes from (none: no sparkline).
     pub metrics: Option<MetricsFeed>,
+    /// Where the details pane reads a connection's access log lines (none:
+    /// the pane shows no history).
+    pub history: Option<HistoryFeed>,
+}
+
+/// What a [`HistoryFeed`] answers: one connection's access log lines.
+pub type HistoryLines =
+    futures::future::BoxFuture<'static, Result<Vec<wsadmin_core::access_log::AccessEntry>, String>>;
+
+/// Reads one connection's access log lines (the local stack's file,
+/// CloudWatch Logs: the caller decides), for the details pane.
+#[derive(Clone)]
+pub struct HistoryFeed(pub std::sync::Arc<dyn Fn(String) -> HistoryLines + Send + Sync>);
+
+impl std::fmt::Debug for HistoryFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HistoryFeed")
+    }
 }
 
 /// Reads the API's connects, messages and errors per minute (the local
@@ -92,6 +110,7 @@ impl Default for Options {
             tick: Duration::from_millis(250),
             grace: wsadmin_core::stale::DEFAULT_GRACE,
             metrics: None,
+            history: None,
         }
     }
 }
@@ -121,7 +140,9 @@ pub async fn run(target: Target, opts: Options) -> io::Result<Exit> {
             }
         }))
     });
-    let mut worker = Worker::new(target, tx).with_grace(opts.grace);
+    let mut worker = Worker::new(target, tx)
+        .with_grace(opts.grace)
+        .with_history(opts.history);
     // Before the terminal changes: from here on these signals are events,
     // so none can kill the process with the terminal still raw.
     let mut signals = StopSignals::listen()?;

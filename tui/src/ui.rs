@@ -355,6 +355,9 @@ impl Column {
     }
 }
 
+/// Access log lines the details pane shows at most (the latest).
+const HISTORY_LINES: usize = 8;
+
 fn render_details(app: &App, area: Rect, buf: &mut Buffer) {
     let block = Block::bordered().title(" connection ");
     let inner = block.inner(area);
@@ -439,6 +442,30 @@ fn render_details(app: &App, area: Rect, buf: &mut Buffer) {
                     .map_or("-".into(), |s| fmt_clock(s * 1000)),
             ),
         ]);
+    }
+    match details.and_then(|d| d.history.as_ref()) {
+        None => {}
+        Some(Err(e)) => {
+            lines.push(Line::from(Span::styled("history", Style::new().bold())));
+            lines.push(Line::from(sanitize(e).into_owned()).red());
+        }
+        Some(Ok(entries)) => {
+            lines.push(Line::from(Span::styled(
+                "history (access log)",
+                Style::new().bold(),
+            )));
+            if entries.is_empty() {
+                lines.push(Line::from(label("no lines for it")));
+            }
+            // The latest that fit a pane: its end is what is asked about.
+            let skip = entries.len().saturating_sub(HISTORY_LINES);
+            for e in entries.iter().skip(skip) {
+                lines.push(Line::from(vec![
+                    label(format!("{} ", fmt_clock(e.at_ms))),
+                    Span::raw(sanitize(&e.summary()).into_owned()),
+                ]));
+            }
+        }
     }
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })

@@ -35,6 +35,8 @@ pub struct Worker {
     sweep: SweepConfig,
     events: UnboundedSender<Event>,
     tasks: JoinSet<()>,
+    /// Read beside each details probe, when given.
+    history: Option<crate::HistoryFeed>,
 }
 
 impl Worker {
@@ -44,7 +46,14 @@ impl Worker {
             sweep: SweepConfig::default(),
             events,
             tasks: JoinSet::new(),
+            history: None,
         }
+    }
+
+    /// A connection's access log lines come with its details.
+    pub fn with_history(mut self, feed: Option<crate::HistoryFeed>) -> Self {
+        self.history = feed;
+        self
     }
 
     /// A record answering 410 is deleted only past `grace`.
@@ -60,6 +69,15 @@ impl Worker {
         let target = self.target.clone();
         let tx = self.events.clone();
         let sweep = Sweep::new(self.sweep).with_clock(target.gateway.clock().clone());
+        if let (Command::Probe { id }, Some(crate::HistoryFeed(feed))) = (&command, &self.history) {
+            let (id, lines, tx) = (id.clone(), feed(id.clone()), tx.clone());
+            self.tasks.spawn(async move {
+                let _ = tx.send(Event::History {
+                    id,
+                    lines: lines.await,
+                });
+            });
+        }
         self.tasks.spawn(async move {
             let event = run(&target, &sweep, command, &tx).await;
             // The loop may be gone (quitting): nobody to tell.

@@ -6,6 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use insta::assert_snapshot;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use wsadmin_core::access_log::AccessEntry;
 use wsadmin_core::{ConnectionInfo, ConnectionRecord, SweepReport};
 use wsadmin_tui::App;
 use wsadmin_tui::app::TargetInfo;
@@ -144,6 +145,54 @@ fn details_pane() {
         }),
     });
     assert_snapshot!(screen(&mut app, 120, 30).backend());
+}
+
+/// The details pane with the connection's access log lines under it.
+#[test]
+fn details_pane_with_history() {
+    let mut app = populated();
+    app.update(key(KeyCode::Down));
+    let id = app.selected_record().unwrap().id.to_string();
+    app.update(key(KeyCode::Enter));
+    app.update(Event::Probed {
+        id: id.clone(),
+        record: Some(record(1)),
+        live: LiveCheck::Gone,
+    });
+    let line = |ago: i64, event: &str, route: &str, code: Option<&str>| AccessEntry {
+        at_ms: NOW - ago,
+        event_type: Some(event.into()),
+        route_key: Some(route.into()),
+        connection_id: Some(id.clone()),
+        status: Some("200".into()),
+        source_ip: Some("203.0.113.1".into()),
+        error: None,
+        integration_error_message: None,
+        disconnect_status_code: code.map(Into::into),
+        request_id: None,
+    };
+    app.update(Event::History {
+        id: id.clone(),
+        lines: Ok(vec![
+            line(42_000, "CONNECT", "$connect", None),
+            line(30_000, "MESSAGE", "message", None),
+            line(20_000, "MESSAGE", "$default", None),
+            line(7_000, "DISCONNECT", "$disconnect", Some("4001")),
+        ]),
+    });
+    // Another connection's answer arriving late changes nothing.
+    app.update(Event::History {
+        id: "someone-else".into(),
+        lines: Err("not this one".into()),
+    });
+    let terminal = screen(&mut app, 120, 34);
+    let text = format!("{:?}", terminal.backend());
+    assert!(
+        text.contains("DISCONNECT $disconnect 200 close 4001"),
+        "{text}"
+    );
+    assert!(!text.contains("not this one"), "{text}");
+    assert_snapshot!(terminal.backend());
 }
 
 #[test]

@@ -39,6 +39,34 @@ pub async fn source(dep: &Deployment, log: &LogArgs) -> Result<LogSource> {
     Ok(LogSource::for_stage(&dep.sdk, api_id, stage).await?)
 }
 
+/// The dashboard's details pane: a connection's lines of the last day,
+/// from this deployment's access log; none when it has none to find (the
+/// pane then shows no history).
+pub async fn history_feed(dep: &Deployment) -> Option<wsadmin_tui::HistoryFeed> {
+    let none = LogArgs {
+        log_group: None,
+        since: None,
+    };
+    let source = match source(dep, &none).await {
+        Ok(source) => source,
+        Err(e) => {
+            tracing::debug!("no history in the dashboard: {e:#}");
+            return None;
+        }
+    };
+    let clock = dep.target.clock().clone();
+    let day = 24 * 3600 * 1000;
+    Some(wsadmin_tui::HistoryFeed(std::sync::Arc::new(
+        move |id: String| {
+            let (source, since) = (source.clone(), clock.now_ms() - day);
+            Box::pin(async move {
+                let read = source.read(Some(&id), Some(since), None).await;
+                read.map_err(|e| e.to_string())
+            })
+        },
+    )))
+}
+
 /// One line as `logs` shows it.
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
