@@ -319,3 +319,33 @@ fn template_and_stack_together_are_refused() {
         stderr(&out)
     );
 }
+
+#[tokio::test]
+async fn a_template_whose_connect_has_a_request_authorizer_runs_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/templates/token-authorizer.yaml");
+    let local = Local::start(dir.path(), &file);
+    assert!(local.url.ends_with("/live"), "{}", local.banner);
+    let refused = |query: &str| {
+        let url = format!("{}{query}", local.url);
+        async move {
+            match tokio_tungstenite::connect_async(url).await {
+                Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
+                other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+            }
+        }
+    };
+    assert_eq!(refused("").await, 401, "no token");
+    assert_eq!(refused("?token=no").await, 403, "denied");
+    let mut ws = connect(&format!("{}?token=ok", local.url)).await;
+    send_text(&mut ws, "who").await;
+    let authorizer: serde_json::Value =
+        serde_json::from_str(&recv_text(&mut ws).await).expect("JSON");
+    assert_eq!(
+        authorizer,
+        serde_json::json!({"principalId": "user-ok", "plan": "pro", "seats": "3"})
+    );
+    drop(ws);
+    assert!(local.stop().success());
+}
