@@ -60,7 +60,7 @@ impl Local {
             if let Some(u) = line.trim().strip_prefix("WebSocket") {
                 url = Some(u.trim().to_owned());
             }
-            if line.trim().starts_with("DynamoDB") {
+            if line.trim().starts_with("Credentials") {
                 break;
             }
         }
@@ -327,6 +327,13 @@ async fn a_template_whose_connect_has_a_request_authorizer_runs_it() {
         .join("tests/fixtures/templates/token-authorizer.yaml");
     let local = Local::start(dir.path(), &file);
     assert!(local.url.ends_with("/live"), "{}", local.banner);
+    assert!(
+        local
+            .banner
+            .contains(", authorizer token (wsstack-local-auth)"),
+        "{}",
+        local.banner
+    );
     let refused = |query: &str| {
         let url = format!("{}{query}", local.url);
         async move {

@@ -233,7 +233,14 @@ fn banner(stack: &LocalStack, state_file: Option<&Path>) -> String {
             Some(f) => format!("{} ({}, {})", f.name, f.runtime, f.handler),
             None => format!("{} (in-process)", route.handler),
         };
-        let _ = writeln!(b, "{label:<18}{:<14}{how}", route.key);
+        let guard = match (&route.authorization, &route.authorizer) {
+            (wsadmin_core::stack::Authorization::AwsIam, _) => {
+                ", IAM: SigV4-presigned handshakes only (wsadmin connect --sign)".to_owned()
+            }
+            (_, Some(a)) => format!(", authorizer {} ({})", a.name, a.function),
+            _ => String::new(),
+        };
+        let _ = writeln!(b, "{label:<18}{:<14}{how}{guard}", route.key);
     }
     let _ = writeln!(
         b,
