@@ -222,6 +222,10 @@ struct Progress {
     ended: AtomicBool,
     /// It read one partition with Query rather than scanning.
     queried: AtomicBool,
+    /// Items read without the id attribute at all (none a connection).
+    without_id: AtomicU64,
+    /// The scan's end was checked for a mapping that fits nothing.
+    checked: AtomicBool,
 }
 
 /// How far a scan got, as a report says it.
@@ -1029,6 +1033,7 @@ impl ConnectionStore {
     ) -> BoxStream<Result<ConnectionRecord, StoreError>> {
         let examined = progress.clone();
         let ended = progress.clone();
+        let (table, key) = (self.table.name.clone(), self.table.key().to_owned());
         Box::pin(
             self.pages(opts, progress)
                 .map_ok(|page| stream::iter(page.records.into_iter().map(Ok)))
@@ -1037,7 +1042,19 @@ impl ConnectionStore {
                     examined.inner.examined.fetch_add(1, Ordering::Relaxed);
                 })
                 .chain(stream::poll_fn(move |_| {
-                    ended.inner.ended.store(true, Ordering::Relaxed);
+                    let p = &ended.inner;
+                    p.ended.store(true, Ordering::Relaxed);
+                    // Items, none a connection, and some without the id
+                    // attribute at all: the mapping names the wrong one.
+                    if !p.checked.swap(true, Ordering::Relaxed)
+                        && p.read.load(Ordering::Relaxed) == 0
+                        && p.without_id.load(Ordering::Relaxed) > 0
+                    {
+                        return Poll::Ready(Some(Err(StoreError::BadItem {
+                            table: table.clone(),
+                            source: MissingKey { key: key.clone() },
+                        })));
+                    }
                     Poll::Ready(None)
                 })),
         )
@@ -1509,11 +1526,19 @@ fn segment_pages(
             };
             // Items that are not connections (other types of a single
             // table) are left out: never listed, posted to or deleted.
+            let items = items.unwrap_or_default();
             let records: Vec<ConnectionRecord> = items
-                .unwrap_or_default()
                 .iter()
                 .filter_map(|item| store.record(item, &keys))
                 .collect();
+            let without_id = items
+                .iter()
+                .filter(|item| !item.contains_key(store.table.key()))
+                .count();
+            progress
+                .inner
+                .without_id
+                .fetch_add(without_id as u64, Ordering::Relaxed);
             progress.page(records.len());
             let read = read + records.len() as u64;
             let after = last.filter(|k| !k.is_empty());

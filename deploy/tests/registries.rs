@@ -415,9 +415,12 @@ async fn bad_mappings_are_refused_in_one_line() {
     let out = run(&["--registry-id", "ConnectionId=CONN#", "list"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid pattern"));
-    // A mapping naming a missing attribute: read as absent, never fatal.
+    // A mapping naming an attribute no item has: said in one line.
     let out = run(&["--registry-id", "nosuch", "list", "-o", "json"]);
-    assert_eq!(json(&out), serde_json::json!([]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("item has no string attribute \"nosuch\""), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
     // A context from an older version (no mapping) still works: ours.
     std::fs::write(
         dir.path().join("config.toml"),
