@@ -133,20 +133,8 @@ pub fn parse_request_time(s: &str) -> Option<i64> {
         .and_then(|h| h.parse::<i64>().ok())
         .zip(zone.get(2..4).and_then(|m| m.parse::<i64>().ok()))
         .map_or(0, |(h, m)| sign * (h * 3600 + m * 60));
-    let days = days_from_civil(year, month, day);
+    let days = crate::registry::days_from_civil(year, month, day);
     Some((days * 86_400 + h * 3600 + m * 60 + sec - offset) * 1000)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// One thing known to have happened to a connection.
