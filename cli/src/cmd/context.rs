@@ -81,18 +81,7 @@ pub fn run(
                 file.check_absent(&name)?;
             }
             check_target(&name, &spec)?;
-            let made_current = file.current.is_none();
-            let replaced = file.put(&name, spec);
-            file.save(&path)?;
-            out.say(
-                w,
-                &format!(
-                    "{} context {name:?} in {}{}",
-                    if replaced { "replaced" } else { "added" },
-                    path.display(),
-                    if made_current { " (now current)" } else { "" }
-                ),
-            )?;
+            add(&mut file, &path, &name, spec, out, w)?;
         }
         ContextCommand::Set { name, unset } => {
             if name == LOCAL {
@@ -193,6 +182,30 @@ pub fn run(
     }
     w.flush()?;
     Ok(Status::Ok)
+}
+
+/// Saves `spec` as `name` (an existing one replaced: the caller checked
+/// `--force`) and says so; the first context becomes the current one.
+pub(crate) fn add(
+    file: &mut ConfigFile,
+    path: &std::path::Path,
+    name: &str,
+    spec: ContextSpec,
+    out: &Output,
+    w: &mut dyn Write,
+) -> Result<()> {
+    let made_current = file.current.is_none();
+    let replaced = file.put(name, spec);
+    file.save(path)?;
+    out.say(
+        w,
+        &format!(
+            "{} context {name:?} in {}{}",
+            if replaced { "replaced" } else { "added" },
+            path.display(),
+            if made_current { " (now current)" } else { "" }
+        ),
+    )
 }
 
 /// A context must say where the deployment is: an endpoint (well formed),

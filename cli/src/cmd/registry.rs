@@ -180,18 +180,7 @@ pub async fn add_detected(
     let what = format!("save context {name:?} with this mapping of table {table:?}");
     crate::confirm::confirm(yes, &what, async { Ok(p.connections as u64) }).await?;
     spec.registry = (!p.mapping.is_ours()).then(|| p.mapping.clone());
-    let made_current = file.current.is_none();
-    let replaced = file.put(name, spec);
-    file.save(&path)?;
-    out.say(
-        w,
-        &format!(
-            "{} context {name:?} in {}{}",
-            if replaced { "replaced" } else { "added" },
-            path.display(),
-            if made_current { " (now current)" } else { "" }
-        ),
-    )?;
+    super::context::add(&mut file, &path, name, spec, out, w)?;
     w.flush()?;
     Ok(Status::Ok)
 }
