@@ -37,13 +37,84 @@ impl Counts {
 #[serde(rename_all = "camelCase")]
 pub struct LocalMetrics {
     pub total: Counts,
+    /// JSON: `[{"route": "$connect", "connectCount": …}]` (keys stay
+    /// camelCase; a route is a value).
+    #[serde(serialize_with = "json::routes")]
     pub routes: BTreeMap<String, Counts>,
     pub connections_open: f64,
-    /// `operation status` → calls.
+    /// `operation status` → calls. JSON: `[{"operation", "status", "calls"}]`.
+    #[serde(serialize_with = "json::calls")]
     pub management_calls: BTreeMap<String, f64>,
     pub throttled: f64,
-    /// Per function: (warm, busy) instances.
+    /// Per function: (warm, busy) instances. JSON: `[{"function", "warm",
+    /// "busy"}]`.
+    #[serde(serialize_with = "json::instances")]
     pub instances: BTreeMap<String, (f64, f64)>,
+}
+
+/// The maps keyed by values (routes, operations, functions) as lists of
+/// objects in JSON, so every JSON key of ours is camelCase.
+mod json {
+    use std::collections::BTreeMap;
+
+    use serde::Serialize;
+    use serde::ser::{SerializeSeq, Serializer};
+
+    use super::Counts;
+
+    pub fn routes<S: Serializer>(m: &BTreeMap<String, Counts>, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Route<'a> {
+            route: &'a str,
+            #[serde(flatten)]
+            counts: &'a Counts,
+        }
+        let mut seq = s.serialize_seq(Some(m.len()))?;
+        for (route, counts) in m {
+            seq.serialize_element(&Route { route, counts })?;
+        }
+        seq.end()
+    }
+
+    pub fn calls<S: Serializer>(m: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Call<'a> {
+            operation: &'a str,
+            status: &'a str,
+            calls: f64,
+        }
+        let mut seq = s.serialize_seq(Some(m.len()))?;
+        for (key, calls) in m {
+            let (operation, status) = key.split_once(' ').unwrap_or((key, ""));
+            seq.serialize_element(&Call {
+                operation,
+                status,
+                calls: *calls,
+            })?;
+        }
+        seq.end()
+    }
+
+    pub fn instances<S: Serializer>(
+        m: &BTreeMap<String, (f64, f64)>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Instances<'a> {
+            function: &'a str,
+            warm: f64,
+            busy: f64,
+        }
+        let mut seq = s.serialize_seq(Some(m.len()))?;
+        for (function, (warm, busy)) in m {
+            seq.serialize_element(&Instances {
+                function,
+                warm: *warm,
+                busy: *busy,
+            })?;
+        }
+        seq.end()
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
