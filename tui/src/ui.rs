@@ -98,10 +98,11 @@ fn render_header(app: &App, area: Rect, buf: &mut Buffer) {
     }
     totals.extend([label("  sort "), Span::raw(app.sort.label())]);
     if !app.filter.is_empty() {
+        // The count before the filter: a long filter is cut, never it.
         totals.extend([
-            label("  filter "),
+            label(format!("  {} shown", fmt_count(app.visible_len() as u64))),
+            label(" filter "),
             Span::raw(format!("/{}", sanitize(&app.filter))).yellow(),
-            label(format!(" {} shown", fmt_count(app.visible_len() as u64))),
         ]);
     }
 
