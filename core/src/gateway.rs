@@ -2,29 +2,35 @@
 //!
 //! Owns the endpoint (parsed from whatever URL an operator has at hand) and
 //! the error classification: every failure becomes a [`GatewayError`] whose
-//! message says what happened to which connection at which endpoint. The SDK
-//! client runs with its own retries off: retrying is the caller's decision
-//! (the fan-out engine retries with its own policy).
+//! message says what happened to which connection at which endpoint. Two
+//! paths carry the requests, behind the one [`Gateway`] type and the same
+//! classification: the lean one (`gateway/lean.rs`: one pooled hyper
+//! client, SigV4 with a key derived once a day; the default) and the AWS
+//! SDK's client (`gateway/sdk.rs`), chosen by [`GatewayClient`]. Neither
+//! retries: retrying is the caller's decision (the fan-out engine retries
+//! with its own policy).
+
+mod lean;
+mod sdk;
+mod sigv4;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_apigatewaymanagement::Client;
-use aws_sdk_apigatewaymanagement::config::Region;
-use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
-use aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig;
-use aws_sdk_apigatewaymanagement::primitives::Blob;
 use bytes::Bytes;
 use serde::Serialize;
 
-use aws_sdk_apigatewaymanagement::config::interceptors::BeforeDeserializationInterceptorContextRef;
-use aws_sdk_apigatewaymanagement::config::{ConfigBag, Intercept, RuntimeComponents};
-
 use crate::MAX_PAYLOAD_BYTES;
-use crate::clock::{Clock, system_now_ms};
+use crate::clock::Clock;
 use crate::record::{InvalidConnectionId, validate_connection_id};
-use crate::sdk_error::{SdkFailure, classify};
+use crate::sdk_error::SdkFailure;
+
+/// How long opening a connection to the endpoint may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one request may take, answer included.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the Management API of one stage lives: `https://host/stage` (or a
 /// custom domain and base path). The SDK appends `/@connections/{id}`.
@@ -245,40 +251,78 @@ pub struct ConnectionInfo {
     pub user_agent: Option<String>,
 }
 
+/// Which client carries the Management API requests. Both sign alike,
+/// read answers alike and feed the same clock; they differ in cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GatewayClient {
+    /// One pooled hyper client and a SigV4 signer with its key derived
+    /// once a day: a few µs of CPU a request.
+    #[default]
+    Lean,
+    /// `aws-sdk-apigatewaymanagement`: the SDK's orchestrator (interceptors,
+    /// config bags, identity and endpoint resolution) on every request.
+    Sdk,
+}
+
+/// Names the client for every gateway a process builds: `lean` (the
+/// default) or `sdk`. Read by [`Gateway::new`] and [`Gateway::with_clock`].
+pub const ENV_GATEWAY_CLIENT: &str = "WSADMIN_GATEWAY_CLIENT";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid Management API client {0:?}: use lean or sdk")]
+pub struct InvalidGatewayClient(String);
+
+impl FromStr for GatewayClient {
+    type Err = InvalidGatewayClient;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "lean" => Ok(Self::Lean),
+            "sdk" => Ok(Self::Sdk),
+            _ => Err(InvalidGatewayClient(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for GatewayClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Lean => "lean",
+            Self::Sdk => "sdk",
+        })
+    }
+}
+
+impl GatewayClient {
+    /// The client [`ENV_GATEWAY_CLIENT`] names; unset or empty is the
+    /// default. A value that names none is an error, not a silent default.
+    pub fn from_env() -> Result<Self, InvalidGatewayClient> {
+        match std::env::var(ENV_GATEWAY_CLIENT) {
+            Ok(v) if !v.trim().is_empty() => v.parse(),
+            _ => Ok(Self::default()),
+        }
+    }
+}
+
 /// A Management API client for one endpoint.
 #[derive(Debug, Clone)]
 pub struct Gateway {
-    client: Client,
+    transport: Transport,
     endpoint: ManagementEndpoint,
     /// Learns AWS's time from every answer's `Date`.
     clock: Clock,
 }
 
-/// Feeds every answer's `Date` header to the gateway's [`Clock`].
-#[derive(Debug)]
-struct DateReader(Clock);
-
-impl Intercept for DateReader {
-    fn name(&self) -> &'static str {
-        "wsadmin-date-reader"
-    }
-
-    fn read_after_transmit(
-        &self,
-        context: &BeforeDeserializationInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        if let Some(date) = context.response().headers().get("date") {
-            self.0.observe_http_date(date, system_now_ms());
-        }
-        Ok(())
-    }
+#[derive(Debug, Clone)]
+enum Transport {
+    Lean(Arc<lean::LeanTransport>),
+    Sdk(sdk::SdkTransport),
 }
 
 impl Gateway {
-    /// Builds a client for `endpoint` from shared SDK configuration. With no
-    /// region configured, an `execute-api` host's own region is used.
+    /// Builds a client for `endpoint` from shared SDK configuration (its
+    /// credentials chain, its region). With no region configured, an
+    /// `execute-api` host's own region is used. The client is the one
+    /// [`ENV_GATEWAY_CLIENT`] names (lean by default).
     pub fn new(
         sdk: &aws_config::SdkConfig,
         endpoint: ManagementEndpoint,
@@ -293,19 +337,24 @@ impl Gateway {
         endpoint: ManagementEndpoint,
         clock: Clock,
     ) -> Result<Self, GatewayError> {
-        let mut conf = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
-            .endpoint_url(endpoint.url())
-            .interceptor(DateReader(clock.clone()))
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .build(),
-            );
-        if sdk.region().is_none() {
-            match endpoint.region() {
-                Some(region) => conf = conf.region(Region::new(region.to_owned())),
+        let client = GatewayClient::from_env().map_err(|e| GatewayError::Other {
+            message: format!("{ENV_GATEWAY_CLIENT}: {e}"),
+        })?;
+        Self::with_client(sdk, endpoint, clock, client)
+    }
+
+    /// [`Gateway::with_clock`] through `client`, whatever the environment
+    /// says.
+    pub fn with_client(
+        sdk: &aws_config::SdkConfig,
+        endpoint: ManagementEndpoint,
+        clock: Clock,
+        client: GatewayClient,
+    ) -> Result<Self, GatewayError> {
+        let own_region = match sdk.region() {
+            Some(_) => None,
+            None => match endpoint.region() {
+                Some(region) => Some(region.to_owned()),
                 None => {
                     return Err(GatewayError::Other {
                         message: format!(
@@ -313,10 +362,26 @@ impl Gateway {
                         ),
                     });
                 }
+            },
+        };
+        let transport = match client {
+            GatewayClient::Sdk => Transport::Sdk(sdk::SdkTransport::new(
+                sdk,
+                &endpoint,
+                own_region.as_deref(),
+                clock.clone(),
+            )),
+            GatewayClient::Lean => {
+                let region = own_region
+                    .or_else(|| sdk.region().map(|r| r.as_ref().to_owned()))
+                    .unwrap_or_default();
+                let lean = lean::LeanTransport::new(sdk, &endpoint, region, clock.clone())
+                    .map_err(|message| GatewayError::Other { message })?;
+                Transport::Lean(Arc::new(lean))
             }
-        }
+        };
         Ok(Self {
-            client: Client::from_conf(conf.build()),
+            transport,
             endpoint,
             clock,
         })
@@ -324,6 +389,14 @@ impl Gateway {
 
     pub fn endpoint(&self) -> &ManagementEndpoint {
         &self.endpoint
+    }
+
+    /// Which client carries this gateway's requests.
+    pub fn client(&self) -> GatewayClient {
+        match self.transport {
+            Transport::Lean(_) => GatewayClient::Lean,
+            Transport::Sdk(_) => GatewayClient::Sdk,
+        }
     }
 
     /// "Now" on AWS's clock, as this endpoint's answers tell it.
@@ -340,46 +413,31 @@ impl Gateway {
         let data = data.into();
         validate_connection_id(connection_id)?;
         GatewayError::check_payload(data.len())?;
-        self.client
-            .post_to_connection()
-            .connection_id(connection_id)
-            .data(Blob::new(data.to_vec()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error(connection_id, classify(e)))
+        match &self.transport {
+            Transport::Lean(t) => t.post(connection_id, data).await,
+            Transport::Sdk(t) => t.post(connection_id, data).await,
+        }
+        .map_err(|e| self.error(connection_id, e))
     }
 
     /// GetConnection.
     pub async fn get(&self, connection_id: &str) -> Result<ConnectionInfo, GatewayError> {
         validate_connection_id(connection_id)?;
-        let out = self
-            .client
-            .get_connection()
-            .connection_id(connection_id)
-            .send()
-            .await
-            .map_err(|e| self.error(connection_id, classify(e)))?;
-        let millis = |t: Option<&aws_smithy_types::DateTime>| t.and_then(|t| t.to_millis().ok());
-        let identity = out.identity();
-        Ok(ConnectionInfo {
-            connected_at: millis(out.connected_at()),
-            last_active_at: millis(out.last_active_at()),
-            source_ip: identity.and_then(|i| i.source_ip()).map(str::to_owned),
-            user_agent: identity.and_then(|i| i.user_agent()).map(str::to_owned),
-        })
+        match &self.transport {
+            Transport::Lean(t) => t.get(connection_id).await,
+            Transport::Sdk(t) => t.get(connection_id).await,
+        }
+        .map_err(|e| self.error(connection_id, e))
     }
 
     /// DeleteConnection: closes the connection (its `$disconnect` runs).
     pub async fn delete(&self, connection_id: &str) -> Result<(), GatewayError> {
         validate_connection_id(connection_id)?;
-        self.client
-            .delete_connection()
-            .connection_id(connection_id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error(connection_id, classify(e)))
+        match &self.transport {
+            Transport::Lean(t) => t.delete(connection_id).await,
+            Transport::Sdk(t) => t.delete(connection_id).await,
+        }
+        .map_err(|e| self.error(connection_id, e))
     }
 
     fn error(&self, id: &str, failure: SdkFailure) -> GatewayError {

@@ -46,9 +46,9 @@
 //! it the crate is the stack description, the record's shape, durations and
 //! the other pure parts (what the emulator needs: it links no DynamoDB).
 
-pub mod api_metrics;
 #[cfg(feature = "registry")]
 pub mod access_log;
+pub mod api_metrics;
 #[cfg(feature = "registry")]
 pub mod checkpoint;
 pub mod clock;
@@ -101,7 +101,7 @@ pub mod watch;
 pub mod sdk_error;
 
 #[cfg(feature = "registry")]
-pub use gateway::{ConnectionInfo, Gateway, GatewayError, ManagementEndpoint};
+pub use gateway::{ConnectionInfo, Gateway, GatewayClient, GatewayError, ManagementEndpoint};
 pub use record::{ConnectionRecord, TableConfig};
 pub use retry::RetryPolicy;
 pub use stack::{RouteSpec, StackError, StackSpec};

@@ -9,7 +9,8 @@ use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use wsadmin_core::{Gateway, GatewayError, ManagementEndpoint};
+use wsadmin_core::clock::Clock;
+use wsadmin_core::{Gateway, GatewayClient, GatewayError, ManagementEndpoint};
 use wsadmin_harness::{recv_close, recv_text, start};
 
 fn code<E: ProvideErrorMetadata>(
@@ -329,5 +330,73 @@ async fn our_gateway_client_works_against_it_too() {
         gw.post(&c.id, "x").await,
         Err(GatewayError::Gone { .. })
     ));
+    h.stop().await;
+}
+
+/// The gateway's two paths, side by side on the same stack: the same
+/// answers, the same errors, the clock learned from `Date` either way.
+#[tokio::test]
+async fn both_gateway_paths_post_get_delete_alike() {
+    let h = start(|_| {}).await;
+    let endpoint = ManagementEndpoint::parse(&h.stack.management_endpoint()).expect("endpoint");
+    for client in [GatewayClient::Lean, GatewayClient::Sdk] {
+        let mut c = h.client(&format!("core-{client}")).await;
+        let gw = Gateway::with_client(
+            &h.stack.sdk_config(),
+            endpoint.clone(),
+            Clock::system(),
+            client,
+        )
+        .expect("gateway");
+        assert_eq!(gw.client(), client);
+        assert_eq!(gw.clock().offset_ms(), None, "{client}: nothing heard yet");
+        gw.post(&c.id, format!("via {client}")).await.expect("post");
+        assert_eq!(recv_text(&mut c.ws).await, format!("via {client}"));
+        assert!(gw.clock().offset_ms().is_some(), "{client}: Date read");
+        gw.post(&c.id, vec![0u8, 159, 146, 150])
+            .await
+            .expect("post bytes");
+        assert!(matches!(
+            c.ws.next().await,
+            Some(Ok(Message::Binary(b))) if b.as_ref() == [0u8, 159, 146, 150]
+        ));
+        let info = gw.get(&c.id).await.expect("get");
+        assert_eq!(
+            info.user_agent.as_deref(),
+            Some(format!("core-{client}").as_str())
+        );
+        assert_eq!(info.source_ip.as_deref(), Some("127.0.0.1"));
+        assert!(info.connected_at.is_some() && info.last_active_at.is_some());
+        gw.delete(&c.id).await.expect("delete");
+        assert!(matches!(c.ws.next().await, Some(Ok(Message::Close(_)))));
+        let gone = gw.post(&c.id, "x").await.expect_err("gone");
+        assert_eq!(gone, GatewayError::Gone { id: c.id.clone() }, "{client}");
+        assert!(matches!(
+            gw.get(&c.id).await,
+            Err(GatewayError::Gone { .. })
+        ));
+
+        let wrong =
+            ManagementEndpoint::parse(&h.stack.management_endpoint().replace("/dev", "/nope"))
+                .expect("endpoint");
+        let err = Gateway::with_client(&h.stack.sdk_config(), wrong, Clock::system(), client)
+            .expect("gateway")
+            .post("abc=", "x")
+            .await
+            .expect_err("wrong stage");
+        assert_eq!(err.kind(), "forbidden", "{client}: {err}");
+
+        let other = wsadmin_core::sdk::static_config(
+            h.stack.sdk_config().region().expect("region").to_string(),
+            "AKIDSOMEONEELSE",
+            "another-secret",
+        );
+        let err = Gateway::with_client(&other, endpoint.clone(), Clock::system(), client)
+            .expect("gateway")
+            .post("abc=", "x")
+            .await
+            .expect_err("a stranger's key");
+        assert_eq!(err.kind(), "forbidden", "{client}: {err}");
+    }
     h.stop().await;
 }

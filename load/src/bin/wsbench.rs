@@ -24,7 +24,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use wsadmin_core::local::LocalStackInfo;
-use wsadmin_core::{ConnectionStore, Gateway, ManagementEndpoint, ScanOptions, TableConfig};
+use wsadmin_core::{
+    ConnectionStore, Gateway, GatewayClient, ManagementEndpoint, ScanOptions, TableConfig,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,8 +40,20 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum PostClient {
-    Raw,
+    /// wsadmin-core's `Gateway` on its lean path (`raw` names it too).
+    #[value(alias = "raw")]
+    Lean,
+    /// wsadmin-core's `Gateway` on the AWS SDK's client.
     Sdk,
+}
+
+impl From<PostClient> for GatewayClient {
+    fn from(c: PostClient) -> Self {
+        match c {
+            PostClient::Lean => GatewayClient::Lean,
+            PostClient::Sdk => GatewayClient::Sdk,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,10 +81,11 @@ enum Command {
         /// Bytes per message.
         #[arg(long, default_value_t = 64)]
         size: usize,
-        /// `raw`: SigV4-signed HTTP/1.1 on keep-alive connections (cheap, so
-        /// the emulator is what is measured); `sdk`: wsadmin-core's Gateway
-        /// over the AWS SDK (what the CLI uses; heavier per request).
-        #[arg(long, value_enum, default_value_t = PostClient::Raw)]
+        /// `lean` (or `raw`): wsadmin-core's Gateway on its lean path,
+        /// SigV4-signed keep-alive HTTP/1.1 (cheap, so the emulator is what
+        /// is measured; what the CLI and the handlers use); `sdk`: the same
+        /// Gateway over the AWS SDK's client (heavier per request).
+        #[arg(long, value_enum, default_value_t = PostClient::Lean)]
         client: PostClient,
     },
     /// Open N clients, print `ready`, count what they receive until each
@@ -84,6 +99,26 @@ enum Command {
         seconds: u64,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+    },
+    /// Run the `ws-message` function's own code (wsadmin-handlers' message
+    /// route, without the Lambda runtime) `--runs` times in this process:
+    /// each run broadcasts to every registered connection, as one warm
+    /// invocation would. Prints one JSON line per run: its wall time, this
+    /// process's CPU during it, and the function's summary. Run it in a
+    /// cgroup with a CPU quota to model a Lambda's share of a vCPU.
+    Message {
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// The function's BROADCAST_CONCURRENCY (its default otherwise).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Reach the Management API over TLS, as a function on AWS does
+        /// (the stack's https endpoint; trust its CA with SSL_CERT_FILE).
+        #[arg(long)]
+        tls: bool,
+        /// Seconds between runs (the clients read what they got).
+        #[arg(long, default_value_t = 1.0)]
+        pause: f64,
     },
     /// Write N records of connections that do not exist (stale, as a
     /// best-effort `$disconnect` leaves them) straight into the registry.
@@ -139,6 +174,12 @@ fn bench(cli: Cli) -> Result<()> {
                 concurrency,
             } => hold(&info, target, count, expect, seconds, concurrency).await,
             Command::Seed { records } => seed(&info, records).await,
+            Command::Message {
+                runs,
+                concurrency,
+                tls,
+                pause,
+            } => message(&info, runs, concurrency, tls, pause).await,
         }
     })
 }
@@ -213,6 +254,88 @@ async fn connections(
     });
     println!("{out}");
     drop(clients);
+    Ok(())
+}
+
+/// This process's user + system CPU time so far, from `/proc/self/stat`
+/// (clock ticks of 10 ms).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // After the command's ")": state is field 3, utime 14, stime 15.
+    let ticks = |i: usize| fields.get(i - 3)?.parse::<f64>().ok();
+    Some((ticks(14)? + ticks(15)?) / 100.0)
+}
+
+async fn message(
+    info: &LocalStackInfo,
+    runs: u32,
+    concurrency: Option<usize>,
+    tls: bool,
+    pause: f64,
+) -> Result<()> {
+    use wsadmin_handlers::{Handlers, Route, parse_event};
+    let endpoint = if tls {
+        info.https_management_endpoint
+            .clone()
+            .context("the stack serves no TLS Management endpoint")?
+    } else {
+        info.management_endpoint.clone()
+    };
+    let vars: HashMap<&str, String> = [
+        (wsadmin_handlers::ENV_TABLE, info.table.clone()),
+        (wsadmin_handlers::ENV_MANAGEMENT_ENDPOINT, endpoint.clone()),
+    ]
+    .into_iter()
+    .chain(concurrency.map(|n| (wsadmin_handlers::ENV_BROADCAST_CONCURRENCY, n.to_string())))
+    .collect();
+    let handlers = Handlers::from_vars(sdk_config(info), |k| vars.get(k).cloned())?;
+    for run in 1..=runs {
+        let event = parse_event(
+            &serde_json::json!({
+                "requestContext": {
+                    "routeKey": "message", "eventType": "MESSAGE", "stage": "dev",
+                    "messageId": format!("wsbench-{run}"), "extendedRequestId": format!("wsbench-{run}"),
+                    "requestTime": "03/Dec/2026:12:00:00 +0000", "messageDirection": "IN",
+                    "connectedAt": 1_796_300_000_000_i64, "requestTimeEpoch": 1_796_300_000_000_i64,
+                    "identity": {"userAgent": "wsbench", "sourceIp": "127.0.0.1"},
+                    "connectionId": "wsbench=", "requestId": format!("wsbench-{run}"),
+                    "domainName": "localhost", "apiId": "local",
+                },
+                "body": serde_json::json!({"type": "message", "data": format!("wsbench message #{run}")}).to_string(),
+                "isBase64Encoded": false,
+            })
+            .to_string(),
+        )?;
+        let cpu = cpu_seconds();
+        let started = Instant::now();
+        let res = handlers.handle(Route::Message, event).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let cpu = cpu.zip(cpu_seconds()).map(|(a, b)| b - a);
+        let body = match res.body {
+            Some(aws_lambda_events::encodings::Body::Text(t)) => t,
+            _ => String::new(),
+        };
+        let delivered: Option<u64> = body
+            .strip_prefix("delivered ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok());
+        println!(
+            "{}",
+            serde_json::json!({
+                "scenario": "message", "run": run, "tls": tls,
+                "client": GatewayClient::from_env()?.to_string(),
+                "status": res.status_code, "seconds": seconds, "cpuSeconds": cpu,
+                "delivered": delivered,
+                "deliveriesPerSecond": delivered.map(|d| d as f64 / seconds),
+                "cpuMicrosPerDelivery": cpu.zip(delivered).map(|(c, d)| c * 1e6 / d.max(1) as f64),
+                "summary": body,
+            })
+        );
+        if run < runs {
+            tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+        }
+    }
     Ok(())
 }
 
@@ -308,111 +431,6 @@ async fn seed(info: &LocalStackInfo, records: usize) -> Result<()> {
     Ok(())
 }
 
-/// One keep-alive HTTP/1.1 connection that signs and posts like an AWS
-/// client: SigV4 over host and x-amz-date, the path encoded as the SDKs do.
-struct RawPoster {
-    send: hyper::client::conn::http1::SendRequest<http_body_util_full::Full>,
-    host: String,
-    stage: String,
-    region: String,
-    identity: aws_smithy_runtime_api::client::identity::Identity,
-}
-
-/// A whole-body request body, without another dependency.
-mod http_body_util_full {
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    use bytes::Bytes;
-    use hyper::body::{Body, Frame, SizeHint};
-
-    #[derive(Debug)]
-    pub struct Full(Option<Bytes>);
-
-    impl Full {
-        pub fn new(b: Bytes) -> Self {
-            Self(Some(b))
-        }
-    }
-
-    impl Body for Full {
-        type Data = Bytes;
-        type Error = std::convert::Infallible;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-            Poll::Ready(self.0.take().map(|b| Ok(Frame::data(b))))
-        }
-        fn size_hint(&self) -> SizeHint {
-            SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
-        }
-    }
-}
-
-impl RawPoster {
-    async fn connect(info: &LocalStackInfo, target: SocketAddr) -> Result<Self> {
-        let stream = tokio::net::TcpStream::connect(target).await?;
-        stream.set_nodelay(true)?;
-        let (send, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        tokio::spawn(conn);
-        let stage = info
-            .management_endpoint
-            .rsplit('/')
-            .next()
-            .unwrap_or("dev")
-            .to_owned();
-        let identity = aws_credential_types::Credentials::new(
-            info.access_key_id.clone(),
-            info.secret_access_key.clone(),
-            None,
-            None,
-            "wsbench",
-        )
-        .into();
-        Ok(Self {
-            send,
-            host: target.to_string(),
-            stage,
-            region: info.region.clone(),
-            identity,
-        })
-    }
-
-    async fn post(&mut self, id: &str, body: Bytes) -> Result<u16> {
-        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-        let path = format!("/{}/@connections/{}", self.stage, id.replace('=', "%3D"));
-        let uri = format!("http://{}{path}", self.host);
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region(&self.region)
-            .name("execute-api")
-            .time(std::time::SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()?
-            .into();
-        let headers = [("host", self.host.as_str())];
-        let signable = SignableRequest::new(
-            "POST",
-            uri.as_str(),
-            headers.into_iter(),
-            SignableBody::Bytes(&body),
-        )?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
-        let mut req = hyper::Request::post(path).header("host", &self.host);
-        for (name, value) in instructions.headers() {
-            req = req.header(name, value);
-        }
-        let req = req.body(http_body_util_full::Full::new(body))?;
-        self.send.ready().await?;
-        let res = self.send.send_request(req).await?;
-        Ok(res.status().as_u16())
-    }
-}
-
-use bytes::Bytes;
-
 async fn post(
     info: &LocalStackInfo,
     target: SocketAddr,
@@ -453,7 +471,12 @@ async fn post(
         })
         .collect();
 
-    let gateway = Gateway::new(&sdk, ManagementEndpoint::parse(&info.management_endpoint)?)?;
+    let gateway = Gateway::with_client(
+        &sdk,
+        ManagementEndpoint::parse(&info.management_endpoint)?,
+        wsadmin_core::clock::Clock::system(),
+        client.into(),
+    )?;
     let payload = bytes::Bytes::from("x".repeat(size.max(1)));
     let sent = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -464,19 +487,11 @@ async fn post(
     for w in 0..concurrency.max(1) {
         let (gateway, payload, ids) = (gateway.clone(), payload.clone(), ids.clone());
         let (sent, failed) = (sent.clone(), failed.clone());
-        let mut raw = match client {
-            PostClient::Raw => Some(RawPoster::connect(info, target).await?),
-            PostClient::Sdk => None,
-        };
         workers.push(tokio::spawn(async move {
             let mut i = w;
             while Instant::now() < deadline {
                 let id = &ids[i % ids.len()];
-                let ok = match raw.as_mut() {
-                    Some(raw) => matches!(raw.post(id, payload.clone()).await, Ok(200)),
-                    None => gateway.post(id, payload.clone()).await.is_ok(),
-                };
-                if ok {
+                if gateway.post(id, payload.clone()).await.is_ok() {
                     sent.fetch_add(1, Ordering::Relaxed);
                 } else {
                     failed.fetch_add(1, Ordering::Relaxed);
