@@ -419,7 +419,10 @@ async fn bad_mappings_are_refused_in_one_line() {
     let out = run(&["--registry-id", "nosuch", "list", "-o", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("item has no string attribute \"nosuch\""), "{err}");
+    assert!(
+        err.contains("item has no string attribute \"nosuch\""),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     // A context from an older version (no mapping) still works: ours.
     std::fs::write(

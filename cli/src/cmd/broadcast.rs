@@ -172,6 +172,12 @@ async fn checkpointed(
     data: Bytes,
 ) -> Result<Status> {
     let store = &dep.target.store;
+    let filter = args.filter.filter(None);
+    // `--where room=7` on a room-partitioned registry: one Query (one
+    // "segment" for the checkpoint), as without a checkpoint.
+    let scan = store
+        .plan(&filter, ScanOptions::segments(args.segments))
+        .await;
     let identity = Identity {
         message_sha256: Identity::message_hash(&data),
         message_bytes: data.len(),
@@ -183,7 +189,7 @@ async fn checkpointed(
         table: store.table().name.clone(),
         dynamodb: store.endpoint().to_owned(),
         endpoint: dep.target.endpoint().url().to_owned(),
-        segments: args.segments,
+        segments: scan.effective_segments(),
         // Several items per connection (a range key): every posted id is
         // kept, so a resume never posts to a connection twice through
         // another of its items.
@@ -208,16 +214,10 @@ async fn checkpointed(
         (None, None) => unreachable!("called with --checkpoint or --resume"),
     };
     let checkpoint = &checkpoint;
-    let segments = checkpoint.identity().segments;
-    let filter = args.filter.filter(None);
     let now = dep.target.clock().now_ms();
     let progress = ScanProgress::new();
     let subjects = store
-        .scan_pages_from(
-            ScanOptions::segments(segments),
-            checkpoint.starts(),
-            &progress,
-        )
+        .scan_pages_from(scan, checkpoint.starts(), &progress)
         .map_ok(move |page| {
             let selected = checkpoint.page(page, |r| filter.matches_record(r, now));
             stream::iter(selected.into_iter().map(Ok::<_, StoreError>))
