@@ -113,8 +113,12 @@ impl Handlers {
         table: TableConfig,
         management_endpoint: Option<ManagementEndpoint>,
     ) -> Self {
+        // Our own table, keyed by the id alone: no DescribeTable to learn
+        // it (the first invocations would otherwise all wait on one, each
+        // holding its Lambda slot).
+        let keys = wsadmin_core::registry::KeySchema::hash_only(table.key());
         Self {
-            store: ConnectionStore::from_conf(&sdk, table),
+            store: ConnectionStore::from_conf(&sdk, table).with_key_schema(keys),
             sdk,
             management_endpoint,
             sweep: SweepConfig::default(),
