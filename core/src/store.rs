@@ -222,7 +222,9 @@ struct Progress {
     ended: AtomicBool,
     /// It read one partition with Query rather than scanning.
     queried: AtomicBool,
-    /// Items read without the id attribute at all (none a connection).
+    /// Items read, connections or not, and those without the id attribute
+    /// at all.
+    items: AtomicU64,
     without_id: AtomicU64,
     /// The scan's end was checked for a mapping that fits nothing.
     checked: AtomicBool,
@@ -1044,11 +1046,13 @@ impl ConnectionStore {
                 .chain(stream::poll_fn(move |_| {
                     let p = &ended.inner;
                     p.ended.store(true, Ordering::Relaxed);
-                    // Items, none a connection, and some without the id
-                    // attribute at all: the mapping names the wrong one.
+                    // Items, and not one has the id attribute: the mapping
+                    // names the wrong one. (Items that have it in another
+                    // shape are other item types, no error.)
+                    let items = p.items.load(Ordering::Relaxed);
                     if !p.checked.swap(true, Ordering::Relaxed)
-                        && p.read.load(Ordering::Relaxed) == 0
-                        && p.without_id.load(Ordering::Relaxed) > 0
+                        && items > 0
+                        && p.without_id.load(Ordering::Relaxed) == items
                     {
                         return Poll::Ready(Some(Err(StoreError::BadItem {
                             table: table.clone(),
@@ -1539,6 +1543,10 @@ fn segment_pages(
                 .inner
                 .without_id
                 .fetch_add(without_id as u64, Ordering::Relaxed);
+            progress
+                .inner
+                .items
+                .fetch_add(items.len() as u64, Ordering::Relaxed);
             progress.page(records.len());
             let read = read + records.len() as u64;
             let after = last.filter(|k| !k.is_empty());
