@@ -5,8 +5,8 @@
 //! message says what happened to which connection at which endpoint. Two
 //! paths carry the requests, behind the one [`Gateway`] type and the same
 //! classification: the lean one (`gateway/lean.rs`: one pooled hyper
-//! client, SigV4 with a key derived once a day; the default) and the AWS
-//! SDK's client (`gateway/sdk.rs`), chosen by [`GatewayClient`]. Neither
+//! client, SigV4 with a key derived once a day) and the AWS SDK's client
+//! (`gateway/sdk.rs`, the default), chosen by [`GatewayClient`]. Neither
 //! retries: retrying is the caller's decision (the fan-out engine retries
 //! with its own policy).
 
@@ -256,16 +256,20 @@ pub struct ConnectionInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GatewayClient {
     /// One pooled hyper client and a SigV4 signer with its key derived
-    /// once a day: a few µs of CPU a request.
-    #[default]
+    /// once a day: a few µs of CPU a request. Opt-in for now: its client
+    /// is its own, outside the HTTP client the SDK configuration carries,
+    /// so the local stack's bound on the handlers' connections per host
+    /// does not hold it (the message-flood test starves new clients).
     Lean,
     /// `aws-sdk-apigatewaymanagement`: the SDK's orchestrator (interceptors,
     /// config bags, identity and endpoint resolution) on every request.
+    /// The default.
+    #[default]
     Sdk,
 }
 
-/// Names the client for every gateway a process builds: `lean` (the
-/// default) or `sdk`. Read by [`Gateway::new`] and [`Gateway::with_clock`].
+/// Names the client for every gateway a process builds: `lean` or `sdk`
+/// (the default). Read by [`Gateway::new`] and [`Gateway::with_clock`].
 pub const ENV_GATEWAY_CLIENT: &str = "WSADMIN_GATEWAY_CLIENT";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
