@@ -58,7 +58,7 @@ async fn a_connections_history_on_the_local_stack_shows_each_event_in_order() {
 
     // Live: the record, GetConnection (lastActiveAt: the post) and the log.
     let live = json(
-        &h.local(&["inspect", &id, "--history", "-o", "json"])
+        &h.local(&["inspect", "--history", "-o", "json", "--", &id])
             .await
             .success(),
     );
@@ -110,7 +110,7 @@ async fn a_connections_history_on_the_local_stack_shows_each_event_in_order() {
         "the DISCONNECT line is written"
     );
     let gone = h
-        .local(&["inspect", &id, "--history", "-o", "json"])
+        .local(&["inspect", "--history", "-o", "json", "--", &id])
         .await
         .success();
     let gone = json(&gone);
@@ -129,7 +129,11 @@ async fn a_connections_history_on_the_local_stack_shows_each_event_in_order() {
     assert!(t.windows(2).all(|w| w[0] <= w[1]), "in time order: {gone}");
 
     // As people read it.
-    let text = support::stdout(&h.local(&["inspect", &id, "--history"]).await.success());
+    let text = support::stdout(
+        &h.local(&["inspect", "--history", "--", &id])
+            .await
+            .success(),
+    );
     let order: Vec<usize> = [
         "CONNECT",
         "MESSAGE message",
@@ -310,7 +314,7 @@ async fn history_from_cloudwatch_logs_found_through_the_stage() {
     let v = json(
         &run(wsadmin(
             &endpoint,
-            &["inspect", &id, "--history", "-o", "json"],
+            &["inspect", "--history", "-o", "json", "--", &id],
         ))
         .await
         .success(),
@@ -364,13 +368,14 @@ async fn a_local_stack_without_an_access_log_says_so() {
     let client = h.client("no-log-1").await;
     let id = client.id.clone();
     fails_with(
-        h.local(&["inspect", &id, "--history"]).await,
+        h.local(&["inspect", "--history", "--", &id]).await,
         1,
         "the local stack has no access log",
     );
     fails_with(h.local(&["logs"]).await, 1, "restart `wsstack local`");
     // Without --history, inspect needs no log.
-    h.local(&["inspect", &id]).await.success();
+    // `--`: a random id may start with `-`.
+    h.local(&["inspect", "--", &id]).await.success();
     wsadmin_harness::close(client).await;
     h.stop().await;
 }
