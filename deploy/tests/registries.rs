@@ -435,6 +435,10 @@ async fn bad_mappings_are_refused_in_one_line() {
     .expect("config");
     let shown = stdout(&local.wsadmin_as_operator(dir.path(), &["registry", "show"]));
     assert!(shown.contains("wsadmin's own schema"), "{shown}");
+    // As JSON, its keys camelCase as every JSON key of ours.
+    let shown = json(&local.wsadmin_as_operator(dir.path(), &["registry", "show", "-o", "json"]));
+    assert_eq!(shown["mapping"]["connectedAt"], "connectedAt", "{shown}");
+    assert_eq!(shown["mapping"]["goneMark"], "goneSeenAt", "{shown}");
 }
 
 /// Clients connect and leave while `prune` and `broadcast` run, on the

@@ -24,6 +24,7 @@ struct Detected<'a> {
     table: &'a str,
     sampled: usize,
     connections: usize,
+    #[serde(serialize_with = "camel_case_mapping")]
     mapping: &'a Mapping,
     evidence: &'a [String],
 }
@@ -50,7 +51,41 @@ impl Document for Detected<'_> {
 struct Shown<'a> {
     table: &'a str,
     ours: bool,
+    #[serde(serialize_with = "camel_case_mapping")]
     mapping: &'a Mapping,
+}
+
+/// The mapping as JSON: camelCase keys, as every JSON key of ours (the
+/// contexts file, TOML, keeps kebab-case).
+fn camel_case_mapping<S: serde::Serializer>(
+    mapping: &&Mapping,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    fn camel(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(map) => map
+                .into_iter()
+                .map(|(k, v)| {
+                    let mut key = String::with_capacity(k.len());
+                    let mut upper = false;
+                    for c in k.chars() {
+                        if c == '-' {
+                            upper = true;
+                        } else if upper {
+                            key.extend(c.to_uppercase());
+                            upper = false;
+                        } else {
+                            key.push(c);
+                        }
+                    }
+                    (key, camel(v))
+                })
+                .collect(),
+            serde_json::Value::Array(items) => items.into_iter().map(camel).collect(),
+            other => other,
+        }
+    }
+    camel(serde_json::to_value(mapping).map_err(serde::ser::Error::custom)?).serialize(s)
 }
 
 impl Document for Shown<'_> {
