@@ -1,16 +1,17 @@
 //! Resumable broadcasts (`broadcast --checkpoint FILE`, `--resume FILE`):
 //! a broadcast to 5,000 real clients stopped at about half (SIGKILL, then
 //! SIGINT) and finished by a second run: every client has the message
-//! exactly once and the report adds up; and the resumes that must be
-//! refused (another message, another selection, a damaged file).
+//! exactly once (the posts a killed run left in doubt settled by
+//! GetConnection) and the report adds up; each way a post in doubt is
+//! settled; and the resumes that must be refused (another message, another
+//! selection, a damaged file).
 
 mod support;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{Client, Harness, Running, eventually, fails_with, json, start};
+use support::{Client, Harness, Running, eventually, fails_with, json, start, stdout};
 
 const CLIENTS: usize = 5_000;
 
@@ -47,9 +48,9 @@ async fn start_and_wait_for_half(
     run
 }
 
-/// Resumes, then checks every client got `message` once (a post a killed
-/// run began and never saw end is not sent again: such a client may lack
-/// it, and must be listed); returns the report.
+/// Resumes, then checks every client got `message` exactly once (the
+/// posts a killed run left in doubt settled, none left in doubt); returns
+/// the report.
 async fn resume_and_check(
     h: &Harness,
     clients: &[Client],
@@ -71,49 +72,32 @@ async fn resume_and_check(
         .await
         .success();
     let v = json(&out);
-    let in_doubt: HashSet<String> = v["checkpoint"]["inDoubtIds"]
-        .as_array()
-        .expect("inDoubtIds")
-        .iter()
-        .map(|id| id.as_str().expect("id").to_owned())
-        .collect();
-    let expected = CLIENTS - in_doubt.len();
     assert!(
-        eventually(30, || received(clients) >= expected).await,
-        "{} of {expected} got it: {v}",
+        eventually(30, || received(clients) >= CLIENTS).await,
+        "{} of {CLIENTS} got it: {v}",
         received(clients)
     );
     // Anything sent twice would have arrived by now.
     tokio::time::sleep(Duration::from_millis(500)).await;
     for c in clients {
-        let got = c.messages();
-        if in_doubt.contains(&c.id) {
-            assert!(
-                got.len() <= 1,
-                "{} in doubt, got it {} times",
-                c.agent,
-                got.len()
-            );
-        } else {
-            assert_eq!(got, [message], "{} ({}) exactly once", c.agent, c.id);
-        }
+        assert_eq!(
+            c.messages(),
+            [message],
+            "{} ({}) exactly once",
+            c.agent,
+            c.id
+        );
     }
     // The report is the whole broadcast's: both runs added up.
-    let delivered = v["delivered"].as_u64().expect("delivered");
-    let doubt = v["checkpoint"]["inDoubt"].as_u64().expect("inDoubt");
-    assert_eq!(delivered + doubt, CLIENTS as u64, "{v}");
-    assert_eq!(v["targeted"].as_u64(), Some(delivered), "{v}");
+    assert_eq!(v["checkpoint"]["inDoubt"], 0, "{v}");
+    assert_eq!(v["delivered"].as_u64(), Some(CLIENTS as u64), "{v}");
+    assert_eq!(v["targeted"].as_u64(), Some(CLIENTS as u64), "{v}");
     assert_eq!(v["failed"], 0, "{v}");
     assert_eq!(v["checkpoint"]["runs"], 2, "{v}");
     assert_eq!(v["checkpoint"]["complete"], true, "{v}");
-    let doubted_got_it = clients
-        .iter()
-        .filter(|c| in_doubt.contains(&c.id) && !c.messages().is_empty())
-        .count();
     eprintln!(
-        "resumed: delivered {delivered} over both runs, {doubt} in doubt ({doubted_got_it} of \
-         them had it from the killed run), this run's scan {}",
-        v["scan"]
+        "resumed: posts in doubt settled {} (delivered before the stop / posted again), this run's scan {}",
+        v["checkpoint"]["settled"], v["scan"]
     );
     v
 }
@@ -162,7 +146,159 @@ async fn a_broadcast_interrupted_at_half_then_resumed_reaches_every_client_once(
         received(&clients)
     );
     let v = resume_and_check(&h, &clients, "interrupted at half", &file).await;
+    assert_eq!(
+        v["checkpoint"]["settled"],
+        serde_json::json!({"delivered": 0, "again": 0}),
+        "{v}"
+    );
+    h.stop().await;
+}
+
+/// Epoch milliseconds on this machine (the emulator's clock too).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}
+
+/// Each way a post in doubt is settled, on a checkpoint written as a
+/// killed run leaves one (its identity taken from a real run of the same
+/// broadcast): a post that reached its client is not sent again, one that
+/// did not is, and one to a gone connection is posted, found gone and its
+/// record removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_left_in_doubt_are_settled_by_each_connections_last_activity() {
+    let h = start(|_| {}).await;
+    let message = "settle me";
+    let blank = h.home().join("blank.checkpoint");
+    let out = h
+        .local(&[
+            "broadcast",
+            "--yes",
+            "--data",
+            message,
+            "--segments",
+            "1",
+            "--checkpoint",
+            blank.to_str().expect("utf-8 path"),
+            "-o",
+            "json",
+        ])
+        .await
+        .success();
+    assert_eq!(json(&out)["targeted"], 0, "nobody is connected yet");
+    let mut snapshot: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&blank)
+            .expect("checkpoint")
+            .lines()
+            .next()
+            .expect("a snapshot"),
+    )
+    .expect("json");
+    assert_eq!(
+        snapshot["identity"]["segments"], 1,
+        "one segment: every post below is in it"
+    );
+    snapshot["segments"] = serde_json::json!([{"at": "start"}]);
+    snapshot["totals"] = serde_json::json!({
+        "delivered": 0, "gone": 0, "connecting": 0, "marked": 0, "failed": 0,
+        "cleanupFailed": 0, "recordsRemoved": 0, "alreadyRemoved": 0,
+        "inDoubt": 0, "runs": 0, "elapsedMs": 0
+    });
+
+    let clients = h.clients("settle", 3, 3).await;
+    let (reached, quiet, untouched) = (&clients[0], &clients[1], &clients[2]);
+    // The killed run's post to `reached` got there: it was made, then the
+    // message arrived.
+    let reached_at = now_ms();
+    h.local(&["send", &reached.id, "--data", message])
+        .await
+        .success();
+    assert!(eventually(10, || reached.messages() == [message]).await);
+    // Its post to `quiet` never left: nothing reached it since.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let quiet_at = now_ms();
+    // And one to a connection gone since (its record left behind).
+    let gone =
+        wsadmin_core::ConnectionRecord::new("GoneGoneGone0A=").connected_at(now_ms() - 3_600_000);
+    h.stack.store().put(&gone).await.expect("seed");
+
+    let file = h.home().join("killed.checkpoint");
+    let post = |id: &str, at: i64| serde_json::json!({"post": id, "seg": 0, "at": at}).to_string();
+    std::fs::write(
+        &file,
+        format!(
+            "{snapshot}\n{}\n{}\n{}\n",
+            post(&reached.id, reached_at),
+            post(&quiet.id, quiet_at),
+            post(&gone.connection_id, quiet_at)
+        ),
+    )
+    .expect("write");
+    let out = h
+        .local(&[
+            "broadcast",
+            "--yes",
+            "--data",
+            message,
+            "--resume",
+            file.to_str().expect("utf-8 path"),
+            "-o",
+            "json",
+        ])
+        .await
+        .success();
+    let v = json(&out);
+    assert!(
+        eventually(10, || quiet.messages() == [message]
+            && untouched.messages() == [message])
+        .await,
+        "{v}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for c in &clients {
+        assert_eq!(c.messages(), [message], "{} exactly once: {v}", c.agent);
+    }
+    assert_eq!(
+        v["checkpoint"]["settled"],
+        serde_json::json!({"delivered": 1, "again": 2}),
+        "{v}"
+    );
     assert_eq!(v["checkpoint"]["inDoubt"], 0, "{v}");
+    assert_eq!(
+        (v["delivered"].as_u64(), v["gone"].as_u64()),
+        (Some(3), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["recordsRemoved"], 1, "{v}");
+    assert!(
+        h.record(&gone.connection_id).await.is_none(),
+        "the gone one's record removed"
+    );
+    let text = stdout(
+        &h.local(&[
+            "broadcast",
+            "--yes",
+            "--data",
+            message,
+            "--resume",
+            file.to_str().expect("utf-8 path"),
+        ])
+        .await
+        .success(),
+    );
+    assert!(
+        text.contains("settled      3 posts a killed run left in doubt: 1 had reached the client"),
+        "{text}"
+    );
+    for c in &clients {
+        assert_eq!(
+            c.messages(),
+            [message],
+            "a finished broadcast's resume sends nothing"
+        );
+    }
     h.stop().await;
 }
 

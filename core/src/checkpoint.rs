@@ -25,9 +25,16 @@
 //! last snapshot (a line cut short is then refused, never guessed at).
 //!
 //! A post announced but never ended is *in doubt*: the request may have
-//! reached API Gateway. A resumed run never posts it again (a message is
-//! never sent twice); the report counts and lists them (`wsadmin send`
-//! them to make sure).
+//! reached API Gateway. Its `post` event carries the time it was made
+//! (this machine's clock), and a snapshot keeps the posts in flight with
+//! theirs. A resume settles each before posting anything
+//! ([`Resuming::doubts`], [`judge`], [`Resuming::settle`]): GetConnection
+//! says when the connection was last active, and API Gateway counts a
+//! message sent to the client as activity. Active at or after the post:
+//! delivered. Live and quiet since, or gone: posted again by the resumed
+//! sweep (a gone one is then settled by the stale rule). No time, no
+//! answer: left in doubt and never posted again (a message is never sent
+//! twice on a guess); the report counts and lists them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -40,13 +47,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::clock::system_now_ms;
+use crate::gateway::ConnectionInfo;
 use crate::record::ConnectionRecord;
 use crate::stale::RecordFate;
 use crate::store::{Cursor, Page};
 use crate::sweep::{Outcome, SweepReport};
 
-/// The format this code writes and reads; a file of a later one is refused.
-pub const VERSION: u32 = 1;
+/// The format this code writes; it reads this one and the earlier ones
+/// (format 1's posts carry no time: in doubt they stay in doubt), and
+/// refuses a later one. Format 2 added the post's time and the snapshot's
+/// posts in flight.
+pub const VERSION: u32 = 2;
 
 /// The first line's marker: what the file is, and its format's version.
 const MAGIC: &str = "wsadminBroadcastCheckpoint";
@@ -186,6 +198,14 @@ pub struct Totals {
     /// The first in-doubt ids.
     #[serde(default)]
     pub in_doubt_ids: Vec<String>,
+    /// Posts in doubt a resume settled as delivered: the connection was
+    /// active at or after the post (counted in `delivered` too).
+    #[serde(default)]
+    pub settled_delivered: u64,
+    /// Posts in doubt a resume posted again: the connection was quiet
+    /// since, or gone (counted by how that post ended).
+    #[serde(default)]
+    pub settled_again: u64,
     /// Runs before this one, and their time (killed runs' time is lost).
     pub runs: u32,
     pub elapsed_ms: u64,
@@ -436,6 +456,10 @@ struct Snapshot {
     /// broadcast, when [`Identity::whole_run_ids`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     posted: Vec<String>,
+    /// Posts begun and not ended when the snapshot was taken (their
+    /// `post` events are not in the file any more).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    in_flight: Vec<InFlight>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -463,6 +487,10 @@ struct Event {
     commit: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     seg: Option<u32>,
+    /// A post's time: epoch milliseconds on this machine's clock, taken
+    /// just before the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<i64>,
 }
 
 impl Event {
@@ -474,8 +502,19 @@ impl Event {
             outcome: None,
             commit: None,
             seg: None,
+            at: None,
         }
     }
+}
+
+/// A post begun and not yet ended, as a snapshot keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InFlight {
+    id: String,
+    seg: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<i64>,
 }
 
 /// A segment in this process.
@@ -508,6 +547,8 @@ struct State {
     handed: HashMap<String, (u32, u64)>,
     /// Every finished id, when the identity asks.
     posted: HashSet<String>,
+    /// Posts begun and not ended: (segment, time).
+    begun: HashMap<String, (u32, i64)>,
     totals: Totals,
     file: File,
     events: u64,
@@ -545,34 +586,29 @@ impl Checkpoint {
 
     /// Opens a checkpoint to finish its broadcast, if `now` is the same
     /// broadcast (its segments are the checkpoint's, whatever `now` says):
-    /// every event replayed, posts in doubt set aside, and a fresh snapshot
-    /// written. A refusal leaves the file as it was.
-    pub fn resume(path: &Path, now: &Identity) -> Result<Self, CheckpointError> {
+    /// every event replayed. Nothing is written until the posts in doubt
+    /// are settled ([`Resuming::settle`]); a refusal leaves the file as it
+    /// was.
+    pub fn resume(path: &Path, now: &Identity) -> Result<Resuming, CheckpointError> {
         let bytes = fs::read(path).map_err(|source| CheckpointError::Io {
             what: "read",
             path: path.to_owned(),
             source,
         })?;
-        let (identity, mut segments, posted, mut totals) = read(&bytes).map_err(|e| e.at(path))?;
+        let (identity, segments, posted, totals) = read(&bytes).map_err(|e| e.at(path))?;
         if let Some(what) = now.difference(&identity) {
             return Err(CheckpointError::Mismatch {
                 path: path.to_owned(),
                 what,
             });
         }
-        // Posts begun and never ended: skipped from now on, and told.
-        for segment in &mut segments {
-            for id in std::mem::take(&mut segment.begun) {
-                totals.in_doubt(&id);
-                segment.finished.insert(id);
-            }
-        }
-        let segments = segments
-            .into_iter()
-            .map(|s| Segment::new(s.position, s.finished))
-            .collect();
-        totals.runs += 1;
-        Self::begin(path, identity, segments, posted, totals)
+        Ok(Resuming {
+            path: path.to_owned(),
+            identity,
+            segments,
+            posted,
+            totals,
+        })
     }
 
     fn begin(
@@ -583,7 +619,11 @@ impl Checkpoint {
         totals: Totals,
     ) -> Result<Self, CheckpointError> {
         let previous = totals.clone();
-        let file = write_snapshot(path, &snapshot_of(&identity, &segments, &posted, &totals)?)?;
+        let begun = HashMap::new();
+        let file = write_snapshot(
+            path,
+            &snapshot_of(&identity, &segments, &posted, &begun, &totals)?,
+        )?;
         Ok(Self {
             path: path.to_owned(),
             previous,
@@ -593,6 +633,7 @@ impl Checkpoint {
                 segments,
                 handed: HashMap::new(),
                 posted,
+                begun,
                 totals,
                 file,
                 events: 0,
@@ -671,12 +712,16 @@ impl Checkpoint {
         let Some(&(seg, _)) = state.handed.get(id) else {
             return Ok(());
         };
+        let at = system_now_ms();
         let event = Event {
             post: Some(id.to_owned()),
             seg: Some(seg),
+            at: Some(at),
             ..Event::empty()
         };
-        state.append(&event)
+        state.append(&event)?;
+        state.begun.insert(id.to_owned(), (seg, at));
+        Ok(())
     }
 
     /// Takes in how a subject ended.
@@ -686,6 +731,7 @@ impl Checkpoint {
         let Some((seg, page)) = state.handed.remove(id) else {
             return;
         };
+        state.begun.remove(id);
         let done = Done::of(outcome);
         let event = match &done {
             Some(done) => Event {
@@ -747,6 +793,127 @@ impl Checkpoint {
     pub fn is_complete(&self) -> bool {
         let state = lock(&self.state);
         state.handed.is_empty() && state.segments.iter().all(|s| s.position == Position::Done)
+    }
+}
+
+/// A checkpoint read for a resume, its posts in doubt not yet settled.
+#[derive(Debug)]
+pub struct Resuming {
+    path: PathBuf,
+    identity: Identity,
+    segments: Vec<ReadSegment>,
+    posted: HashSet<String>,
+    totals: Totals,
+}
+
+/// A post a killed run began and never saw end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doubt {
+    pub id: String,
+    /// When it was made, epoch milliseconds on the killed run's machine
+    /// clock (`None` in a format 1 file).
+    pub at: Option<i64>,
+}
+
+/// How a post in doubt is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It reached the client: counted delivered, not posted again.
+    Delivered,
+    /// It did not (the connection was quiet since, or is gone): the
+    /// resumed sweep posts it like any other.
+    Again,
+    /// Cannot tell: never posted again, counted and listed in doubt.
+    InDoubt,
+}
+
+/// Settles a post in doubt from what GetConnection said of its connection
+/// (`None`: gone, 410) and AWS's clock minus this machine's (`offset_ms`,
+/// a lower bound, see [`crate::clock`]).
+///
+/// API Gateway counts a message sent to a client as activity (it resets
+/// the idle timeout), so a `lastActiveAt` at or after the post's time says
+/// the post reached the client. Every doubt resolves toward "delivered",
+/// never toward a second copy: the post's time is taken before the request
+/// and the offset errs early, and a `lastActiveAt` in whole seconds (no
+/// fraction) is compared with the post's second. The price: a client that
+/// sent a message of its own after the post reads as delivered (the report
+/// counts these as settled, not as certain).
+pub fn judge(doubt: &Doubt, live: Option<&ConnectionInfo>, offset_ms: i64) -> Verdict {
+    let Some(info) = live else {
+        // Gone: no client to have a second copy; posting again settles its
+        // record by the stale rule.
+        return Verdict::Again;
+    };
+    let (Some(at), Some(active)) = (doubt.at, info.last_active_at) else {
+        return Verdict::InDoubt;
+    };
+    let mut posted = at.saturating_add(offset_ms);
+    if active.rem_euclid(1000) == 0 {
+        posted = posted.div_euclid(1000) * 1000;
+    }
+    if active >= posted {
+        Verdict::Delivered
+    } else {
+        Verdict::Again
+    }
+}
+
+impl Resuming {
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The posts in doubt, in the order they were made.
+    pub fn doubts(&self) -> Vec<Doubt> {
+        self.segments
+            .iter()
+            .flat_map(|s| &s.begun)
+            .map(|(id, at)| Doubt {
+                id: id.clone(),
+                at: *at,
+            })
+            .collect()
+    }
+
+    /// Settles every post in doubt by `verdict` and opens the checkpoint
+    /// for this run: a fresh snapshot is written.
+    pub fn settle(
+        self,
+        verdict: impl Fn(&Doubt) -> Verdict,
+    ) -> Result<Checkpoint, CheckpointError> {
+        let Resuming {
+            path,
+            identity,
+            segments,
+            mut posted,
+            mut totals,
+        } = self;
+        let mut open = Vec::with_capacity(segments.len());
+        for mut segment in segments {
+            for (id, at) in std::mem::take(&mut segment.begun) {
+                let doubt = Doubt { id, at };
+                match verdict(&doubt) {
+                    Verdict::Delivered => {
+                        totals.add(&Done::Delivered);
+                        totals.settled_delivered += 1;
+                    }
+                    Verdict::Again => {
+                        totals.settled_again += 1;
+                        continue;
+                    }
+                    Verdict::InDoubt => totals.in_doubt(&doubt.id),
+                }
+                // Skipped from now on, through any of its items too.
+                if identity.whole_run_ids {
+                    posted.insert(doubt.id.clone());
+                }
+                segment.finished.insert(doubt.id);
+            }
+            open.push(Segment::new(segment.position, segment.finished));
+        }
+        totals.runs += 1;
+        Checkpoint::begin(&path, identity, open, posted, totals)
     }
 }
 
@@ -815,7 +982,13 @@ impl State {
     }
 
     fn compact(&mut self) -> Result<(), CheckpointError> {
-        let snapshot = snapshot_of(&self.identity, &self.segments, &self.posted, &self.totals)?;
+        let snapshot = snapshot_of(
+            &self.identity,
+            &self.segments,
+            &self.posted,
+            &self.begun,
+            &self.totals,
+        )?;
         match write_snapshot(&self.path, &snapshot) {
             Ok(file) => {
                 self.file = file;
@@ -834,6 +1007,7 @@ fn snapshot_of(
     identity: &Identity,
     segments: &[Segment],
     posted: &HashSet<String>,
+    begun: &HashMap<String, (u32, i64)>,
     totals: &Totals,
 ) -> Result<Snapshot, CheckpointError> {
     let segments = segments
@@ -849,12 +1023,22 @@ fn snapshot_of(
         .collect::<Result<_, CheckpointError>>()?;
     let mut posted: Vec<String> = posted.iter().cloned().collect();
     posted.sort();
+    let mut in_flight: Vec<InFlight> = begun
+        .iter()
+        .map(|(id, &(seg, at))| InFlight {
+            id: id.clone(),
+            seg,
+            at: Some(at),
+        })
+        .collect();
+    in_flight.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
     Ok(Snapshot {
         version: u64::from(VERSION),
         identity: identity.clone(),
         totals: totals.clone(),
         segments,
         posted,
+        in_flight,
     })
 }
 
@@ -888,11 +1072,13 @@ fn write_snapshot(path: &Path, snapshot: &Snapshot) -> Result<File, CheckpointEr
 }
 
 /// A segment as read from the file.
+#[derive(Debug)]
 struct ReadSegment {
     position: Position,
     finished: HashSet<String>,
-    /// Posts announced and not ended.
-    begun: Vec<String>,
+    /// Posts announced and not ended, with their time when the file has
+    /// it.
+    begun: Vec<(String, Option<i64>)>,
 }
 
 /// Why a file cannot be read, before its path is known.
@@ -991,10 +1177,19 @@ fn read(bytes: &[u8]) -> Result<Read, Bad> {
         .collect::<Result<Vec<_>, Bad>>()?;
     let mut posted: HashSet<String> = snapshot.posted.into_iter().collect();
     let mut totals = snapshot.totals;
-    // Posts announced and not ended, with their segment, in order.
-    let mut begun: BTreeMap<String, u32> = BTreeMap::new();
+    // Posts announced and not ended, with their segment and time, in order.
+    let mut begun: BTreeMap<String, (u32, Option<i64>)> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
+    for f in snapshot.in_flight {
+        if f.seg as usize >= segments.len() {
+            return Err(bad(1, format!("a post in flight in segment {}", f.seg)));
+        }
+        if seen.insert(f.id.clone()) {
+            order.push(f.id.clone());
+        }
+        begun.insert(f.id, (f.seg, f.at));
+    }
     for (i, raw) in lines.iter().enumerate().skip(1) {
         let n = i + 1;
         let event: Event =
@@ -1005,11 +1200,13 @@ fn read(bytes: &[u8]) -> Result<Read, Bad> {
             .ok_or_else(|| bad(n, "no segment, or one out of range".into()))?;
         let segment = &mut segments[seg as usize];
         match event {
-            Event { post: Some(id), .. } => {
+            Event {
+                post: Some(id), at, ..
+            } => {
                 if seen.insert(id.clone()) {
                     order.push(id.clone());
                 }
-                begun.insert(id, seg);
+                begun.insert(id, (seg, at));
             }
             Event {
                 done: Some(id),
@@ -1042,8 +1239,8 @@ fn read(bytes: &[u8]) -> Result<Read, Bad> {
         }
     }
     for id in order {
-        if let Some(seg) = begun.remove(&id) {
-            segments[seg as usize].begun.push(id);
+        if let Some((seg, at)) = begun.remove(&id) {
+            segments[seg as usize].begun.push((id, at));
         }
     }
     Ok((identity, segments, posted, totals))
@@ -1109,6 +1306,14 @@ mod tests {
         true
     }
 
+    /// A resume that settles nothing: every post in doubt stays in doubt.
+    fn reopen(path: &Path, now: &Identity) -> Checkpoint {
+        Checkpoint::resume(path, now)
+            .expect("resume")
+            .settle(|_| Verdict::InDoubt)
+            .expect("settle")
+    }
+
     #[test]
     fn a_resumed_run_starts_past_finished_pages_and_skips_what_was_done_or_begun() {
         let dir = Dir::new("resume");
@@ -1136,7 +1341,7 @@ mod tests {
         assert!(!first.is_complete());
         drop(first); // as a killed process: no close
 
-        let second = Checkpoint::resume(&dir.file(), &identity("hi", "")).expect("resume");
+        let second = reopen(&dir.file(), &identity("hi", ""));
         assert_eq!(second.previous().delivered, 4);
         assert_eq!(second.previous().in_doubt, 1);
         assert_eq!(second.previous().in_doubt_ids, ["b1"]);
@@ -1159,7 +1364,7 @@ mod tests {
         );
 
         // A third run has nothing left to do, and says so.
-        let third = Checkpoint::resume(&dir.file(), &identity("hi", "")).expect("resume");
+        let third = reopen(&dir.file(), &identity("hi", ""));
         assert_eq!(third.starts(), vec![None, None]);
         assert_eq!(third.previous().runs, 2);
         assert_eq!(third.previous().elapsed_ms, 1000);
@@ -1179,7 +1384,7 @@ mod tests {
         cp.page(page(0, &["r1"], Some("r1")), |_| false);
         cp.finished("q1", &Outcome::Delivered);
         drop(cp);
-        let cp = Checkpoint::resume(&dir.file(), &identity("hi", "")).expect("resume");
+        let cp = reopen(&dir.file(), &identity("hi", ""));
         assert_eq!(cp.starts()[0], Some(Cursor::Start));
         // q1 is skipped when read again; p1 is not.
         assert_eq!(
@@ -1188,7 +1393,7 @@ mod tests {
         );
         cp.finished("p1", &Outcome::Delivered);
         cp.close(0).expect("close");
-        let cp = Checkpoint::resume(&dir.file(), &identity("hi", "")).expect("resume");
+        let cp = reopen(&dir.file(), &identity("hi", ""));
         assert_eq!(cp.starts()[0], Some(Cursor::After(key("q1"))));
     }
 
@@ -1245,15 +1450,15 @@ mod tests {
         let g = refused(&garbled);
         assert!(g.contains("damaged at line 3: not an event"), "{g}");
         let newer = String::from_utf8(whole.clone()).expect("utf8").replacen(
-            "\"wsadminBroadcastCheckpoint\":1",
             "\"wsadminBroadcastCheckpoint\":2",
+            "\"wsadminBroadcastCheckpoint\":3",
             1,
         );
         let n = refused(newer.as_bytes());
-        assert!(n.contains("written by a newer wsadmin (format 2"), "{n}");
+        assert!(n.contains("written by a newer wsadmin (format 3"), "{n}");
         // The whole file still resumes.
         fs::write(dir.file(), &whole).expect("write");
-        Checkpoint::resume(&dir.file(), &identity("hi", "")).expect("resume");
+        reopen(&dir.file(), &identity("hi", ""));
     }
 
     #[test]
@@ -1277,10 +1482,182 @@ mod tests {
             .lines()
             .count();
         assert!(lines < n, "compacted: {lines} lines after {} posts", n);
-        let cp = Checkpoint::resume(&dir.file(), &identity("hi", "")).expect("resume");
+        let cp = reopen(&dir.file(), &identity("hi", ""));
         assert_eq!(cp.previous().delivered, n as u64);
         let last = format!("id{}-49", n / 50 - 1);
         assert_eq!(cp.starts()[1], Some(Cursor::After(key(&last))));
+    }
+
+    fn info(last_active_at: Option<i64>) -> ConnectionInfo {
+        ConnectionInfo {
+            connected_at: Some(1_000),
+            last_active_at,
+            source_ip: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn a_post_in_doubt_is_judged_by_the_connections_last_activity() {
+        let at = |ms| Doubt {
+            id: "x".into(),
+            at: Some(ms),
+        };
+        let live = |ms| Some(info(Some(ms)));
+        // Active at or after the post: delivered; before it: post again.
+        assert_eq!(
+            judge(&at(5_250), live(5_251).as_ref(), 0),
+            Verdict::Delivered
+        );
+        assert_eq!(
+            judge(&at(5_250), live(5_250).as_ref(), 0),
+            Verdict::Delivered
+        );
+        assert_eq!(judge(&at(5_250), live(5_249).as_ref(), 0), Verdict::Again);
+        // lastActiveAt in whole seconds: compared with the post's second
+        // (a delivery at 5.7 s reads 5 s), never toward a second copy.
+        assert_eq!(
+            judge(&at(5_250), live(5_000).as_ref(), 0),
+            Verdict::Delivered
+        );
+        assert_eq!(judge(&at(5_250), live(4_000).as_ref(), 0), Verdict::Again);
+        // AWS's clock 2 s ahead of ours: the post was at AWS's 7.25 s.
+        assert_eq!(
+            judge(&at(5_250), live(7_300).as_ref(), 2_000),
+            Verdict::Delivered
+        );
+        assert_eq!(
+            judge(&at(5_250), live(6_500).as_ref(), 2_000),
+            Verdict::Again
+        );
+        // Gone: posting again only settles its record.
+        assert_eq!(judge(&at(5_250), None, 0), Verdict::Again);
+        // No time (a format 1 file) or no lastActiveAt: cannot tell.
+        let untimed = Doubt {
+            id: "x".into(),
+            at: None,
+        };
+        assert_eq!(judge(&untimed, live(9_999).as_ref(), 0), Verdict::InDoubt);
+        assert_eq!(
+            judge(&at(5_250), Some(info(None)).as_ref(), 0),
+            Verdict::InDoubt
+        );
+    }
+
+    #[test]
+    fn settled_doubts_are_counted_delivered_posted_again_or_kept_in_doubt() {
+        let dir = Dir::new("settle");
+        let first = Checkpoint::create(&dir.file(), identity("hi", "")).expect("create");
+        let before = system_now_ms();
+        let got = first.page(page(0, &["d", "a", "u", "n"], Some("n")), all);
+        assert_eq!(got.len(), 4);
+        for id in ["d", "a", "u"] {
+            first.posting(id).expect("write");
+        }
+        first.posting("n").expect("write");
+        first.finished("n", &Outcome::Delivered);
+        drop(first);
+
+        let resuming = Checkpoint::resume(&dir.file(), &identity("hi", "")).expect("resume");
+        let doubts = resuming.doubts();
+        assert_eq!(
+            doubts.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["d", "a", "u"]
+        );
+        assert!(
+            doubts
+                .iter()
+                .all(|d| d.at.is_some_and(|at| at >= before && at <= system_now_ms())),
+            "each post carries its time: {doubts:?}"
+        );
+        let second = resuming
+            .settle(|d| match d.id.as_str() {
+                "d" => Verdict::Delivered,
+                "a" => Verdict::Again,
+                _ => Verdict::InDoubt,
+            })
+            .expect("settle");
+        let p = second.previous();
+        assert_eq!(
+            (
+                p.delivered,
+                p.settled_delivered,
+                p.settled_again,
+                p.in_doubt
+            ),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(p.in_doubt_ids, ["u"]);
+        // The page is read again: only the one to post again is handed out.
+        assert_eq!(
+            ids(&second.page(page(0, &["d", "a", "u", "n"], None), all)),
+            ["a"]
+        );
+        second.posting("a").expect("write");
+        second.finished("a", &Outcome::Delivered);
+        assert!(second.page(page(1, &[], None), all).is_empty());
+        assert!(second.is_complete());
+        let totals = second.close(0).expect("close");
+        assert_eq!((totals.delivered, totals.in_doubt), (3, 1));
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_posts_in_flight_with_their_time() {
+        let dir = Dir::new("in-flight");
+        let cp = Checkpoint::create(&dir.file(), identity("hi", "")).expect("create");
+        cp.page(page(0, &["slow"], Some("slow")), all);
+        cp.posting("slow").expect("write");
+        // Enough other posts to take a snapshot while "slow" is in flight.
+        let n = COMPACT_EVERY as usize;
+        for p in 0..n / 50 {
+            let ids: Vec<String> = (0..50).map(|i| format!("id{p}-{i}")).collect();
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let after = format!("id{p}-49");
+            cp.page(page(1, &refs, Some(&after)), all);
+            for id in &refs {
+                cp.posting(id).expect("write");
+                cp.finished(id, &Outcome::Delivered);
+            }
+        }
+        drop(cp);
+        let text = fs::read_to_string(dir.file()).expect("read");
+        assert!(
+            !text.contains("{\"post\":\"slow\""),
+            "its post event went with the snapshot"
+        );
+        let resuming = Checkpoint::resume(&dir.file(), &identity("hi", "")).expect("resume");
+        let doubts = resuming.doubts();
+        assert_eq!(doubts.len(), 1, "{doubts:?}");
+        assert_eq!(doubts[0].id, "slow");
+        assert!(doubts[0].at.is_some());
+        // Left in doubt: never handed out again.
+        let cp = resuming.settle(|_| Verdict::InDoubt).expect("settle");
+        assert!(cp.page(page(0, &["slow"], None), all).is_empty());
+    }
+
+    #[test]
+    fn a_format_1_file_resumes_its_untimed_doubts_stay_in_doubt() {
+        let dir = Dir::new("format-1");
+        let snapshot = serde_json::json!({
+            "wsadminBroadcastCheckpoint": 1,
+            "identity": identity("hi", ""),
+            "totals": Totals::default(),
+            "segments": [{"at": "start"}, {"at": "done"}],
+        });
+        let text = format!("{snapshot}\n{{\"post\":\"old\",\"seg\":0}}\n");
+        fs::write(dir.file(), text).expect("write");
+        let resuming = Checkpoint::resume(&dir.file(), &identity("hi", "")).expect("resume");
+        assert_eq!(
+            resuming.doubts(),
+            [Doubt {
+                id: "old".into(),
+                at: None
+            }]
+        );
+        assert_eq!(
+            judge(&resuming.doubts()[0], Some(&info(Some(i64::MAX))), 0),
+            Verdict::InDoubt
+        );
     }
 
     #[test]

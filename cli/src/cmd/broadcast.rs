@@ -2,16 +2,18 @@
 //! matching), through the core fan-out engine: the scan feeds posting as it
 //! pages, requests are bounded, paced and retried, gone records pruned.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::Result;
 use bytes::Bytes;
 use futures::{TryStreamExt, future, stream};
 use serde::Serialize;
-use wsadmin_core::checkpoint::{Checkpoint, Identity};
+use wsadmin_core::checkpoint::{Checkpoint, Doubt, Identity, Resuming, Verdict, judge};
 use wsadmin_core::fanout::{broadcast, broadcast_with};
+use wsadmin_core::stale::RecordFate;
 use wsadmin_core::store::{ScanOptions, ScanProgress, StoreError};
-use wsadmin_core::{Outcome, SweepReport};
+use wsadmin_core::{ConnectionInfo, Finished, Outcome, SweepReport};
 
 use crate::confirm;
 use crate::deployment::Deployment;
@@ -45,6 +47,17 @@ struct Resumable {
     in_doubt: u64,
     /// The first of them (`wsadmin send` them to make sure).
     in_doubt_ids: Vec<String>,
+    /// Posts in doubt a resume settled (GetConnection's lastActiveAt):
+    /// `delivered` (active at or after the post; counted in the report's
+    /// delivered) and `again` (quiet since, or gone: posted again).
+    settled: Settled,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Settled {
+    delivered: u64,
+    again: u64,
 }
 
 /// A dry run's own fields.
@@ -175,7 +188,7 @@ async fn checkpointed(
     let filter = args.filter.filter(None);
     // `--where room=7` on a room-partitioned registry: one Query (one
     // "segment" for the checkpoint), as without a checkpoint.
-    let scan = store
+    let mut scan = store
         .plan(&filter, ScanOptions::segments(args.segments))
         .await;
     let identity = Identity {
@@ -200,6 +213,13 @@ async fn checkpointed(
         Some(path) => Some(Checkpoint::resume(path, &identity)?),
         None => None,
     };
+    // A position is per segment: a resume scans in the checkpoint's
+    // segments, whatever --segments says now.
+    if let Some(saved) = resumed.as_ref().map(|r| r.identity().segments)
+        && saved != scan.effective_segments()
+    {
+        scan = store.plan(&filter, ScanOptions::segments(saved)).await;
+    }
     let whole_table = args.filter.is_empty();
     if whole_table {
         let what = format!(
@@ -209,7 +229,16 @@ async fn checkpointed(
         confirm::confirm(args.confirm.yes, &what, async { Ok(store.count(4).await?) }).await?;
     }
     let checkpoint = match (resumed, &args.checkpoint) {
-        (Some(c), _) => c,
+        (Some(resuming), _) => match settle_doubts(dep, &args, resuming).await? {
+            Some(c) => c,
+            None => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "wsadmin: interrupted while settling the posts in doubt: nothing posted, the checkpoint left as it was"
+                );
+                return Ok(Status::Interrupted);
+            }
+        },
         (None, Some(path)) => Checkpoint::create(path, identity)?,
         (None, None) => unreachable!("called with --checkpoint or --resume"),
     };
@@ -266,9 +295,64 @@ async fn checkpointed(
             complete,
             in_doubt: totals.in_doubt,
             in_doubt_ids: totals.in_doubt_ids,
+            settled: Settled {
+                delivered: totals.settled_delivered,
+                again: totals.settled_again,
+            },
         }),
     };
     report::finish(out, w, &report, command)
+}
+
+/// Settles the posts a killed run left in doubt, before anything is
+/// posted: GetConnection for each (through the sweep: paced, retried), then
+/// [`judge`] on AWS's clock as the answers told it. An unanswered one stays
+/// in doubt (never posted again). `None`: stopped by Ctrl-C meanwhile,
+/// nothing written.
+async fn settle_doubts(
+    dep: &Deployment,
+    args: &BroadcastArgs,
+    resuming: Resuming,
+) -> Result<Option<Checkpoint>> {
+    let doubts = resuming.doubts();
+    if doubts.is_empty() {
+        return Ok(Some(resuming.settle(|_| Verdict::InDoubt)?));
+    }
+    let gateway = &dep.target.gateway;
+    let sweep = report::engine(dep, args.concurrency, &args.sweep);
+    // Per id: Some(info) live, None gone; absent, unanswered.
+    let mut answers: HashMap<String, Option<ConnectionInfo>> = HashMap::new();
+    sweep
+        .run(
+            stream::iter(doubts.iter().map(Ok::<_, StoreError>)),
+            |doubt: &Doubt, ctx| async move {
+                let (outcome, data) = match ctx.call(|| gateway.get(&doubt.id)).await {
+                    Ok(info) => (Outcome::Live(Box::new(info.clone())), Some(Some(info))),
+                    Err(e) if e.is_gone() => (Outcome::Gone(RecordFate::WouldRemove), Some(None)),
+                    Err(e) => (Outcome::from_call(e), None),
+                };
+                Finished {
+                    id: doubt.id.clone(),
+                    outcome,
+                    data,
+                }
+            },
+            |done, _| {
+                if let Some(answer) = &done.data {
+                    answers.insert(done.id.clone(), answer.clone());
+                }
+            },
+        )
+        .await;
+    if crate::interrupt::token().is_cancelled() {
+        return Ok(None);
+    }
+    let offset = dep.target.clock().offset_ms().unwrap_or(0);
+    let checkpoint = resuming.settle(|doubt| match answers.get(&doubt.id) {
+        Some(live) => judge(doubt, live.as_ref(), offset),
+        None => Verdict::InDoubt,
+    })?;
+    Ok(Some(checkpoint))
 }
 
 impl Summary for Broadcast {
@@ -297,10 +381,18 @@ impl Summary for Broadcast {
             r.gone, r.records_removed
         )?;
         if let Some(c) = &self.checkpoint {
+            let settled = c.settled.delivered + c.settled.again;
+            if settled > 0 {
+                writeln!(
+                    w,
+                    "  settled      {settled} posts a killed run left in doubt: {} had reached the client (active since the post), {} posted again (quiet since, or gone)",
+                    c.settled.delivered, c.settled.again
+                )?;
+            }
             if c.in_doubt > 0 {
                 writeln!(
                     w,
-                    "  in doubt     {} (a killed run began these posts and never saw them end: not sent again; e.g. {})",
+                    "  in doubt     {} (a killed run began these posts and GetConnection could not settle them: not sent again; e.g. {})",
                     c.in_doubt,
                     c.in_doubt_ids
                         .iter()
