@@ -5,8 +5,8 @@
 //! message says what happened to which connection at which endpoint. Two
 //! paths carry the requests, behind the one [`Gateway`] type and the same
 //! classification: the lean one (`gateway/lean.rs`: one pooled hyper
-//! client, SigV4 with a key derived once a day) and the AWS SDK's client
-//! (`gateway/sdk.rs`, the default), chosen by [`GatewayClient`]. Neither
+//! client, SigV4 with a key derived once a day; the default) and the AWS
+//! SDK's client (`gateway/sdk.rs`), chosen by [`GatewayClient`]. Neither
 //! retries: retrying is the caller's decision (the fan-out engine retries
 //! with its own policy).
 
@@ -256,20 +256,19 @@ pub struct ConnectionInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GatewayClient {
     /// One pooled hyper client and a SigV4 signer with its key derived
-    /// once a day: a few µs of CPU a request. Opt-in for now: its client
-    /// is its own, outside the HTTP client the SDK configuration carries,
-    /// so the local stack's bound on the handlers' connections per host
-    /// does not hold it (the message-flood test starves new clients).
+    /// once a day: a few µs of CPU a request. The default. Its connections
+    /// are its own, outside the HTTP client the SDK configuration carries:
+    /// a process whose many callers share one gateway bounds it with
+    /// [`Gateway::bounded`] (the local stack's handlers do).
+    #[default]
     Lean,
     /// `aws-sdk-apigatewaymanagement`: the SDK's orchestrator (interceptors,
     /// config bags, identity and endpoint resolution) on every request.
-    /// The default.
-    #[default]
     Sdk,
 }
 
-/// Names the client for every gateway a process builds: `lean` or `sdk`
-/// (the default). Read by [`Gateway::new`] and [`Gateway::with_clock`].
+/// Names the client for every gateway a process builds: `lean` (the
+/// default) or `sdk`. Read by [`Gateway::new`] and [`Gateway::with_clock`].
 pub const ENV_GATEWAY_CLIENT: &str = "WSADMIN_GATEWAY_CLIENT";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -314,6 +313,9 @@ pub struct Gateway {
     endpoint: ManagementEndpoint,
     /// Learns AWS's time from every answer's `Date`.
     clock: Clock,
+    /// At most this many requests in flight across this gateway's clones
+    /// ([`Gateway::bounded`]).
+    gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 #[derive(Debug, Clone)]
@@ -388,7 +390,28 @@ impl Gateway {
             transport,
             endpoint,
             clock,
+            gate: None,
         })
+    }
+
+    /// At most `max_in_flight` requests of this gateway and its clones in
+    /// flight at once; more wait for one to end. On keep-alive HTTP/1.1 a
+    /// request in flight is a connection: this bounds the connections of a
+    /// process whose many callers share one gateway (the local stack's
+    /// in-process handlers, whichever client carries them). A sweep bounds
+    /// its own requests already.
+    pub fn bounded(mut self, max_in_flight: usize) -> Self {
+        self.gate = Some(Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1))));
+        self
+    }
+
+    /// A turn to make a request, when bounded (the semaphore is never
+    /// closed: a failure to acquire goes ahead unbounded).
+    async fn turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        match &self.gate {
+            Some(gate) => gate.acquire().await.ok(),
+            None => None,
+        }
     }
 
     pub fn endpoint(&self) -> &ManagementEndpoint {
@@ -417,6 +440,7 @@ impl Gateway {
         let data = data.into();
         validate_connection_id(connection_id)?;
         GatewayError::check_payload(data.len())?;
+        let _turn = self.turn().await;
         match &self.transport {
             Transport::Lean(t) => t.post(connection_id, data).await,
             Transport::Sdk(t) => t.post(connection_id, data).await,
@@ -427,6 +451,7 @@ impl Gateway {
     /// GetConnection.
     pub async fn get(&self, connection_id: &str) -> Result<ConnectionInfo, GatewayError> {
         validate_connection_id(connection_id)?;
+        let _turn = self.turn().await;
         match &self.transport {
             Transport::Lean(t) => t.get(connection_id).await,
             Transport::Sdk(t) => t.get(connection_id).await,
@@ -437,6 +462,7 @@ impl Gateway {
     /// DeleteConnection: closes the connection (its `$disconnect` runs).
     pub async fn delete(&self, connection_id: &str) -> Result<(), GatewayError> {
         validate_connection_id(connection_id)?;
+        let _turn = self.turn().await;
         match &self.transport {
             Transport::Lean(t) => t.delete(connection_id).await,
             Transport::Sdk(t) => t.delete(connection_id).await,

@@ -105,6 +105,9 @@ pub struct Handlers {
     scan: ScanOptions,
     /// Management API clients by endpoint, so warm invocations reuse them.
     gateways: Mutex<HashMap<ManagementEndpoint, Gateway>>,
+    /// Requests in flight per Management API client, at most
+    /// ([`Handlers::with_gateway_bound`]).
+    gateway_bound: Option<usize>,
 }
 
 impl Handlers {
@@ -124,7 +127,17 @@ impl Handlers {
             sweep: SweepConfig::default(),
             scan: ScanOptions::default(),
             gateways: Mutex::new(HashMap::new()),
+            gateway_bound: None,
         }
+    }
+
+    /// At most `max_in_flight` Management API requests in flight across
+    /// every invocation of these handlers (per endpoint): for many
+    /// invocations in one process (the local stack), as the HTTP client
+    /// the SDK configuration carries bounds its connections per host.
+    pub fn with_gateway_bound(mut self, max_in_flight: usize) -> Self {
+        self.gateway_bound = Some(max_in_flight);
+        self
     }
 
     /// Configuration from environment variables, looked up through `var`.
@@ -207,7 +220,10 @@ impl Handlers {
         if let Some(g) = cache.get(&endpoint) {
             return Ok(g.clone());
         }
-        let gateway = Gateway::new(&self.sdk, endpoint.clone()).map_err(|e| e.to_string())?;
+        let mut gateway = Gateway::new(&self.sdk, endpoint.clone()).map_err(|e| e.to_string())?;
+        if let Some(bound) = self.gateway_bound {
+            gateway = gateway.bounded(bound);
+        }
         cache.insert(endpoint, gateway.clone());
         Ok(gateway)
     }

@@ -310,7 +310,10 @@ impl LocalStack {
                 dynamodb_endpoint,
             ))
             .build();
-        let handlers = Handlers::new(handler_sdk, table, Some(endpoint));
+        // The SDK path's connections are bounded by that client; the lean
+        // path's by the gateway's own bound, the same.
+        let handlers = Handlers::new(handler_sdk, table, Some(endpoint))
+            .with_gateway_bound(HANDLER_CONNECTIONS_PER_HOST);
         let lambda = match config.stack.functions.is_empty() {
             true => None,
             false => {
