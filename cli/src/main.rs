@@ -49,7 +49,11 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.verbose, cli.global.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: a sweep's requests, their connections and the scan all
+    // wake each other on it. A multi-thread runtime spent ~30% more CPU a
+    // delivery on futex wake-ups and task hand-offs between its workers
+    // (BENCHMARKS.md, issue 18); nothing here needs a second core.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -9,8 +9,13 @@ use crate::{Event, Handlers, Route};
 /// The whole `main` of a route's binary: serves `route` until the Lambda
 /// environment stops it; a failure to start (configuration, runtime) is
 /// one line on stderr (CloudWatch) naming the cause, and a failed exit.
+///
+/// One thread: an invocation's posts and their connections wake each other
+/// on it, without the futex wake-ups and hand-offs of a multi-thread
+/// runtime (~30% of the CPU a delivery, BENCHMARKS.md, issue 18), and a
+/// 512 MB function has a third of one vCPU anyway.
 pub fn main(route: Route) -> std::process::ExitCode {
-    let result = tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(Error::from)

@@ -140,7 +140,15 @@ fn main() -> std::process::ExitCode {
 }
 
 fn bench(cli: Cli) -> Result<()> {
-    let rt = tokio::runtime::Runtime::new()?;
+    // `message` runs the function's code as its binary runs it: on one
+    // thread (`wsadmin_handlers::lambda::main`).
+    let rt = if matches!(cli.command, Command::Message { .. }) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Runtime::new()?
+    };
     rt.block_on(async {
         let info = LocalStackInfo::read(&LocalStackInfo::default_path())?;
         let target: SocketAddr = info
