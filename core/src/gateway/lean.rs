@@ -56,6 +56,55 @@ pub(super) struct LeanTransport {
     region: String,
     signing: Signing,
     clock: Clock,
+    /// The last second's `x-amz-date`, written once a second.
+    dates: DateCache,
+    /// The last payload's hash: a broadcast posts one payload to everyone.
+    payload_hashes: PayloadHashCache,
+}
+
+/// `AmzDate::at`, formatted once per second.
+#[derive(Debug, Default)]
+struct DateCache(std::sync::Mutex<Option<(u64, Arc<AmzDate>)>>);
+
+impl DateCache {
+    fn at(&self, now: SystemTime) -> Arc<AmzDate> {
+        let secs = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &*cached {
+            Some((at, date)) if *at == secs => date.clone(),
+            _ => {
+                let date = Arc::new(AmzDate::at(now));
+                *cached = Some((secs, date.clone()));
+                date
+            }
+        }
+    }
+}
+
+/// The SHA-256 of the last payload signed, kept with the payload itself:
+/// the same `Bytes` (a clone shares the buffer) is the same payload, and
+/// holding it keeps its buffer from being reused for another.
+#[derive(Debug, Default)]
+struct PayloadHashCache(std::sync::Mutex<Option<(Bytes, Arc<str>)>>);
+
+impl PayloadHashCache {
+    fn of(&self, body: &Bytes) -> Arc<str> {
+        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((payload, hash)) = &*cached
+            && payload.as_ptr() == body.as_ptr()
+            && payload.len() == body.len()
+        {
+            return hash.clone();
+        }
+        let hash: Arc<str> = sigv4::payload_hash(body).into();
+        // Empty bodies (GET, DELETE) share a dangling pointer: not kept.
+        if !body.is_empty() {
+            *cached = Some((body.clone(), hash.clone()));
+        }
+        hash
+    }
 }
 
 /// The credentials and today's key, renewed as they age.
@@ -165,6 +214,8 @@ impl LeanTransport {
                 loading: tokio::sync::Mutex::new(()),
             },
             clock,
+            dates: DateCache::default(),
+            payload_hashes: PayloadHashCache::default(),
         })
     }
 
@@ -191,19 +242,18 @@ impl LeanTransport {
         body: Bytes,
     ) -> Result<Bytes, SdkFailure> {
         let now = SystemTime::now();
-        let date = AmzDate::at(now);
+        let date = self.dates.at(now);
         let current = self.signing.current(now, date.day, &self.region).await?;
-        let path = format!(
-            "{}/@connections/{}",
-            self.path_prefix,
-            sigv4::encode_label(connection_id)
-        );
-        let hash = sigv4::payload_hash(&body);
-        let mut req = Request::builder()
-            .method(method.clone())
-            .uri(format!("{}{path}", self.origin));
-        if sigv4::needs_normalization(&path) {
-            let url = format!("{}{path}", self.origin);
+        let label = sigv4::encode_label(connection_id);
+        let mut url =
+            String::with_capacity(self.origin.len() + self.path_prefix.len() + 14 + label.len());
+        for part in [&self.origin, &self.path_prefix, "/@connections/", &label] {
+            url.push_str(part);
+        }
+        let path = &url[self.origin.len()..];
+        let hash = self.payload_hashes.of(&body);
+        let mut req = Request::builder().method(method.clone()).uri(url.as_str());
+        if sigv4::needs_normalization(path) {
             let headers = sigv4::sign_in_full(
                 &current.credentials,
                 &self.region,
@@ -222,10 +272,10 @@ impl LeanTransport {
             let authorization =
                 current
                     .key
-                    .authorization(method.as_str(), &path, &self.host, &date, &hash);
+                    .authorization(method.as_str(), path, &self.host, &date, &hash);
             req = req
                 .header(HOST, self.host_value.clone())
-                .header("x-amz-date", date.text)
+                .header("x-amz-date", date.text.as_str())
                 .header(AUTHORIZATION, authorization);
             if let Some(token) = current.key.session_token() {
                 req = req.header("x-amz-security-token", token.clone());
@@ -476,6 +526,32 @@ mod tests {
             } => (status, code, message),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_payloads_hash_is_reused_only_for_that_payload() {
+        let cache = PayloadHashCache::default();
+        let hello = Bytes::from(b"hello".to_vec());
+        let first = cache.of(&hello);
+        assert_eq!(&*first, sigv4::payload_hash(b"hello"));
+        // A clone shares the buffer: the same hash, not computed again.
+        assert!(Arc::ptr_eq(&first, &cache.of(&hello.clone())));
+        // Another payload, even of the same length, is hashed.
+        let world = Bytes::from(b"world".to_vec());
+        assert_eq!(&*cache.of(&world), sigv4::payload_hash(b"world"));
+        assert_eq!(&*cache.of(&Bytes::new()), sigv4::payload_hash(b""));
+        assert_eq!(&*cache.of(&hello.slice(1..)), sigv4::payload_hash(b"ello"));
+    }
+
+    #[test]
+    fn the_date_is_written_once_a_second() {
+        let cache = DateCache::default();
+        let t = std::time::UNIX_EPOCH + Duration::from_millis(1_796_300_000_250);
+        let a = cache.at(t);
+        assert!(Arc::ptr_eq(&a, &cache.at(t + Duration::from_millis(700))));
+        let b = cache.at(t + Duration::from_millis(800));
+        assert_eq!(*b, AmzDate::at(t + Duration::from_secs(1)));
+        assert_ne!(a.text, b.text);
     }
 
     #[test]

@@ -10,7 +10,6 @@
 //! It must not read the clock or the credentials itself: the caller passes
 //! the time and the key.
 
-use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
@@ -220,29 +219,44 @@ impl DayKey {
         payload_hash: &str,
     ) -> String {
         debug_assert_eq!(date.day, self.day, "a key signs its own day only");
-        let mut canonical = String::with_capacity(256 + wire_path.len());
-        let _ = write!(
-            canonical,
-            "{method}\n{}\n\nhost:{host}\nx-amz-date:{}\n",
-            canonical_path(wire_path),
-            date.text
-        );
-        let token = self.session_token.as_ref().map(|t| t.to_str());
+        // Plain pushes, not `write!`: this runs once per request.
+        let token = self
+            .session_token
+            .as_ref()
+            .map(|t| t.to_str().map(str::trim));
+        let mut canonical = String::with_capacity(256 + 2 * wire_path.len());
+        for part in [method, "\n", &canonical_path(wire_path), "\n\nhost:", host] {
+            canonical.push_str(part);
+        }
+        for part in ["\nx-amz-date:", &date.text, "\n"] {
+            canonical.push_str(part);
+        }
         if let Some(Ok(token)) = token {
-            let _ = writeln!(canonical, "x-amz-security-token:{}", token.trim());
+            for part in ["x-amz-security-token:", token, "\n"] {
+                canonical.push_str(part);
+            }
         }
         let signed = if token.is_some() {
             "host;x-amz-date;x-amz-security-token"
         } else {
             "host;x-amz-date"
         };
-        let _ = write!(canonical, "\n{signed}\n{payload_hash}");
-        let string_to_sign = format!(
-            "{ALGORITHM}\n{}\n{}\n{}",
-            date.text,
-            self.scope,
-            hex(&Sha256::digest(canonical.as_bytes()))
-        );
+        for part in ["\n", signed, "\n", payload_hash] {
+            canonical.push_str(part);
+        }
+        let canonical_hash = hex(&Sha256::digest(canonical.as_bytes()));
+        let mut string_to_sign = String::with_capacity(160);
+        for part in [
+            ALGORITHM,
+            "\n",
+            &date.text,
+            "\n",
+            &self.scope,
+            "\n",
+            &canonical_hash,
+        ] {
+            string_to_sign.push_str(part);
+        }
         let signature =
             aws_sigv4::sign::v4::calculate_signature(&self.key, string_to_sign.as_bytes());
         let mut out = String::with_capacity(self.authorization_prefix.len() + signature.len());
