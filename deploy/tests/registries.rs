@@ -135,6 +135,11 @@ fn detect(local: &Local, dir: &Path) -> String {
     );
     let text = stdout(&out);
     local.wsadmin_as_operator(dir, &["context", "use", "chat"]);
+    // The saved mapping shows with the context, as `registry show` shows it.
+    let context = json(&local.wsadmin_as_operator(dir, &["context", "show", "-o", "json"]));
+    let registry = json(&local.wsadmin_as_operator(dir, &["registry", "show", "-o", "json"]));
+    assert!(context["registry"].is_object(), "{context}");
+    assert_eq!(context["registry"], registry["mapping"], "{context}");
     text
 }
 

@@ -47,7 +47,15 @@ fn camel_case_spec<S: serde::Serializer>(
         profile: &'a Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         dynamodb_endpoint: &'a Option<String>,
+        /// How the table holds its connections; absent: our own schema.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        registry: Option<Registry<'a>>,
     }
+    #[derive(Serialize)]
+    struct Registry<'a>(
+        #[serde(serialize_with = "super::registry::camel_case_mapping")]
+        &'a wsadmin_core::registry::Mapping,
+    );
     Json {
         endpoint: &spec.endpoint,
         api_id: &spec.api_id,
@@ -57,6 +65,7 @@ fn camel_case_spec<S: serde::Serializer>(
         region: &spec.region,
         profile: &spec.profile,
         dynamodb_endpoint: &spec.dynamodb_endpoint,
+        registry: spec.registry.as_ref().map(Registry),
     }
     .serialize(s)
 }

@@ -57,7 +57,7 @@ struct Shown<'a> {
 
 /// The mapping as JSON: camelCase keys, as every JSON key of ours (the
 /// contexts file, TOML, keeps kebab-case).
-fn camel_case_mapping<S: serde::Serializer>(
+pub(crate) fn camel_case_mapping<S: serde::Serializer>(
     mapping: &&Mapping,
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
