@@ -7,7 +7,9 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use aws_config::SdkConfig;
 use wsadmin_core::clock::Clock;
 use wsadmin_core::control_plane::ControlPlane;
+use wsadmin_core::detect::DetectError;
 use wsadmin_core::local::LocalStackInfo;
+use wsadmin_core::registry::Mapping;
 use wsadmin_core::sdk::{LoadError, load, static_config};
 use wsadmin_core::{ConnectionStore, Gateway, ManagementEndpoint, TableConfig, Target};
 
@@ -184,7 +186,22 @@ impl Selection {
         if let Some(key) = &spec.table_key {
             table = table.with_key(key.clone());
         }
-        let store = ConnectionStore::at(&sdk, spec.dynamodb_endpoint.as_deref(), table);
+        let mut store = ConnectionStore::at(&sdk, spec.dynamodb_endpoint.as_deref(), table);
+        // The local stack of a template whose table has its own shape: its
+        // state file names the key, not how the items hold connections
+        // (unless the flags say how: --registry-*, another --table-key).
+        let own_shape = self
+            .local
+            .as_ref()
+            .and_then(|info| info.table_key.as_ref())
+            .is_some_and(|key| spec.table_key.as_ref() == Some(key));
+        if own_shape
+            && spec.registry.is_none()
+            && let Some(mapping) = local_mapping(&store).await?
+        {
+            let table = TableConfig::new(store.table().name.clone()).with_mapping(mapping);
+            store = ConnectionStore::at(&sdk, spec.dynamodb_endpoint.as_deref(), table);
+        }
         let gateway = Gateway::with_clock(&sdk, endpoint, clock())?;
         Ok(Deployment {
             target: Target {
@@ -197,6 +214,33 @@ impl Selection {
             api_id,
             local: self.local.is_some(),
         })
+    }
+}
+
+/// Items `--context local` samples to detect the mapping of a table of
+/// another shape (as `registry detect` does by default).
+const LOCAL_DETECT_SAMPLE: u32 = 200;
+
+/// The mapping of the local stack's table when it is not ours, detected
+/// as `wsadmin registry detect` would (`None`: the table is empty, nothing
+/// to detect from or act on). A table in which no attribute looks like a
+/// connection id is refused rather than read with our schema, which would
+/// take other values (`ROOM#7`) for connection ids.
+async fn local_mapping(store: &ConnectionStore) -> Result<Option<Mapping>> {
+    match crate::cmd::registry::detect_in(store, LOCAL_DETECT_SAMPLE).await {
+        Ok(p) => {
+            tracing::info!(
+                "the local stack's table {:?} has its own shape: using the mapping detected from {} sampled items (`wsadmin --context local registry detect` shows why)",
+                store.table().name,
+                p.sampled
+            );
+            Ok(Some(p.mapping))
+        }
+        Err(e) if matches!(e.downcast_ref(), Some(DetectError::Empty { .. })) => Ok(None),
+        Err(e) => Err(e.context(format!(
+            "the local stack's table {:?} has its own shape, and no mapping of it could be detected (give one with --registry-id ATTR[=PATTERN])",
+            store.table().name
+        ))),
     }
 }
 

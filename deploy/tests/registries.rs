@@ -375,6 +375,44 @@ async fn a_room_partitioned_registry_posts_once_per_connection_and_queries_a_roo
     );
 }
 
+/// `--context local` on a stack whose table has its own shape (the state
+/// file names its key, not a mapping): the mapping is detected as the
+/// command starts, so the ids are the connections', a broadcast reaches
+/// each once, and prune removes nothing live. Our own schema read in its
+/// place would take `ROOM#7` for a connection id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_context_on_a_stack_of_another_shape_detects_its_mapping() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let local = Local::start(dir.path(), &stack_for(dir.path(), "rooms"));
+    let mut all = clients(&local, &["rooms=1,7", "rooms=7", "rooms=1,2,3"]).await;
+    let ids = json(&local.wsadmin(dir.path(), &["list", "-o", "json"]));
+    let ids: Vec<&str> = ids
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["connectionId"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    assert!(ids.iter().all(|id| !id.starts_with("ROOM#")), "{ids:?}");
+    let out = local.wsadmin(
+        dir.path(),
+        &["broadcast", "--yes", "--data", "local", "-o", "json"],
+    );
+    let report = json(&out);
+    assert_eq!(
+        (report["delivered"].as_u64(), report["repeats"].as_u64()),
+        (Some(3), Some(3)),
+        "{report}"
+    );
+    for ws in all.iter_mut() {
+        assert_eq!(drain(ws, Duration::from_millis(500)).await, ["local"]);
+    }
+    let before = all_items(&local).await;
+    let pruned = json(&local.wsadmin(dir.path(), &["prune", "--yes", "-o", "json"]));
+    assert_eq!(pruned["recordsRemoved"], 0, "{pruned}");
+    assert_eq!(all_items(&local).await, before, "nothing touched");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_mappings_are_refused_in_one_line() {
     let dir = tempfile::tempdir().expect("tempdir");

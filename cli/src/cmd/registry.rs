@@ -8,6 +8,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use serde::Serialize;
+use wsadmin_core::ConnectionStore;
 use wsadmin_core::detect::{self, Proposal};
 use wsadmin_core::registry::Mapping;
 use wsadmin_core::store::Ttl;
@@ -115,7 +116,11 @@ fn write_mapping(w: &mut dyn Write, mapping: &Mapping) -> Result<()> {
 
 /// Detects the mapping of the deployment's table.
 pub async fn detect(dep: &Deployment, sample: u32) -> Result<Proposal> {
-    let store = &dep.target.store;
+    detect_in(&dep.target.store, sample).await
+}
+
+/// [`detect`] on a store.
+pub async fn detect_in(store: &ConnectionStore, sample: u32) -> Result<Proposal> {
     let keys = store.keys().await?.clone();
     let ttl = match store.describe_ttl().await {
         Ok(Ttl::Described {
