@@ -20,23 +20,33 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// The `wsadmin` binary of this build (a package's tests can name only its
-/// own binaries): beside `wsstack`, built first if this run did not build it.
+/// own binaries): beside `wsstack`, brought up to date once per test
+/// process (a no-op when it is; a binary merely present may predate the
+/// sources, and a test would then check old code).
 pub fn wsadmin_bin() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_wsstack"))
-        .parent()
-        .expect("the binaries' directory")
-        .to_owned();
-    let bin = dir.join("wsadmin");
-    if !bin.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--locked", "-p", "wsadmin", "--bin", "wsadmin"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo builds wsadmin");
-        assert!(status.success(), "building wsadmin failed");
-    }
-    bin
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = Path::new(env!("CARGO_BIN_EXE_wsstack"))
+                .parent()
+                .expect("the binaries' directory")
+                .to_owned();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut build = Command::new(cargo);
+            build.args([
+                "build", "--locked", "-q", "-p", "wsadmin", "--bin", "wsadmin",
+            ]);
+            if dir.ends_with("release") {
+                build.arg("--release");
+            }
+            let status = build
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("cargo builds wsadmin");
+            assert!(status.success(), "building wsadmin failed");
+            dir.join("wsadmin")
+        })
+        .clone()
 }
 
 pub fn state_file(dir: &Path) -> PathBuf {
