@@ -13,7 +13,10 @@ use wsadmin_core::record::validate_connection_id;
 use crate::exit::usage;
 
 /// The ids of the command line, `-` replaced by the lines of `stdin`
-/// (blank lines skipped), every one validated. Empty is a usage error.
+/// (blank lines skipped), every one validated, each once (in the order
+/// first given: `list -o ids` of a registry with an item per room
+/// repeats a connection, and a pipe into `send` must not message it
+/// twice). Empty is a usage error.
 pub fn gather(args: &[String], stdin: &mut dyn BufRead) -> Result<Vec<String>> {
     let dashes = args.iter().filter(|a| *a == "-").count();
     if dashes > 1 {
@@ -55,6 +58,8 @@ pub fn gather(args: &[String], stdin: &mut dyn BufRead) -> Result<Vec<String>> {
     if ids.is_empty() {
         return Err(usage("no connection id given"));
     }
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.retain(|id| seen.insert(id.clone()));
     Ok(ids)
 }
 
@@ -103,6 +108,13 @@ mod tests {
         let mut input: &[u8] = b"AAAA=\n\n  -BBB=  \r\nCCC=";
         let ids = gather(&strings(&["X=", "-"]), &mut input).expect("ids");
         assert_eq!(ids, ["X=", "AAAA=", "-BBB=", "CCC="]);
+    }
+
+    #[test]
+    fn an_id_given_twice_is_acted_on_once() {
+        let mut input: &[u8] = b"B=\nA=\nB=\nC=\n";
+        let ids = gather(&strings(&["A=", "-", "C="]), &mut input).expect("ids");
+        assert_eq!(ids, ["A=", "B=", "C="]);
     }
 
     #[test]

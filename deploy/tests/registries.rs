@@ -407,6 +407,43 @@ async fn the_local_context_on_a_stack_of_another_shape_detects_its_mapping() {
     for ws in all.iter_mut() {
         assert_eq!(drain(ws, Duration::from_millis(500)).await, ["local"]);
     }
+    // `list -o ids` prints a line per item (per room joined); piped into
+    // `send -`, each connection still gets the message once.
+    let listed = stdout(&local.wsadmin(dir.path(), &["list", "-o", "ids"]));
+    assert_eq!(listed.lines().count(), 6, "{listed}");
+    let mut send = std::process::Command::new(support::stack::wsadmin_bin())
+        .env(
+            "WSADMIN_LOCAL_STATE",
+            support::stack::state_file(dir.path()),
+        )
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args([
+            "--context",
+            "local",
+            "send",
+            "-",
+            "--data",
+            "piped",
+            "-o",
+            "json",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("wsadmin send runs");
+    {
+        use std::io::Write as _;
+        let mut stdin = send.stdin.take().expect("stdin");
+        stdin.write_all(listed.as_bytes()).expect("ids written");
+    }
+    let sent = send.wait_with_output().expect("wsadmin send ends");
+    let sent = json(&sent);
+    let results = sent.as_array().expect("a result per connection");
+    assert_eq!(results.len(), 3, "{sent}");
+    assert!(results.iter().all(|r| r["result"] == "delivered"), "{sent}");
+    for ws in all.iter_mut() {
+        assert_eq!(drain(ws, Duration::from_millis(500)).await, ["piped"]);
+    }
     let before = all_items(&local).await;
     let pruned = json(&local.wsadmin(dir.path(), &["prune", "--yes", "-o", "json"]));
     assert_eq!(pruned["recordsRemoved"], 0, "{pruned}");
