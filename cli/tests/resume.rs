@@ -11,6 +11,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
+use assert_cmd::assert::Assert;
 use support::{Client, Harness, Running, eventually, fails_with, json, start, stdout};
 
 const CLIENTS: usize = 5_000;
@@ -48,6 +49,14 @@ async fn start_and_wait_for_half(
     run
 }
 
+/// `broadcast --yes --data MESSAGE --resume FILE` (and `extra`), succeeding.
+async fn resume(h: &Harness, message: &str, file: &Path, extra: &[&str]) -> Assert {
+    let file = file.to_str().expect("utf-8 path");
+    let mut args = vec!["broadcast", "--yes", "--data", message, "--resume", file];
+    args.extend_from_slice(extra);
+    h.local(&args).await.success()
+}
+
 /// Resumes, then checks every client got `message` exactly once (the
 /// posts a killed run left in doubt settled, none left in doubt); returns
 /// the report.
@@ -57,20 +66,7 @@ async fn resume_and_check(
     message: &str,
     file: &Path,
 ) -> serde_json::Value {
-    let file = file.to_str().expect("utf-8 path");
-    let out = h
-        .local(&[
-            "broadcast",
-            "--yes",
-            "--data",
-            message,
-            "--resume",
-            file,
-            "-o",
-            "json",
-        ])
-        .await
-        .success();
+    let out = resume(h, message, file, &["-o", "json"]).await;
     let v = json(&out);
     assert!(
         eventually(30, || received(clients) >= CLIENTS).await,
@@ -236,19 +232,7 @@ async fn posts_left_in_doubt_are_settled_by_each_connections_last_activity() {
         ),
     )
     .expect("write");
-    let out = h
-        .local(&[
-            "broadcast",
-            "--yes",
-            "--data",
-            message,
-            "--resume",
-            file.to_str().expect("utf-8 path"),
-            "-o",
-            "json",
-        ])
-        .await
-        .success();
+    let out = resume(&h, message, &file, &["-o", "json"]).await;
     let v = json(&out);
     assert!(
         eventually(10, || quiet.messages() == [message]
@@ -276,18 +260,7 @@ async fn posts_left_in_doubt_are_settled_by_each_connections_last_activity() {
         h.record(&gone.connection_id).await.is_none(),
         "the gone one's record removed"
     );
-    let text = stdout(
-        &h.local(&[
-            "broadcast",
-            "--yes",
-            "--data",
-            message,
-            "--resume",
-            file.to_str().expect("utf-8 path"),
-        ])
-        .await
-        .success(),
-    );
+    let text = stdout(&resume(&h, message, &file, &[]).await);
     assert!(
         text.contains("settled      3 posts a killed run left in doubt: 1 had reached the client"),
         "{text}"

@@ -1461,10 +1461,10 @@ mod tests {
         reopen(&dir.file(), &identity("hi", ""));
     }
 
-    #[test]
-    fn the_file_stays_bounded_and_keeps_its_state_across_snapshots() {
-        let dir = Dir::new("bounded");
-        let cp = Checkpoint::create(&dir.file(), identity("hi", "")).expect("create");
+    /// Posts [`COMPACT_EVERY`] ids in segment 1 (`id{page}-{i}`, 50 a
+    /// page), each delivered: a snapshot is taken on the way. Returns how
+    /// many.
+    fn post_enough_for_a_snapshot(cp: &Checkpoint) -> usize {
         let n = COMPACT_EVERY as usize;
         for p in 0..n / 50 {
             let ids: Vec<String> = (0..50).map(|i| format!("id{p}-{i}")).collect();
@@ -1476,6 +1476,14 @@ mod tests {
                 cp.finished(id, &Outcome::Delivered);
             }
         }
+        n
+    }
+
+    #[test]
+    fn the_file_stays_bounded_and_keeps_its_state_across_snapshots() {
+        let dir = Dir::new("bounded");
+        let cp = Checkpoint::create(&dir.file(), identity("hi", "")).expect("create");
+        let n = post_enough_for_a_snapshot(&cp);
         drop(cp);
         let lines = fs::read_to_string(dir.file())
             .expect("read")
@@ -1608,17 +1616,7 @@ mod tests {
         cp.page(page(0, &["slow"], Some("slow")), all);
         cp.posting("slow").expect("write");
         // Enough other posts to take a snapshot while "slow" is in flight.
-        let n = COMPACT_EVERY as usize;
-        for p in 0..n / 50 {
-            let ids: Vec<String> = (0..50).map(|i| format!("id{p}-{i}")).collect();
-            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let after = format!("id{p}-49");
-            cp.page(page(1, &refs, Some(&after)), all);
-            for id in &refs {
-                cp.posting(id).expect("write");
-                cp.finished(id, &Outcome::Delivered);
-            }
-        }
+        post_enough_for_a_snapshot(&cp);
         drop(cp);
         let text = fs::read_to_string(dir.file()).expect("read");
         assert!(
