@@ -466,6 +466,67 @@ async fn wss_to_the_local_stack_trusts_its_ca_from_the_state_file_or_ca() {
     h.stop().await;
 }
 
+/// The Management API at the stack's `https://` endpoint, through the lean
+/// client's own TLS connections: its CA trusted through `SSL_CERT_FILE` (as
+/// the SDK's client trusts one), refused without it; `send` posts and
+/// `disconnect` deletes over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_management_api_over_https_sends_and_disconnects() {
+    let certs = tempfile::tempdir().expect("dir");
+    let h = wsadmin_harness::start_tls(certs.path(), |_| {}).await;
+    let mut c = h.wss_client("lean-over-https/1.0").await;
+    let home = tempfile::tempdir().expect("dir");
+    let config = h.stack.config();
+    let endpoint = h.stack.https_management_endpoint().expect("https");
+    let ca = h.stack.ca_file().expect("CA");
+    let wsadmin = |trust: bool, args: &[&str]| {
+        let mut cmd = wsadmin_in(home.path());
+        cmd.env("AWS_ACCESS_KEY_ID", &config.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &config.secret_access_key)
+            .env("AWS_REGION", &config.region)
+            .args(["--endpoint", &endpoint, "--table", &config.stack.table])
+            .args(["--dynamodb-endpoint", h.stack.dynamodb_endpoint()])
+            .args(args);
+        if trust {
+            cmd.env("SSL_CERT_FILE", &ca);
+        }
+        cmd
+    };
+
+    // The system's roots do not know this CA.
+    let a = run(wsadmin(
+        false,
+        &["send", "--data", "untrusted", "--", &c.id],
+    ))
+    .await;
+    let err = stderr(&a);
+    assert!(!a.get_output().status.success(), "{err}");
+    assert!(
+        err.contains(&endpoint) && err.contains("certificate"),
+        "{err}"
+    );
+
+    let a = run(wsadmin(
+        true,
+        &["send", "--data", "over https", "--", &c.id],
+    ))
+    .await
+    .success();
+    assert!(stdout(&a).contains("delivered"), "{}", stdout(&a));
+    assert_eq!(wsadmin_harness::recv_text(&mut c.ws).await, "over https");
+
+    run(wsadmin(true, &["disconnect", "--yes", "--", &c.id]))
+        .await
+        .success();
+    assert!(
+        wsadmin_harness::recv_close(&mut c.ws, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "closed by DeleteConnection"
+    );
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_passes_an_iam_authorized_connect_that_refuses_the_unsigned() {
     let h = start(|c| {

@@ -10,6 +10,7 @@
 //! retries: retrying is the caller's decision (the fan-out engine retries
 //! with its own policy).
 
+mod h1;
 mod lean;
 mod sdk;
 mod sigv4;

@@ -16,19 +16,14 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, HOST};
-use http::{HeaderMap, HeaderValue, Method, Request};
-use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use http::Method;
 use serde::Deserialize;
 
+use super::h1::H1Client;
 use super::sigv4::{self, AmzDate, DayKey};
-use super::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, ConnectionInfo, ManagementEndpoint};
+use super::{ATTEMPT_TIMEOUT, ConnectionInfo, ManagementEndpoint};
 use crate::clock::{Clock, system_now_ms};
-use crate::sdk_error::{SdkFailure, causes};
+use crate::sdk_error::SdkFailure;
 
 /// How long loading credentials may take (the SDK's identity cache waits
 /// as long).
@@ -38,19 +33,14 @@ const CREDENTIALS_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_CREDENTIALS_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// Credentials are renewed this long before they expire.
 const CREDENTIALS_BUFFER: Duration = Duration::from_secs(10);
-/// Idle pooled connections are closed after this long.
-const POOL_IDLE: Duration = Duration::from_secs(90);
-
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 #[derive(Debug)]
 pub(super) struct LeanTransport {
-    client: HttpClient,
-    /// `scheme://authority`, what each request's URI starts with.
+    client: H1Client,
+    /// `scheme://authority`, for the rare request signed in full.
     origin: String,
     /// The authority, sent and signed as `host`.
     host: String,
-    host_value: HeaderValue,
     /// The endpoint's path (`/dev`, `/api/v1`), before `/@connections/…`.
     path_prefix: String,
     region: String,
@@ -173,39 +163,28 @@ impl LeanTransport {
             .parse()
             .map_err(|e| format!("endpoint {endpoint} is not a URI: {e}"))?;
         let scheme = uri.scheme_str().unwrap_or("https").to_owned();
-        let host = uri
+        let authority = uri
             .authority()
-            .map(|a| a.as_str().to_owned())
             .ok_or_else(|| format!("endpoint {endpoint} has no host"))?;
-        let host_value = HeaderValue::from_str(&host)
-            .map_err(|_| format!("endpoint {endpoint}: its host is no header value"))?;
-
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let tls = if scheme == "https" {
-            TLS_WITH_NATIVE_ROOTS.clone()
-        } else {
-            // Never used: plain http does no handshake.
-            tls_config(rustls::RootCertStore::empty())
+        let host = authority.as_str().to_owned();
+        let tls = match scheme.as_str() {
+            "https" => Some(TLS_WITH_NATIVE_ROOTS.clone()),
+            "http" => None,
+            other => {
+                return Err(format!(
+                    "endpoint {endpoint}: {other} is neither http nor https"
+                ));
+            }
         };
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
+        let port = authority
+            .port_u16()
+            .unwrap_or(if tls.is_some() { 443 } else { 80 });
+        let client = H1Client::new(authority.host(), port, tls)
+            .map_err(|e| format!("endpoint {endpoint}: {e}"))?;
         Ok(Self {
             client,
             origin: format!("{scheme}://{host}"),
             host,
-            host_value,
             path_prefix: uri.path().trim_end_matches('/').to_owned(),
             region,
             signing: Signing {
@@ -245,16 +224,17 @@ impl LeanTransport {
         let date = self.dates.at(now);
         let current = self.signing.current(now, date.day, &self.region).await?;
         let label = sigv4::encode_label(connection_id);
-        let mut url =
-            String::with_capacity(self.origin.len() + self.path_prefix.len() + 14 + label.len());
-        for part in [&self.origin, &self.path_prefix, "/@connections/", &label] {
-            url.push_str(part);
+        let mut path = String::with_capacity(self.path_prefix.len() + 14 + label.len());
+        for part in [&self.path_prefix, "/@connections/", &label] {
+            path.push_str(part);
         }
-        let path = &url[self.origin.len()..];
-        let hash = self.payload_hashes.of(&body);
-        let mut req = Request::builder().method(method.clone()).uri(url.as_str());
-        if sigv4::needs_normalization(path) {
-            let headers = sigv4::sign_in_full(
+        // Signed here, written below: the head as the signer saw it.
+        let full: Vec<(String, String)>;
+        let authorization: String;
+        let mut signed: Vec<(&str, &str)> = Vec::with_capacity(3);
+        if sigv4::needs_normalization(&path) {
+            let url = format!("{}{path}", self.origin);
+            full = sigv4::sign_in_full(
                 &current.credentials,
                 &self.region,
                 method.as_str(),
@@ -264,43 +244,46 @@ impl LeanTransport {
                 now,
             )
             .map_err(SdkFailure::Other)?;
-            req = req.header(HOST, self.host_value.clone());
-            for (name, value) in headers {
-                req = req.header(name, value);
-            }
+            signed.extend(full.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         } else {
-            let authorization =
+            let hash = self.payload_hashes.of(&body);
+            authorization =
                 current
                     .key
-                    .authorization(method.as_str(), path, &self.host, &date, &hash);
-            req = req
-                .header(HOST, self.host_value.clone())
-                .header("x-amz-date", date.text.as_str())
-                .header(AUTHORIZATION, authorization);
-            if let Some(token) = current.key.session_token() {
-                req = req.header("x-amz-security-token", token.clone());
+                    .authorization(method.as_str(), &path, &self.host, &date, &hash);
+            signed.push(("x-amz-date", &date.text));
+            signed.push(("authorization", &authorization));
+            if let Some(token) = current.key.session_token()
+                && let Ok(token) = token.to_str()
+            {
+                signed.push(("x-amz-security-token", token));
             }
         }
-        let req = req
-            .body(Full::new(body))
-            .map_err(|e| SdkFailure::Other(format!("the request could not be built: {e}")))?;
-
-        let attempt = async {
-            let res = self.client.request(req).await.map_err(dispatch_failure)?;
-            if let Some(date) = res.headers().get(http::header::DATE)
-                && let Ok(date) = date.to_str()
-            {
-                self.clock.observe_http_date(date, system_now_ms());
+        let with_length = !body.is_empty() || method == Method::POST;
+        let write = |out: &mut Vec<u8>| {
+            for part in [
+                method.as_str(),
+                " ",
+                &path,
+                " HTTP/1.1\r\nhost: ",
+                &self.host,
+            ] {
+                out.extend_from_slice(part.as_bytes());
             }
-            let (parts, body) = res.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|e| SdkFailure::Unreachable(last_cause(&e)))?
-                .to_bytes();
-            Ok((parts.status, parts.headers, body))
+            for (name, value) in &signed {
+                for part in ["\r\n", name, ": ", value] {
+                    out.extend_from_slice(part.as_bytes());
+                }
+            }
+            if with_length {
+                out.extend_from_slice(b"\r\ncontent-length: ");
+                write_decimal(out, body.len());
+            }
+            out.extend_from_slice(b"\r\n\r\n");
+            out.extend_from_slice(&body);
         };
-        let (status, headers, body) = match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt).await {
+
+        let answer = match tokio::time::timeout(ATTEMPT_TIMEOUT, self.client.send(write)).await {
             Ok(answer) => answer?,
             Err(_) => {
                 return Err(SdkFailure::Timeout(format!(
@@ -308,12 +291,35 @@ impl LeanTransport {
                 )));
             }
         };
-        if status.is_success() {
-            Ok(body)
+        if let Some(date) = &answer.date {
+            self.clock.observe_http_date(date, system_now_ms());
+        }
+        if (200..300).contains(&answer.status) {
+            Ok(answer.body.into())
         } else {
-            Err(service_failure(status.as_u16(), &headers, &body))
+            Err(service_failure(
+                answer.status,
+                answer.error_type.as_deref(),
+                &answer.body,
+            ))
         }
     }
+}
+
+/// `n` in decimal, without `format!`.
+fn write_decimal(out: &mut Vec<u8>, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 impl Signing {
@@ -389,31 +395,13 @@ impl Signing {
     }
 }
 
-fn last_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    causes(err).pop().unwrap_or_else(|| err.to_string())
-}
-
-/// No answer: a refused or timed-out connection, a reset.
-fn dispatch_failure(err: hyper_util::client::legacy::Error) -> SdkFailure {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::TimedOut
-        {
-            return SdkFailure::Timeout(last_cause(&err));
-        }
-        source = e.source();
-    }
-    SdkFailure::Unreachable(last_cause(&err))
-}
-
 /// An error answer, read as the SDK's restJson1 parser reads it: the code
 /// from `x-amzn-ErrorType`, else the body's `code` or `__type`, cleaned of
 /// a namespace and a trailing `:…`; the message from `message`, `Message`
 /// or `errorMessage`. A body that is not JSON gives neither (the SDK's
 /// "unhandled" error), and a missing message becomes the body's first 300
 /// characters, as `sdk_error::classify` words it.
-pub(super) fn service_failure(status: u16, headers: &HeaderMap, body: &[u8]) -> SdkFailure {
+pub(super) fn service_failure(status: u16, error_type: Option<&str>, body: &[u8]) -> SdkFailure {
     let parsed: Option<serde_json::Value> = if body.is_empty() {
         Some(serde_json::Value::Object(Default::default()))
     } else {
@@ -428,11 +416,8 @@ pub(super) fn service_failure(status: u16, headers: &HeaderMap, body: &[u8]) -> 
                     .find_map(|n| value.get(*n).and_then(|v| v.as_str()))
                     .map(str::to_owned)
             };
-            let header = headers
-                .get("x-amzn-errortype")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let code = header
+            let code = error_type
+                .map(str::to_owned)
                 .or_else(|| field(&["code"]))
                 .or_else(|| field(&["__type"]));
             (
@@ -514,11 +499,7 @@ mod tests {
     use super::*;
 
     fn failure(status: u16, header: Option<&str>, body: &str) -> (u16, Option<String>, String) {
-        let mut headers = HeaderMap::new();
-        if let Some(h) = header {
-            headers.insert("x-amzn-ErrorType", HeaderValue::from_str(h).expect("value"));
-        }
-        match service_failure(status, &headers, body.as_bytes()) {
+        match service_failure(status, header, body.as_bytes()) {
             SdkFailure::Service {
                 status,
                 code,
