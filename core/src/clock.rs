@@ -13,8 +13,8 @@
 //! Pure apart from [`system_now_ms`]: the offset arithmetic is tested with
 //! given instants.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Local and AWS clocks further apart than this get a warning.
@@ -46,6 +46,9 @@ struct Inner {
     /// the first answer.
     offset_ms: AtomicI64,
     warned: AtomicBool,
+    /// The last `Date` read and its milliseconds: answers in the same
+    /// second say the same, and are not parsed again.
+    last_date: Mutex<Option<(String, i64)>>,
 }
 
 impl Default for Clock {
@@ -71,6 +74,7 @@ impl Clock {
                 fixed,
                 offset_ms: AtomicI64::new(UNKNOWN),
                 warned: AtomicBool::new(false),
+                last_date: Mutex::new(None),
             }),
         }
     }
@@ -113,14 +117,31 @@ impl Clock {
 
     /// Reads an HTTP `Date` header value (RFC 7231), e.g. from an answer.
     pub fn observe_http_date(&self, date: &str, received_ms: i64) {
+        let date = date.trim();
+        let mut last = self
+            .inner
+            .last_date
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((text, ms)) = &*last
+            && text == date
+        {
+            let ms = *ms;
+            drop(last);
+            return self.observe(ms, received_ms);
+        }
         match aws_smithy_types::DateTime::from_str(
-            date.trim(),
+            date,
             aws_smithy_types::date_time::Format::HttpDate,
         )
         .ok()
         .and_then(|t| t.to_millis().ok())
         {
-            Some(ms) => self.observe(ms, received_ms),
+            Some(ms) => {
+                *last = Some((date.to_owned(), ms));
+                drop(last);
+                self.observe(ms, received_ms)
+            }
             None => tracing::debug!("unreadable Date header {date:?}"),
         }
     }
@@ -177,6 +198,23 @@ mod tests {
         assert_eq!(fixed.now_ms(), 42);
         clock.observe_http_date("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_777_000);
         assert_eq!(clock.offset_ms(), Some(0));
+    }
+
+    #[test]
+    fn a_date_read_again_counts_from_when_it_arrived() {
+        let clock = Clock::system();
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        // The same text (read once, then remembered) arriving later: the
+        // offset is computed from each arrival.
+        clock.observe_http_date(date, 784_111_777_000 - 5_000);
+        assert_eq!(clock.offset_ms(), Some(5_000));
+        clock.observe_http_date(&format!(" {date} "), 784_111_777_000 - 3_000);
+        assert_eq!(clock.offset_ms(), Some(3_000));
+        clock.observe_http_date("Sun, 06 Nov 1994 08:49:47 GMT", 784_111_777_000 - 3_000);
+        assert_eq!(clock.offset_ms(), Some(13_000));
+        // An unreadable date changes nothing.
+        clock.observe_http_date("yesterday", 0);
+        assert_eq!(clock.offset_ms(), Some(13_000));
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub(crate) async fn close(
     match ctx.call(|| gateway.delete(&subject.id)).await {
         // The item read, or every item of the id when none was.
         Ok(()) => match match &subject.record {
-            Some(record) if record.key.get().is_some() => store.delete_item(record).await,
+            Some(record) if record.key.get().is_some() => Box::pin(store.delete_item(record)).await,
             _ => store.delete(&subject.id).await,
         } {
             Ok(record_removed) => Outcome::Disconnected { record_removed },

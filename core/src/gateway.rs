@@ -432,6 +432,9 @@ impl Gateway {
         &self.clock
     }
 
+    // The SDK path's futures are boxed: tens of KB each (its orchestrator),
+    // which every lean request's future would otherwise carry and move.
+
     /// PostToConnection: sends `data` (text or bytes) as one message.
     pub async fn post(
         &self,
@@ -444,7 +447,7 @@ impl Gateway {
         let _turn = self.turn().await;
         match &self.transport {
             Transport::Lean(t) => t.post(connection_id, data).await,
-            Transport::Sdk(t) => t.post(connection_id, data).await,
+            Transport::Sdk(t) => Box::pin(t.post(connection_id, data)).await,
         }
         .map_err(|e| self.error(connection_id, e))
     }
@@ -455,7 +458,7 @@ impl Gateway {
         let _turn = self.turn().await;
         match &self.transport {
             Transport::Lean(t) => t.get(connection_id).await,
-            Transport::Sdk(t) => t.get(connection_id).await,
+            Transport::Sdk(t) => Box::pin(t.get(connection_id)).await,
         }
         .map_err(|e| self.error(connection_id, e))
     }
@@ -466,7 +469,7 @@ impl Gateway {
         let _turn = self.turn().await;
         match &self.transport {
             Transport::Lean(t) => t.delete(connection_id).await,
-            Transport::Sdk(t) => t.delete(connection_id).await,
+            Transport::Sdk(t) => Box::pin(t.delete(connection_id)).await,
         }
         .map_err(|e| self.error(connection_id, e))
     }

@@ -593,14 +593,16 @@ impl Ctx {
         subject: &Subject,
         act: bool,
     ) -> Result<RecordFate, StoreError> {
-        let result = stale::settle(
+        // Boxed: the registry's calls are large futures, and rare; every
+        // subject's future would otherwise carry (and move) their size.
+        let result = Box::pin(stale::settle(
             store,
             &subject.id,
             subject.record.as_ref(),
             self.now_ms(),
             self.shared.config.grace,
             act,
-        )
+        ))
         .await;
         match &result {
             Err(e) => self
@@ -798,10 +800,12 @@ impl Sweep {
                         outcome
                     }
                     Some(Acted::Removed) => match (registry, &subject.record) {
-                        (Some(store), Some(record)) => match store.delete_item(record).await {
-                            Ok(removed) => Outcome::Repeat { removed },
-                            Err(e) => Outcome::cleanup_failed(&e),
-                        },
+                        (Some(store), Some(record)) => {
+                            match Box::pin(store.delete_item(record)).await {
+                                Ok(removed) => Outcome::Repeat { removed },
+                                Err(e) => Outcome::cleanup_failed(&e),
+                            }
+                        }
                         _ => Outcome::Repeat { removed: false },
                     },
                     Some(_) => Outcome::Repeat { removed: false },

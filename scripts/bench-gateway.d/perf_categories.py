@@ -20,7 +20,7 @@ CATEGORIES = [
     ("scan (DynamoDB client and decoding)", re.compile(r"aws_sdk_dynamodb|store::|record::")),
     ("SDK orchestration (interceptors, config bags, endpoint, identity, retry classifiers)",
      re.compile(r"aws_smithy_runtime|aws_runtime::|aws_smithy_types::config_bag|aws_sdk_apigatewaymanagement|aws_smithy_http::|aws_smithy_runtime_api|aws_smithy_http_client|aws_credential_types|aws_config")),
-    ("HTTP (hyper, sockets)", re.compile(r"hyper|h2::|tokio::net|mio::|tcp_|sock_|__sys_sendto|writev|readv|recvfrom")),
+    ("HTTP (our HTTP/1.1 client or hyper, sockets)", re.compile(r"gateway::h1|httparse|hyper|h2::|tokio::net|mio::|tcp_|sock_|__sys_sendto|writev|readv|recvfrom")),
     ("engine (sweep, pacing, stale rule, report)", re.compile(r"wsadmin_core::(sweep|fanout|rate|stale|retry|failure|clock)|wsadmin::")),
     ("gateway (ours, outside the SDK)", re.compile(r"wsadmin_core::gateway")),
     ("tokio scheduler, wake-ups, parking", re.compile(r"tokio::runtime|futex|schedule|epoll")),

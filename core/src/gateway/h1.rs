@@ -384,7 +384,7 @@ impl H1Client {
             };
             match sent {
                 Ok(()) => break,
-                Err(_) if conn.reused => conn = self.connect().await?,
+                Err(_) if conn.reused => conn = Box::pin(self.connect()).await?,
                 Err(e) => return Err(failure(e)),
             }
         }
@@ -409,7 +409,9 @@ impl H1Client {
                     return Ok(conn);
                 }
                 Some(_stale) => continue,
-                None => return self.connect().await,
+                // Boxed: a TLS handshake's state is large, and
+                // rare; every request's future would carry its size.
+                None => return Box::pin(self.connect()).await,
             }
         }
     }

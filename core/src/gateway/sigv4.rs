@@ -56,14 +56,15 @@ const LABEL: &AsciiSet = &CONTROLS
 /// The canonical path's second encoding: the same set, `/` kept.
 const PATH: &AsciiSet = &LABEL.remove(b'/');
 
-/// A connection id as it travels in the path.
-pub(crate) fn encode_label(id: &str) -> String {
-    utf8_percent_encode(id, LABEL).to_string()
+/// A connection id as it travels in the path (borrowed when nothing in it
+/// needs escaping).
+pub(crate) fn encode_label(id: &str) -> std::borrow::Cow<'_, str> {
+    utf8_percent_encode(id, LABEL).into()
 }
 
 /// The path as SigV4 signs it for a non-S3 service: encoded once more.
-pub(crate) fn canonical_path(wire_path: &str) -> String {
-    utf8_percent_encode(wire_path, PATH).to_string()
+fn canonical_path(wire_path: &str) -> percent_encoding::PercentEncode<'_> {
+    utf8_percent_encode(wire_path, PATH)
 }
 
 /// Whether SigV4's path normalization would change `wire_path` (a `.` or
@@ -75,17 +76,52 @@ pub(crate) fn needs_normalization(wire_path: &str) -> bool {
 
 /// Lowercase hex of SHA-256: the payload hash.
 pub(crate) fn payload_hash(body: &[u8]) -> String {
-    hex(&Sha256::digest(body))
+    String::from_utf8_lossy(&hex32(&Sha256::digest(body).into())).into_owned()
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of a SHA-256, on the stack.
+fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    let mut out = [0u8; 64];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
     }
     out
+}
+
+/// HMAC-SHA256 (RFC 2104) under one key, its padded key blocks absorbed
+/// once: a signature then costs the message's blocks and the outer one.
+#[derive(Clone)]
+struct KeyedHmac {
+    inner: Sha256,
+    outer: Sha256,
+}
+
+impl KeyedHmac {
+    fn new(key: &[u8]) -> Self {
+        let mut block = [0u8; 64];
+        if key.len() > block.len() {
+            block[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        let (mut inner, mut outer) = (Sha256::new(), Sha256::new());
+        inner.update(block.map(|b| b ^ 0x36));
+        outer.update(block.map(|b| b ^ 0x5c));
+        Self { inner, outer }
+    }
+
+    /// The MAC of the message `parts` make, one after the other.
+    fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut inner = self.inner.clone();
+        for part in parts {
+            inner.update(part);
+        }
+        let mut outer = self.outer.clone();
+        outer.update(inner.finalize());
+        outer.finalize().into()
+    }
 }
 
 /// A request's time as SigV4 writes it (`20261203T142053Z`), and its day
@@ -139,7 +175,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[derive(Clone)]
 pub(crate) struct DayKey {
     day: i64,
-    key: Vec<u8>,
+    mac: KeyedHmac,
     scope: String,
     /// `AWS4-HMAC-SHA256 Credential=…/scope, SignedHeaders=…, Signature=`.
     authorization_prefix: String,
@@ -172,9 +208,8 @@ impl DayKey {
             midday,
             region,
             SERVICE,
-        )
-        .as_ref()
-        .to_vec();
+        );
+        let mac = KeyedHmac::new(key.as_ref());
         let scope = format!("{}/{region}/{SERVICE}/aws4_request", date.date());
         let session_token = creds
             .session_token()
@@ -192,7 +227,7 @@ impl DayKey {
         );
         Ok(Self {
             day,
-            key,
+            mac,
             scope,
             authorization_prefix,
             session_token,
@@ -219,21 +254,25 @@ impl DayKey {
         payload_hash: &str,
     ) -> String {
         debug_assert_eq!(date.day, self.day, "a key signs its own day only");
-        // Plain pushes, not `write!`: this runs once per request.
+        // Hashed as it is written: no canonical request or string to sign
+        // in memory, this runs once per request.
         let token = self
             .session_token
             .as_ref()
             .map(|t| t.to_str().map(str::trim));
-        let mut canonical = String::with_capacity(256 + 2 * wire_path.len());
-        for part in [method, "\n", &canonical_path(wire_path), "\n\nhost:", host] {
-            canonical.push_str(part);
+        let mut canonical = Sha256::new();
+        for part in [method, "\n"] {
+            canonical.update(part);
         }
-        for part in ["\nx-amz-date:", &date.text, "\n"] {
-            canonical.push_str(part);
+        for part in canonical_path(wire_path) {
+            canonical.update(part);
+        }
+        for part in ["\n\nhost:", host, "\nx-amz-date:", &date.text, "\n"] {
+            canonical.update(part);
         }
         if let Some(Ok(token)) = token {
             for part in ["x-amz-security-token:", token, "\n"] {
-                canonical.push_str(part);
+                canonical.update(part);
             }
         }
         let signed = if token.is_some() {
@@ -242,26 +281,22 @@ impl DayKey {
             "host;x-amz-date"
         };
         for part in ["\n", signed, "\n", payload_hash] {
-            canonical.push_str(part);
+            canonical.update(part);
         }
-        let canonical_hash = hex(&Sha256::digest(canonical.as_bytes()));
-        let mut string_to_sign = String::with_capacity(160);
-        for part in [
-            ALGORITHM,
-            "\n",
-            &date.text,
-            "\n",
-            &self.scope,
-            "\n",
+        let canonical_hash = hex32(&canonical.finalize().into());
+        let signature = hex32(&self.mac.sign(&[
+            ALGORITHM.as_bytes(),
+            b"\n",
+            date.text.as_bytes(),
+            b"\n",
+            self.scope.as_bytes(),
+            b"\n",
             &canonical_hash,
-        ] {
-            string_to_sign.push_str(part);
-        }
-        let signature =
-            aws_sigv4::sign::v4::calculate_signature(&self.key, string_to_sign.as_bytes());
+        ]));
         let mut out = String::with_capacity(self.authorization_prefix.len() + signature.len());
         out.push_str(&self.authorization_prefix);
-        out.push_str(&signature);
+        // Hex digits: ASCII.
+        out.push_str(std::str::from_utf8(&signature).unwrap_or_default());
         out
     }
 }
@@ -338,7 +373,7 @@ mod tests {
         assert_eq!(encode_label("Zx-_.~9"), "Zx-_.~9");
         assert_eq!(encode_label("é"), "%C3%A9");
         assert_eq!(
-            canonical_path("/dev/@connections/abc%3D"),
+            canonical_path("/dev/@connections/abc%3D").to_string(),
             "/dev/%40connections/abc%253D"
         );
     }
