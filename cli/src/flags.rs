@@ -28,6 +28,11 @@ Environment:
   WSADMIN_CONFIG       the contexts file (default: <config dir>/wsadmin/config.toml)
   WSADMIN_LOCAL_STATE  the state file of `wsstack local`
   WSADMIN_NOW          a fixed clock, epoch milliseconds (for reproducible ages)
+  WSADMIN_GATEWAY_CLIENT
+                       lean (default) or sdk: which client carries the
+                       Management API's requests (the AWS SDK's, to compare)
+  SSL_CERT_FILE        CA certificates https endpoints are checked with
+                       (instead of the system's)
   NO_COLOR             no color (as --color never)
   COLUMNS              the width tables fit on a terminal (else the terminal's)
   AWS_*                the standard AWS variables and config files apply

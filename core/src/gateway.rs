@@ -4,8 +4,9 @@
 //! the error classification: every failure becomes a [`GatewayError`] whose
 //! message says what happened to which connection at which endpoint. Two
 //! paths carry the requests, behind the one [`Gateway`] type and the same
-//! classification: the lean one (`gateway/lean.rs`: one pooled hyper
-//! client, SigV4 with a key derived once a day; the default) and the AWS
+//! classification: the lean one (`gateway/lean.rs` over `gateway/h1.rs`:
+//! pooled keep-alive HTTP/1.1 connections of its own, SigV4 with a key
+//! derived once a day; the default) and the AWS
 //! SDK's client (`gateway/sdk.rs`), chosen by [`GatewayClient`]. Neither
 //! retries: retrying is the caller's decision (the fan-out engine retries
 //! with its own policy).
@@ -256,8 +257,9 @@ pub struct ConnectionInfo {
 /// read answers alike and feed the same clock; they differ in cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GatewayClient {
-    /// One pooled hyper client and a SigV4 signer with its key derived
-    /// once a day: a few µs of CPU a request. The default. Its connections
+    /// Pooled keep-alive HTTP/1.1 connections of its own and a SigV4
+    /// signer with its key derived once a day: a few µs of CPU a request.
+    /// The default. Its connections
     /// are its own, outside the HTTP client the SDK configuration carries:
     /// a process whose many callers share one gateway bounds it with
     /// [`Gateway::bounded`] (the local stack's handlers do).

@@ -1,5 +1,5 @@
-//! The lean path: the Management API's three requests straight over one
-//! pooled hyper client (keep-alive HTTP/1.1, HTTP/2 where TLS offers it),
+//! The lean path: the Management API's three requests straight over
+//! [`super::h1`]'s pooled keep-alive HTTP/1.1 connections (plain or TLS),
 //! signed by [`super::sigv4`] with the signing key derived once per day,
 //! credentials from the SDK configuration's own provider (its chain),
 //! cached until shortly before they expire.

@@ -386,8 +386,17 @@ async fn hold(
     println!("ready {count} clients in {:.2}s", took.as_secs_f64());
     let deadline = started + Duration::from_secs(seconds);
     let done = || counts.iter().all(|c| c.load(Ordering::Relaxed) >= expect);
+    // Until everyone has what was expected, the deadline, or a SIGINT (a
+    // benchmark whose runs reached only some clients, as the seed's one
+    // Scan page does, ends the hold so: its counts still tell who got a
+    // message twice).
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     while !done() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::select! {
+            _ = &mut interrupted => break,
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
     }
     // Anything arriving late would be a duplicate: wait a little for it.
     tokio::time::sleep(Duration::from_millis(500)).await;
