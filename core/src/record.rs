@@ -57,13 +57,13 @@ impl TableConfig {
         }
     }
 
-    /// Our own schema with the connection id in `key` (`--table-key`).
+    /// Our own schema with the connection id in `key` (`--table-key`, the
+    /// table's hash key). A mapping of another shape names where its ids
+    /// are, which need not be the hash key (`pk` a room's, `sk` the
+    /// connection's): it is kept as it is, never read from `key`.
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
-        let key = key.into();
         if self.mapping.is_ours() {
-            self.mapping = Mapping::ours(&key);
-        } else {
-            self.mapping.id.attribute = key;
+            self.mapping = Mapping::ours(&key.into());
         }
         self
     }
@@ -324,6 +324,31 @@ mod tests {
                 key: "connectionId".into()
             })
         );
+    }
+
+    /// A registry keyed by room (`pk`) holding connections in `sk`: the
+    /// table's key given as well must not move where ids are read from
+    /// (it read `ROOM#7` as a connection id, whose 410 then let the stale
+    /// rule delete a live connection's record).
+    #[test]
+    fn the_table_key_never_moves_another_shapes_ids() {
+        let mapping = Mapping::bare(
+            crate::registry::AttributeField::parse("sk=CONN#{id}", "id").expect("field"),
+        );
+        let table = TableConfig::new("t")
+            .with_mapping(mapping.clone())
+            .with_key("pk");
+        assert_eq!(table.mapping, mapping);
+        assert_eq!(table.key(), "sk");
+        let mut item = Item::new();
+        item.insert("pk".into(), AttributeValue::S("ROOM#7".into()));
+        item.insert("sk".into(), AttributeValue::S("CONN#abc=".into()));
+        assert_eq!(
+            ConnectionRecord::from_item(&item, &table).map(|r| r.connection_id),
+            Ok("abc=".to_owned())
+        );
+        // Our own schema still takes its key from it.
+        assert_eq!(TableConfig::new("t").with_key("id").key(), "id");
     }
 
     #[test]
