@@ -328,8 +328,9 @@ mod tests {
 
     /// A registry keyed by room (`pk`) holding connections in `sk`: the
     /// table's key given as well must not move where ids are read from
-    /// (it read `ROOM#7` as a connection id, whose 410 then let the stale
-    /// rule delete a live connection's record).
+    /// (ids were read from `pk`: a user-keyed table's `u1` was posted to,
+    /// its 410 taken as gone, and the stale rule could delete the item of a
+    /// live connection).
     #[test]
     fn the_table_key_never_moves_another_shapes_ids() {
         let mapping = Mapping::bare(
