@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 /// How long resolving credentials may take (an SSO or credential process
@@ -242,9 +243,54 @@ pub fn static_config_at(
         .build()
 }
 
+/// The HTTP client for an SDK client whose calls go to `endpoint`, where
+/// the SDK's default would waste work: a plain `http://` endpoint (a local
+/// DynamoDB, the local stack) gets the default client (hyper and rustls
+/// with aws-lc, the same timeouts) without a trust store. The default
+/// reads every certificate of the system's store when the SDK client is
+/// built (~150 files parsed: a third of the CPU of a short `wsadmin` run)
+/// for TLS such an endpoint never speaks. `None` for anything else: the
+/// SDK's default stays.
+pub fn http_client_for(endpoint: &str) -> Option<SharedHttpClient> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    let plain = endpoint
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+    if !plain {
+        return None;
+    }
+    let no_roots = TlsContext::builder()
+        .with_trust_store(TrustStore::empty())
+        .build()
+        .ok()?;
+    Some(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .tls_context(no_roots)
+            .build_https(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use aws_sdk_dynamodb::config::ProvideCredentials;
+
+    #[test]
+    fn only_plain_http_endpoints_skip_the_trust_store() {
+        for plain in ["http://127.0.0.1:8000", "HTTP://localhost:4566/"] {
+            assert!(super::http_client_for(plain).is_some(), "{plain}");
+        }
+        for other in [
+            "https://dynamodb.us-east-1.amazonaws.com",
+            "https://127.0.0.1:8443",
+            "http:/oops",
+            "",
+        ] {
+            assert!(super::http_client_for(other).is_none(), "{other}");
+        }
+    }
 
     #[test]
     fn region_names_are_checked() {

@@ -137,6 +137,8 @@ pub struct ScanOptions {
     pub page_size: Option<u32>,
     /// Read one partition instead of the whole table (segments ignored).
     pub query: Option<Partition>,
+    /// What of each item is read.
+    pub fields: Fields,
 }
 
 impl Default for ScanOptions {
@@ -145,8 +147,23 @@ impl Default for ScanOptions {
             segments: 4,
             page_size: None,
             query: None,
+            fields: Fields::All,
         }
     }
+}
+
+/// What a scan reads of each item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fields {
+    /// Every attribute: what is shown and selected on.
+    #[default]
+    All,
+    /// Only what decides a connection's fate: the table's keys, the id,
+    /// when it connected and the gone mark (a `ProjectionExpression`). For
+    /// a run that selects on nothing and shows no record, as a broadcast
+    /// to everyone: DynamoDB sends, and the SDK decodes, a fraction of each
+    /// item. Records read so lack everything else.
+    Decisions,
 }
 
 /// One partition: `attribute = value`, of the table or of an index.
@@ -182,6 +199,12 @@ impl ScanOptions {
             segments,
             ..Self::default()
         }
+    }
+
+    /// These options reading only `fields` of each item.
+    pub fn reading(mut self, fields: Fields) -> Self {
+        self.fields = fields;
+        self
     }
 }
 
@@ -384,6 +407,13 @@ impl ConnectionStore {
         if let Some(url) = endpoint {
             conf = conf.endpoint_url(url);
         }
+        // Where the calls surely go (given here or in code, not found in
+        // the environment, which the SDK may be told to ignore).
+        let set = sdk.get_origin("endpoint_url").is_client_config();
+        let known = endpoint.or(sdk.endpoint_url().filter(|_| set));
+        if let Some(http) = known.and_then(crate::sdk::http_client_for) {
+            conf = conf.http_client(http);
+        }
         let client = Client::from_conf(conf.build());
         // Named in errors: where the calls go.
         let endpoint = endpoint
@@ -542,6 +572,24 @@ impl ConnectionStore {
     /// Where DynamoDB is (as error messages name it).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The attributes [`Fields::Decisions`] reads: the table's keys (a
+    /// record's `ReadKey`, for conditional deletes), the id, when it
+    /// connected and the gone mark (the stale rule's facts).
+    fn decision_attributes(&self, keys: &KeySchema) -> Vec<String> {
+        let mapping = &self.table.mapping;
+        let mut names: Vec<String> = [Some(&keys.hash), keys.range.as_ref()]
+            .into_iter()
+            .flatten()
+            .chain([&mapping.id.attribute])
+            .chain(mapping.connected_at.as_ref())
+            .chain(mapping.gone_mark.as_ref())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     pub fn table(&self) -> &TableConfig {
@@ -1436,6 +1484,24 @@ fn map_error(
     }
 }
 
+/// A Query or Scan request reading only the attributes `names` (as
+/// `#p0, #p1, …`).
+macro_rules! project {
+    ($req:expr, $names:expr) => {{
+        let mut req = $req;
+        let mut expression = String::new();
+        for (i, name) in $names.iter().enumerate() {
+            let placeholder = format!("#p{i}");
+            if i > 0 {
+                expression.push_str(", ");
+            }
+            expression.push_str(&placeholder);
+            req = req.expression_attribute_names(placeholder, name.as_str());
+        }
+        req.projection_expression(expression)
+    }};
+}
+
 /// A Query or Scan request (their builders share no trait) filtered on
 /// `attribute = value`.
 macro_rules! only_where {
@@ -1470,6 +1536,10 @@ fn segment_pages(
         let only = only.clone();
         async move {
             let keys = store.keys().await?.clone();
+            let projected = match opts.fields {
+                Fields::All => None,
+                Fields::Decisions => Some(store.decision_attributes(&keys)),
+            };
             let start = match cursor {
                 None => return Ok(None),
                 Some(Cursor::Start) => None,
@@ -1499,6 +1569,9 @@ fn segment_pages(
                             if let Some((attribute, value)) = &only {
                                 req = only_where!(req, attribute, value);
                             }
+                            if let Some(names) = &projected {
+                                req = project!(req, names);
+                            }
                             req.send().await.map_err(|e| store.error("Query", e))
                         })
                         .await?;
@@ -1521,6 +1594,9 @@ fn segment_pages(
                             }
                             if let Some((attribute, value)) = &only {
                                 req = only_where!(req, attribute, value);
+                            }
+                            if let Some(names) = &projected {
+                                req = project!(req, names);
                             }
                             req.send().await.map_err(|e| store.error("Scan", e))
                         })

@@ -106,6 +106,7 @@ pub async fn find(sdk: &SdkConfig, store: &ConnectionStore) -> Result<Option<Tab
     let mut conf = aws_sdk_dynamodb::config::Builder::from(sdk);
     if let Some(url) = &local {
         conf = conf.endpoint_url(url);
+        conf.set_http_client(crate::sdk::http_client_for(url).or(sdk.http_client()));
     }
     let ddb = aws_sdk_dynamodb::Client::from_conf(conf.build());
     let table = store.table().clone();
@@ -125,6 +126,7 @@ pub async fn find(sdk: &SdkConfig, store: &ConnectionStore) -> Result<Option<Tab
     let mut conf = aws_sdk_dynamodbstreams::config::Builder::from(sdk);
     if let Some(url) = &local {
         conf = conf.endpoint_url(url);
+        conf.set_http_client(crate::sdk::http_client_for(url).or(sdk.http_client()));
     }
     Ok(Some(TableStream {
         client: Client::from_conf(conf.build()),

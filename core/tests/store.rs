@@ -82,7 +82,7 @@ async fn ten_thousand_records_stream_exactly_once_with_1_and_4_segments() {
     let opts = ScanOptions {
         segments: 4,
         page_size: Some(333),
-        query: None,
+        ..ScanOptions::default()
     };
     let ids: Vec<String> = store.scan_ids(opts).try_collect().await.expect("scan ids");
     let unique: std::collections::HashSet<_> = ids.iter().collect();
@@ -222,8 +222,7 @@ async fn bad_inputs_are_refused_before_any_request() {
     let err = store
         .scan(ScanOptions {
             segments: 0,
-            page_size: None,
-            query: None,
+            ..ScanOptions::default()
         })
         .try_collect::<Vec<_>>()
         .await

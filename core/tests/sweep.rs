@@ -15,7 +15,7 @@ use wsadmin_core::clock::system_now_ms;
 use wsadmin_core::fanout::broadcast;
 use wsadmin_core::prune::{self, PruneOptions};
 use wsadmin_core::stale::RecordFate;
-use wsadmin_core::store::{ScanOptions, ScanProgress};
+use wsadmin_core::store::{Fields, ScanOptions, ScanProgress};
 use wsadmin_core::sweep::Stop;
 use wsadmin_core::{
     ConnectionRecord, ConnectionStore, Gateway, GatewayError, MAX_PAYLOAD_BYTES,
@@ -111,6 +111,42 @@ async fn registry() -> (Dynalite, ConnectionStore) {
     (db, store)
 }
 
+/// A scan for decisions reads the keys, the id, when it connected and the
+/// gone mark, and nothing a record only shows.
+#[tokio::test]
+async fn a_scan_for_decisions_reads_only_what_decides() {
+    let (_db, store) = registry().await;
+    let mut full = ConnectionRecord::new("abc=").connected_at(an_hour_ago());
+    full.user_agent = Some("ua/1".into());
+    full.source_ip = Some("203.0.113.7".into());
+    full.meta.insert("room".into(), "7".into());
+    full.gone_seen_at = Some(an_hour_ago());
+    store.put(&full).await.expect("put");
+    let read = |fields| {
+        let store = store.clone();
+        async move {
+            let scan = ScanOptions::default().reading(fields);
+            let records: Vec<ConnectionRecord> =
+                store.scan(scan).map(|r| r.expect("record")).collect().await;
+            assert_eq!(records.len(), 1);
+            records.into_iter().next().expect("one")
+        }
+    };
+    assert_eq!(read(Fields::All).await, full);
+    let decided = read(Fields::Decisions).await;
+    assert_eq!(decided.connection_id, "abc=");
+    assert_eq!(decided.connected_at, full.connected_at);
+    assert_eq!(decided.gone_seen_at, full.gone_seen_at);
+    assert!(
+        decided.key.get().is_some(),
+        "its key, for conditional deletes"
+    );
+    assert_eq!(
+        (decided.user_agent, decided.source_ip, decided.meta.len()),
+        (None, None, 0)
+    );
+}
+
 #[tokio::test]
 async fn every_target_ends_in_exactly_one_outcome_and_only_gone_records_are_deleted() {
     let (_db, store) = registry().await;
@@ -133,10 +169,13 @@ async fn every_target_ends_in_exactly_one_outcome_and_only_gone_records_are_dele
         &sweep(8),
         &gateway(&server.endpoint()),
         Some(&store),
+        // As a broadcast to everyone reads: only what decides (the stale
+        // rule below works on these records).
         store.scan(ScanOptions {
             segments: 3,
             page_size: Some(17),
             query: None,
+            fields: Fields::Decisions,
         }),
         Bytes::from_static(b"hello everyone"),
         |done, so_far| progress.push((done.id.clone(), done.outcome.clone(), so_far.targeted)),
@@ -389,7 +428,7 @@ async fn a_scan_says_how_far_it_got_whole_or_stopped() {
     let opts = ScanOptions {
         segments: 4,
         page_size: Some(25),
-        query: None,
+        ..ScanOptions::default()
     };
 
     // Read to its end: complete, nothing left.
@@ -416,7 +455,7 @@ async fn a_scan_says_how_far_it_got_whole_or_stopped() {
         let opts = ScanOptions {
             segments: 4,
             page_size,
-            query: None,
+            ..ScanOptions::default()
         };
         let cancel = CancellationToken::new();
         let engine = sweep(4).with_cancel(cancel.clone());

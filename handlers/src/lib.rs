@@ -125,7 +125,9 @@ impl Handlers {
             sdk,
             management_endpoint,
             sweep: SweepConfig::default(),
-            scan: ScanOptions::default(),
+            // A broadcast to everyone shows no record: it reads only what
+            // decides each connection's fate.
+            scan: ScanOptions::default().reading(wsadmin_core::store::Fields::Decisions),
             gateways: Mutex::new(HashMap::new()),
             gateway_bound: None,
         }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use wsadmin_core::checkpoint::{Checkpoint, Doubt, Identity, Resuming, Verdict, judge};
 use wsadmin_core::fanout::{broadcast, broadcast_with};
 use wsadmin_core::stale::RecordFate;
-use wsadmin_core::store::{ScanOptions, ScanProgress, StoreError};
+use wsadmin_core::store::{Fields, ScanOptions, ScanProgress, StoreError};
 use wsadmin_core::{ConnectionInfo, Finished, Outcome, SweepReport};
 
 use crate::confirm;
@@ -101,7 +101,10 @@ pub async fn run(
     let store = &dep.target.store;
     // `--where room=7` on a room-partitioned registry: one Query.
     let scan = store
-        .plan(&filter, ScanOptions::segments(args.segments))
+        .plan(
+            &filter,
+            ScanOptions::segments(args.segments).reading(fields(&args)),
+        )
         .await;
     let records = |progress: &ScanProgress| {
         let filter = filter.clone();
@@ -177,6 +180,17 @@ pub async fn run(
 /// run finished and starts each segment where it stood), each post written
 /// down before it is made, each outcome after; the report is the whole
 /// broadcast's, every run's counts added.
+/// A broadcast to everyone (no selector) that sends reads only what decides
+/// each connection's fate; one that selects, or a dry run that lists its
+/// targets, reads every attribute.
+fn fields(args: &BroadcastArgs) -> Fields {
+    if args.filter.is_empty() && !args.confirm.dry_run {
+        Fields::Decisions
+    } else {
+        Fields::All
+    }
+}
+
 async fn checkpointed(
     dep: &Deployment,
     args: BroadcastArgs,
@@ -189,7 +203,10 @@ async fn checkpointed(
     // `--where room=7` on a room-partitioned registry: one Query (one
     // "segment" for the checkpoint), as without a checkpoint.
     let mut scan = store
-        .plan(&filter, ScanOptions::segments(args.segments))
+        .plan(
+            &filter,
+            ScanOptions::segments(args.segments).reading(fields(&args)),
+        )
         .await;
     let identity = Identity {
         message_sha256: Identity::message_hash(&data),
@@ -218,7 +235,9 @@ async fn checkpointed(
     if let Some(saved) = resumed.as_ref().map(|r| r.identity().segments)
         && saved != scan.effective_segments()
     {
-        scan = store.plan(&filter, ScanOptions::segments(saved)).await;
+        scan = store
+            .plan(&filter, ScanOptions::segments(saved).reading(fields(&args)))
+            .await;
     }
     let whole_table = args.filter.is_empty();
     if whole_table {

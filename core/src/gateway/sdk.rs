@@ -63,6 +63,9 @@ impl SdkTransport {
         if let Some(region) = region {
             conf = conf.region(Region::new(region.to_owned()));
         }
+        if let Some(http) = crate::sdk::http_client_for(endpoint.url()) {
+            conf = conf.http_client(http);
+        }
         Self {
             client: Client::from_conf(conf.build()),
         }
