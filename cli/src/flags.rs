@@ -29,8 +29,11 @@ Environment:
   WSADMIN_LOCAL_STATE  the state file of `wsstack local`
   WSADMIN_NOW          a fixed clock, epoch milliseconds (for reproducible ages)
   WSADMIN_GATEWAY_CLIENT
-                       lean (default) or sdk: which client carries the
-                       Management API's requests (the AWS SDK's, to compare)
+                       lean or sdk: which client carries the Management
+                       API's requests (the AWS SDK's, to compare). Unset:
+                       lean, or sdk where a proxy applies to the endpoint
+  HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY
+                       proxies, as the AWS SDK reads them
   SSL_CERT_FILE        CA certificates https endpoints are checked with
                        (instead of the system's)
   NO_COLOR             no color (as --color never)

@@ -7,6 +7,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::{Running, eventually, fails_with, run, start, stderr, stdout, wsadmin_in};
@@ -524,6 +525,111 @@ async fn the_management_api_over_https_sends_and_disconnects() {
             .is_some(),
         "closed by DeleteConnection"
     );
+    h.stop().await;
+}
+
+/// A forward proxy on 127.0.0.1 for plain-HTTP targets: it reads each
+/// connection's first request head (absolute-form, as clients send to a
+/// proxy), writes its target down, then relays both ways to the host the
+/// target names.
+async fn forward_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                let target = line.split(' ').nth(1).unwrap_or("").to_owned();
+                log.lock().expect("log").push(target.clone());
+                let Some(authority) = target
+                    .strip_prefix("http://")
+                    .and_then(|rest| rest.split('/').next())
+                else {
+                    return;
+                };
+                let Ok(mut server) = tokio::net::TcpStream::connect(authority).await else {
+                    return;
+                };
+                if server.write_all(&head).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// A proxy in the environment (`HTTP_PROXY`, as for the local stack's
+/// plain endpoint; `HTTPS_PROXY` on AWS) is honoured: the lean client
+/// connects directly, so wsadmin sends the Management API's requests
+/// through the SDK's client instead and says so; `NO_PROXY` naming the
+/// host, or `WSADMIN_GATEWAY_CLIENT=lean`, goes direct.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_in_the_environment_carries_the_management_api_requests() {
+    let h = start(|_| {}).await;
+    let mut c = h.client("behind-a-proxy").await;
+    let (proxy, seen) = forward_proxy().await;
+    let send = |data: &str, env: &[(&str, &str)]| {
+        let mut cmd = h.cmd();
+        cmd.env("HTTP_PROXY", &proxy)
+            .envs(env.iter().copied())
+            .args([
+                "-v",
+                "--context",
+                "local",
+                "send",
+                "--data",
+                data,
+                "--",
+                &c.id,
+            ]);
+        run(cmd)
+    };
+    let posts = |seen: &Mutex<Vec<String>>| {
+        seen.lock()
+            .expect("log")
+            .iter()
+            .filter(|t| t.contains("/@connections/"))
+            .count()
+    };
+
+    let a = send("via the proxy", &[]).await.success();
+    assert_eq!(wsadmin_harness::recv_text(&mut c.ws).await, "via the proxy");
+    assert!(posts(&seen) >= 1, "{:?}", seen.lock().expect("log"));
+    let err = stderr(&a);
+    assert!(
+        err.contains("go through the AWS SDK's client") && err.contains(&proxy["http://".len()..]),
+        "{err}"
+    );
+
+    for (data, env) in [
+        ("no proxy for it", ("NO_PROXY", "127.0.0.1")),
+        ("lean, as asked", ("WSADMIN_GATEWAY_CLIENT", "lean")),
+    ] {
+        let before = posts(&seen);
+        let a = send(data, &[env]).await.success();
+        assert_eq!(wsadmin_harness::recv_text(&mut c.ws).await, data);
+        assert_eq!(posts(&seen), before, "{env:?}: not through the proxy");
+        assert!(!stderr(&a).contains("AWS SDK's client"), "{}", stderr(&a));
+    }
     h.stop().await;
 }
 

@@ -270,8 +270,9 @@ pub enum GatewayClient {
     Sdk,
 }
 
-/// Names the client for every gateway a process builds: `lean` (the
-/// default) or `sdk`. Read by [`Gateway::new`] and [`Gateway::with_clock`].
+/// Names the client for every gateway a process builds: `lean` or `sdk`;
+/// unset, [`GatewayClient::for_endpoint`] chooses. Read by
+/// [`Gateway::new`] and [`Gateway::with_clock`].
 pub const ENV_GATEWAY_CLIENT: &str = "WSADMIN_GATEWAY_CLIENT";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -302,9 +303,53 @@ impl GatewayClient {
     /// The client [`ENV_GATEWAY_CLIENT`] names; unset or empty is the
     /// default. A value that names none is an error, not a silent default.
     pub fn from_env() -> Result<Self, InvalidGatewayClient> {
+        Ok(Self::named_in_env()?.unwrap_or_default())
+    }
+
+    fn named_in_env() -> Result<Option<Self>, InvalidGatewayClient> {
         match std::env::var(ENV_GATEWAY_CLIENT) {
-            Ok(v) if !v.trim().is_empty() => v.parse(),
-            _ => Ok(Self::default()),
+            Ok(v) if !v.trim().is_empty() => v.parse().map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The client for `endpoint`: the one [`ENV_GATEWAY_CLIENT`] names;
+    /// else the SDK's when the environment's proxy settings (`HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY`, less `NO_PROXY`, read by the SDK's own
+    /// matcher) send its requests through a proxy, which the SDK's client
+    /// honours and the lean one, connecting directly, does not; else lean.
+    /// The proxy that decided, if one did.
+    pub fn for_endpoint(
+        endpoint: &ManagementEndpoint,
+    ) -> Result<(Self, Option<String>), InvalidGatewayClient> {
+        if let Some(named) = Self::named_in_env()? {
+            return Ok((named, None));
+        }
+        let proxies = hyper_util::client::proxy::matcher::Matcher::from_env();
+        Ok(Self::behind(&proxies, endpoint))
+    }
+
+    fn behind(
+        proxies: &hyper_util::client::proxy::matcher::Matcher,
+        endpoint: &ManagementEndpoint,
+    ) -> (Self, Option<String>) {
+        let proxy = endpoint
+            .url()
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|uri| proxies.intercept(&uri));
+        match proxy {
+            Some(p) => {
+                // Never the proxy's credentials: its address only.
+                let uri = p.uri();
+                let at = match (uri.host(), uri.port_u16()) {
+                    (Some(h), Some(port)) => format!("{h}:{port}"),
+                    (Some(h), None) => h.to_owned(),
+                    _ => "a proxy".to_owned(),
+                };
+                (Self::Sdk, Some(at))
+            }
+            None => (Self::Lean, None),
         }
     }
 }
@@ -346,9 +391,17 @@ impl Gateway {
         endpoint: ManagementEndpoint,
         clock: Clock,
     ) -> Result<Self, GatewayError> {
-        let client = GatewayClient::from_env().map_err(|e| GatewayError::Other {
-            message: format!("{ENV_GATEWAY_CLIENT}: {e}"),
-        })?;
+        let (client, proxy) =
+            GatewayClient::for_endpoint(&endpoint).map_err(|e| GatewayError::Other {
+                message: format!("{ENV_GATEWAY_CLIENT}: {e}"),
+            })?;
+        if let Some(proxy) = proxy {
+            tracing::info!(
+                "the Management API's requests to {endpoint} go through the AWS SDK's client, \
+                 which honours the proxy at {proxy} (set {ENV_GATEWAY_CLIENT}=lean to connect \
+                 directly)"
+            );
+        }
         Self::with_client(sdk, endpoint, clock, client)
     }
 
@@ -526,6 +579,51 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proxied_endpoint_goes_through_the_sdks_client() {
+        use hyper_util::client::proxy::matcher::Matcher;
+        let aws =
+            ManagementEndpoint::parse("https://abc123.execute-api.eu-west-1.amazonaws.com/prod")
+                .expect("aws");
+        let local = ManagementEndpoint::parse("http://127.0.0.1:3001/dev").expect("local");
+        let choose = |m: Matcher, e: &ManagementEndpoint| GatewayClient::behind(&m, e);
+        let none = || Matcher::builder().build();
+        assert_eq!(choose(none(), &aws), (GatewayClient::Lean, None));
+        assert_eq!(choose(none(), &local), (GatewayClient::Lean, None));
+        let https = || Matcher::builder().https("http://user:secret@proxy.corp:3128");
+        assert_eq!(
+            choose(https().build(), &aws),
+            (GatewayClient::Sdk, Some("proxy.corp:3128".to_owned())),
+            "its address, never its credentials"
+        );
+        assert_eq!(
+            choose(https().build(), &local),
+            (GatewayClient::Lean, None),
+            "http is not https"
+        );
+        for no in ["*", ".amazonaws.com", "execute-api.eu-west-1.amazonaws.com"] {
+            assert_eq!(
+                choose(https().no(no).build(), &aws),
+                (GatewayClient::Lean, None),
+                "NO_PROXY={no}"
+            );
+        }
+        let all = Matcher::builder()
+            .all("http://proxy.corp:8080")
+            .no("localhost")
+            .build();
+        assert_eq!(
+            choose(all, &local).0,
+            GatewayClient::Sdk,
+            "127.0.0.1 is not localhost"
+        );
+        let all = Matcher::builder()
+            .all("http://proxy.corp:8080")
+            .no("127.0.0.1")
+            .build();
+        assert_eq!(choose(all, &local), (GatewayClient::Lean, None));
+    }
 
     #[test]
     fn parses_the_urls_operators_have_at_hand() {

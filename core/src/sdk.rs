@@ -245,13 +245,15 @@ pub fn static_config_at(
 
 /// The HTTP client for an SDK client whose calls go to `endpoint`, where
 /// the SDK's default would waste work: a plain `http://` endpoint (a local
-/// DynamoDB, the local stack) gets the default client (hyper and rustls
-/// with aws-lc, the same timeouts) without a trust store. The default
-/// reads every certificate of the system's store when the SDK client is
-/// built (~150 files parsed: a third of the CPU of a short `wsadmin` run)
-/// for TLS such an endpoint never speaks. `None` for anything else: the
-/// SDK's default stays.
+/// DynamoDB, the local stack) gets the default client exactly as the SDK
+/// builds it (hyper and rustls with aws-lc, the connector settings, the
+/// proxy settings of the environment) but without a trust store. The
+/// default reads every certificate of the system's store when the SDK
+/// client is built (~150 files parsed: half the CPU of a short `wsadmin`
+/// run) for TLS such an endpoint never speaks. `None` for anything else:
+/// the SDK's default stays.
 pub fn http_client_for(endpoint: &str) -> Option<SharedHttpClient> {
+    use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
     let plain = endpoint
         .get(..7)
@@ -263,14 +265,23 @@ pub fn http_client_for(endpoint: &str) -> Option<SharedHttpClient> {
         .with_trust_store(TrustStore::empty())
         .build()
         .ok()?;
-    Some(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .tls_context(no_roots)
-            .build_https(),
-    )
+    // As aws-smithy-runtime's `default_https_client` builds it.
+    let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+        move |settings, components| {
+            let mut connector = aws_smithy_http_client::ConnectorBuilder::default()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::AwsLc,
+                ))
+                .tls_context(no_roots.clone());
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector.set_proxy_config(Some(ProxyConfig::from_env()));
+            connector.build()
+        },
+    );
+    Some(client)
 }
 
 #[cfg(test)]
