@@ -185,10 +185,13 @@ async fn run(inner: Arc<Inner>, churn: Churn, stop: CancellationToken) -> ChurnS
         }
         inner.reap();
     }
-    // Newcomers mid-handshake finish (or, when stopped, are cut off)
-    // before the summary.
+    // Newcomers mid-handshake finish (or, when stopped, are cut off), and
+    // the clients told to leave are closed, before the summary: it counts
+    // both, and whoever reads it next counts the fleet's open clients.
     let wait_until = Instant::now() + inner.config.handshake_timeout;
-    while joining.load(Ordering::Relaxed) > 0 && Instant::now() < wait_until {
+    while (joining.load(Ordering::Relaxed) > 0 || inner.slot_list().iter().any(|s| s.is_leaving()))
+        && Instant::now() < wait_until
+    {
         tokio::time::sleep(MIN_TICK).await;
     }
     let mut s = lock(&summary).clone();

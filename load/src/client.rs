@@ -178,6 +178,16 @@ impl Slot {
         tx.is_some_and(|tx| tx.send(how).is_ok())
     }
 
+    /// Told to leave and not closed yet (its task has yet to take the
+    /// order, or a clean close waits its turn).
+    pub fn is_leaving(&self) -> bool {
+        self.leave
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+            && self.is_open()
+    }
+
     /// Open and not told to leave.
     pub fn is_staying(&self) -> bool {
         self.leave
