@@ -1502,6 +1502,21 @@ macro_rules! project {
     }};
 }
 
+/// A Query or Scan request narrowed to the items `only` selects
+/// (`Some((attribute, value))`) and the attributes `projected` names.
+macro_rules! narrowed {
+    ($req:expr, $only:expr, $projected:expr) => {{
+        let mut req = $req;
+        if let Some((attribute, value)) = $only {
+            req = only_where!(req, attribute, value);
+        }
+        if let Some(names) = $projected {
+            req = project!(req, names);
+        }
+        req
+    }};
+}
+
 /// A Query or Scan request (their builders share no trait) filtered on
 /// `attribute = value`.
 macro_rules! only_where {
@@ -1553,7 +1568,7 @@ fn segment_pages(
                     let out = store
                         .retry
                         .run(|_| async {
-                            let mut req = store
+                            let req = store
                                 .client
                                 .query()
                                 .table_name(&store.table.name)
@@ -1566,13 +1581,10 @@ fn segment_pages(
                                 )
                                 .set_exclusive_start_key(start.clone())
                                 .set_limit(limit);
-                            if let Some((attribute, value)) = &only {
-                                req = only_where!(req, attribute, value);
-                            }
-                            if let Some(names) = &projected {
-                                req = project!(req, names);
-                            }
-                            req.send().await.map_err(|e| store.error("Query", e))
+                            narrowed!(req, &only, &projected)
+                                .send()
+                                .await
+                                .map_err(|e| store.error("Query", e))
                         })
                         .await?;
                     (out.items, out.last_evaluated_key)
@@ -1592,13 +1604,10 @@ fn segment_pages(
                                     .segment(segment as i32)
                                     .total_segments(opts.segments as i32);
                             }
-                            if let Some((attribute, value)) = &only {
-                                req = only_where!(req, attribute, value);
-                            }
-                            if let Some(names) = &projected {
-                                req = project!(req, names);
-                            }
-                            req.send().await.map_err(|e| store.error("Scan", e))
+                            narrowed!(req, &only, &projected)
+                                .send()
+                                .await
+                                .map_err(|e| store.error("Scan", e))
                         })
                         .await?;
                     (out.items, out.last_evaluated_key)
