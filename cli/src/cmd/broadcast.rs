@@ -175,11 +175,6 @@ pub async fn run(
     report::finish(out, w, &report, command)
 }
 
-/// `--checkpoint FILE` / `--resume FILE`: the same sweep, its subjects
-/// taken from the scan through the checkpoint (which skips what an earlier
-/// run finished and starts each segment where it stood), each post written
-/// down before it is made, each outcome after; the report is the whole
-/// broadcast's, every run's counts added.
 /// A broadcast to everyone (no selector) that sends reads only what decides
 /// each connection's fate; one that selects, or a dry run that lists its
 /// targets, reads every attribute.
@@ -191,6 +186,11 @@ fn fields(args: &BroadcastArgs) -> Fields {
     }
 }
 
+/// `--checkpoint FILE` / `--resume FILE`: the same sweep, its subjects
+/// taken from the scan through the checkpoint (which skips what an earlier
+/// run finished and starts each segment where it stood), each post written
+/// down before it is made, each outcome after; the report is the whole
+/// broadcast's, every run's counts added.
 async fn checkpointed(
     dep: &Deployment,
     args: BroadcastArgs,
