@@ -474,8 +474,11 @@ async fn prune_deletes_only_stale_records_and_closes_idle_ones() {
         (Some(0), Some(3))
     );
 
-    // Idle over a limit: disconnected (fresh clients are idle a few ms).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Idle over a limit: disconnected. Idle is measured on AWS's clock as
+    // wsadmin knows it from `Date` headers (whole seconds, read late), which
+    // errs early by up to a second and an answer's delay: the clients must
+    // be idle well past the limit for that.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
     clients[0].close().await;
     let v = json(
         &h.local(&["prune", "--idle-over", "200ms", "--yes", "-o", "json"])
@@ -801,7 +804,10 @@ async fn destructive_commands_refuse_without_a_terminal_and_dry_runs_list_the_ta
         .success();
     assert_eq!(sorted(&stdout(&out)), all);
     assert!(stderr(&out).contains("would broadcast 6 bytes to 5 connections"));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Idle on AWS's clock as `Date` headers tell it (whole seconds, read
+    // late): it errs early by up to a second and an answer's delay, so a
+    // client is surely idle over 0s only once it is older than that.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
     let out = h
         .local(&["prune", "--idle-over", "0s", "--dry-run", "-o", "ids"])
         .await

@@ -18,7 +18,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use support::stack::{Local, connect, fixture, stdout};
@@ -47,7 +46,7 @@ async fn the_articles_node_stack_runs_unchanged_and_wsadmin_operates_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_handlers_as_bootstrap_binaries_pass_the_same_walkthrough() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let bins = lambda_binaries();
+    let bins = support::stack::binaries();
     let template = std::fs::read_to_string(fixture("article/template.yaml")).expect("template");
     let template = template.replace("Runtime: nodejs20.x", "Runtime: provided.al2023");
     for (function, bin) in [
@@ -64,31 +63,6 @@ async fn our_handlers_as_bootstrap_binaries_pass_the_same_walkthrough() {
     std::fs::write(&path, template).expect("write the template");
     let local = Local::start(dir.path(), &path);
     walkthrough(&local, dir.path()).await;
-}
-
-/// The handlers' Lambda binaries (`--features lambda`), built first if this
-/// run did not build them.
-fn lambda_binaries() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_wsstack"))
-        .parent()
-        .expect("the binaries' directory")
-        .to_owned();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--locked",
-            "-p",
-            "wsadmin-handlers",
-            "--features",
-            "lambda",
-            "--bins",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo builds the Lambda binaries");
-    assert!(status.success(), "building the Lambda binaries failed");
-    dir
 }
 
 /// The article's walkthrough with two real clients, then `wsadmin --context

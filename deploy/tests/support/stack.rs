@@ -19,11 +19,16 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The `wsadmin` binary of this build (a package's tests can name only its
-/// own binaries): beside `wsstack`, brought up to date once per test
-/// process (a no-op when it is; a binary merely present may predate the
-/// sources, and a test would then check old code).
-pub fn wsadmin_bin() -> PathBuf {
+/// The directory of this build's binaries (`wsstack`, `wsadmin`, the
+/// handlers' Lambda binaries), brought up to date once per test process by
+/// the very build `scripts/test` runs (`cargo test --no-run --workspace
+/// --all-features`), so within the suite this is a no-op. A package's tests
+/// can name only its own binaries; one merely present may predate the
+/// sources, and a test would then check old code. A narrower build (`-p
+/// wsadmin`) would resolve the dependencies' features differently and
+/// compile a second copy of all of them: minutes, and gigabytes of target/
+/// (CI once ran out of disk on it).
+pub fn binaries() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
@@ -34,7 +39,12 @@ pub fn wsadmin_bin() -> PathBuf {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut build = Command::new(cargo);
             build.args([
-                "build", "--locked", "-q", "-p", "wsadmin", "--bin", "wsadmin",
+                "test",
+                "--no-run",
+                "--locked",
+                "-q",
+                "--workspace",
+                "--all-features",
             ]);
             if dir.ends_with("release") {
                 build.arg("--release");
@@ -42,11 +52,16 @@ pub fn wsadmin_bin() -> PathBuf {
             let status = build
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
-                .expect("cargo builds wsadmin");
-            assert!(status.success(), "building wsadmin failed");
-            dir.join("wsadmin")
+                .expect("cargo builds the workspace's binaries");
+            assert!(status.success(), "building the workspace's binaries failed");
+            dir
         })
         .clone()
+}
+
+/// The `wsadmin` binary of this build (see [`binaries`]).
+pub fn wsadmin_bin() -> PathBuf {
+    binaries().join("wsadmin")
 }
 
 pub fn state_file(dir: &Path) -> PathBuf {
