@@ -174,10 +174,17 @@ const ONE_CLIENT_CHANCE: f64 = 1e-6;
 /// that the account did it: the share of others' first attempts refused
 /// *while this target was being retried* (so a quiet past does not vouch
 /// for a throttle that has just begun), with the run's recent past as the
-/// prior when those are few, raised to the number of 429s in a row. A 429
-/// is one client's only when that chance is below one in a million. Only a
-/// post has a client's buffer behind it: a 429 to anything else is the
-/// account's ([`Spread::account_throttling`]). Pure.
+/// prior when those are few, raised to the number of 429s in a row; or, when
+/// higher, the share of others' answers in that time that were 429s of
+/// targets which got through in the end. Those 429s were the account's (a
+/// stuck client never gets through, so stuck clients never vouch for each
+/// other), and at the tail of a throttled run, when no first attempt is
+/// left to compare with, they are the only witnesses: the window of first
+/// attempts then tells of the past, when the account may have refused far
+/// fewer than it does now. A 429 is one client's only when that chance is
+/// below one in a million. Only a post has a client's buffer behind it: a
+/// 429 to anything else is the account's ([`Spread::account_throttling`]).
+/// Pure.
 #[derive(Debug, Clone, Default)]
 pub struct Spread {
     first_share: f64,
@@ -186,6 +193,10 @@ pub struct Spread {
     firsts_refused: usize,
     /// First attempts answered since the run began.
     firsts_seen: u64,
+    /// Answers other than 429, any attempt, since the run began.
+    through: u64,
+    /// 429s of targets that got through after them, counted when they did.
+    vindicated: u64,
 }
 
 /// One target's side of [`Spread`]'s comparison, from its first request on.
@@ -198,6 +209,20 @@ pub struct Retries {
     own_first: Option<(u64, bool)>,
     /// Its 429s in a row, the last one included.
     refused: u32,
+    /// [`Spread`]'s `through` and `vindicated` before its first request.
+    through_since: u64,
+    vindicated_since: u64,
+}
+
+/// What a request was answered, as [`Spread`] counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// It went through.
+    Through,
+    /// 429.
+    Throttled,
+    /// Any other failure.
+    Failed,
 }
 
 /// What a 429 means now.
@@ -217,12 +242,15 @@ impl Spread {
     pub fn start(&self) -> Retries {
         Retries {
             since: self.firsts_seen,
+            through_since: self.through,
+            vindicated_since: self.vindicated,
             ..Retries::default()
         }
     }
 
-    /// An answer to `target`'s `attempt`-th request; `throttled` if 429.
-    pub fn answered(&mut self, target: &mut Retries, attempt: u32, throttled: bool) {
+    /// An answer to `target`'s `attempt`-th request.
+    pub fn answered(&mut self, target: &mut Retries, attempt: u32, answer: Answer) {
+        let throttled = answer == Answer::Throttled;
         if attempt == 1 {
             let x = if throttled { 1.0 } else { 0.0 };
             self.first_share += SPREAD_WEIGHT * (x - self.first_share);
@@ -235,6 +263,10 @@ impl Spread {
             {
                 self.firsts_refused -= usize::from(old);
             }
+        }
+        if answer == Answer::Through {
+            self.through += 1;
+            self.vindicated += u64::from(target.refused);
         }
         target.refused = if throttled { target.refused + 1 } else { 0 };
     }
@@ -290,13 +322,32 @@ impl Spread {
         let span_n = recent as f64 - own_n;
         let span_r = recent_r as f64 - own_r;
         let share = (span_r + past * PRIOR_WEIGHT) / (span_n + PRIOR_WEIGHT);
-        share.powi(target.refused.min(i32::MAX as u32) as i32)
+        // Others' answers since its first request (a target's own call ends
+        // at its first answer other than 429, so none of these is its own).
+        let vindicated = (self.vindicated - target.vindicated_since) as f64;
+        let through = (self.through - target.through_since) as f64;
+        let witnessed = if vindicated > 0.0 {
+            vindicated / (vindicated + through)
+        } else {
+            0.0
+        };
+        share
+            .max(witnessed)
+            .powi(target.refused.min(i32::MAX as u32) as i32)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused_if(refused: bool) -> Answer {
+        if refused {
+            Answer::Throttled
+        } else {
+            Answer::Through
+        }
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -307,7 +358,7 @@ mod tests {
     fn others(s: &mut Spread, n: usize, every: usize) {
         for i in 0..n {
             let mut other = s.start();
-            s.answered(&mut other, 1, every > 0 && i % every == 0);
+            s.answered(&mut other, 1, refused_if(every > 0 && i % every == 0));
         }
     }
 
@@ -318,7 +369,7 @@ mod tests {
     fn judged_at(s: &mut Spread, between: usize, every: usize) -> Option<u32> {
         let mut target = s.start();
         for attempt in 1..=24 {
-            s.answered(&mut target, attempt, true);
+            s.answered(&mut target, attempt, Answer::Throttled);
             if s.throttling(&target) == Throttling::OneClient {
                 return Some(attempt);
             }
@@ -336,12 +387,12 @@ mod tests {
         others(&mut s, 400, 0);
         let mut stuck: Vec<Retries> = (0..5).map(|_| s.start()).collect();
         for target in &mut stuck {
-            s.answered(target, 1, true);
+            s.answered(target, 1, Answer::Throttled);
         }
         for attempt in 2..=5 {
             others(&mut s, 30, 0);
             for target in &mut stuck {
-                s.answered(target, attempt, true);
+                s.answered(target, attempt, Answer::Throttled);
             }
         }
         for target in &stuck {
@@ -365,11 +416,11 @@ mod tests {
         let mut s = Spread::default();
         others(&mut s, 500, 0);
         let mut onset = s.start();
-        s.answered(&mut onset, 1, true);
+        s.answered(&mut onset, 1, Answer::Throttled);
         let mut n = 1;
         while !s.account_throttled() {
             let mut other = s.start();
-            s.answered(&mut other, 1, true);
+            s.answered(&mut other, 1, Answer::Throttled);
             n += 1;
         }
         assert!(n <= 4, "the run slows down at once: {n}");
@@ -377,7 +428,7 @@ mod tests {
         // target is unlucky on its retries: patient, never its buffer.
         for attempt in 2..=12 {
             others(&mut s, 10, 2);
-            s.answered(&mut onset, attempt, true);
+            s.answered(&mut onset, attempt, Answer::Throttled);
             assert_eq!(s.throttling(&onset), Throttling::Account, "{attempt}");
         }
     }
@@ -399,6 +450,53 @@ mod tests {
                 "1 in {every}: not much later than that ({k})"
             );
         }
+    }
+
+    /// The tail of a run: first attempts went through while paced (1 in 20
+    /// refused); the last 24 targets were refused on their first attempt,
+    /// and none is left to make one. A target is refused on every attempt
+    /// while, between two of them, one of the 24 retries 3 more times, then
+    /// gets through (`through`) or does not (a stuck client too). The
+    /// attempt at which the target is taken for a stuck client, if any.
+    fn judged_at_the_tail(through: bool) -> Option<u32> {
+        let mut s = Spread::default();
+        others(&mut s, 1_000, 20);
+        let mut tail: Vec<Retries> = (0..24).map(|_| s.start()).collect();
+        for t in &mut tail {
+            s.answered(t, 1, Answer::Throttled);
+        }
+        let mut target = s.start();
+        for (attempt, mut other) in (1..=24).zip(tail) {
+            s.answered(&mut target, attempt, Answer::Throttled);
+            if s.throttling(&target) == Throttling::OneClient {
+                return Some(attempt);
+            }
+            for again in 2..=4 {
+                s.answered(&mut other, again, Answer::Throttled);
+            }
+            s.answered(
+                &mut other,
+                5,
+                if through {
+                    Answer::Through
+                } else {
+                    Answer::Throttled
+                },
+            );
+        }
+        None
+    }
+
+    #[test]
+    fn at_the_tail_of_a_throttled_run_others_that_got_through_vouch_for_the_account() {
+        // Others' 429s before they got through were the account's: four
+        // in five answers refused, so the target's are too. Retried
+        // patiently, never failed as a stuck client.
+        assert_eq!(judged_at_the_tail(true), None);
+        // Others that never get through are stuck themselves and vouch for
+        // nobody: the window of first attempts alone judges.
+        let k = judged_at_the_tail(false).expect("a stuck client");
+        assert!((5..=10).contains(&k), "{k}");
     }
 
     #[test]

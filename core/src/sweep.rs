@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::failure;
 use crate::gateway::{ConnectionInfo, GatewayError};
-use crate::rate::{RateControl, Retries, Spread, Throttling};
+use crate::rate::{Answer, RateControl, Retries, Spread, Throttling};
 use crate::record::ConnectionRecord;
 use crate::retry::{RetryClass, RetryPolicy, Retryable};
 use crate::stale::{self, RecordFate};
@@ -433,8 +433,12 @@ impl Shared {
         let now = Instant::now();
         let class = {
             let mut pace = lock(&self.pace);
-            let throttled = matches!(result, Err(GatewayError::Throttled { .. }));
-            pace.spread.answered(target, attempt, throttled);
+            let answer = match result {
+                Ok(()) => Answer::Through,
+                Err(GatewayError::Throttled { .. }) => Answer::Throttled,
+                Err(_) => Answer::Failed,
+            };
+            pace.spread.answered(target, attempt, answer);
             match result {
                 Ok(()) => {
                     pace.control.succeeded(now);
