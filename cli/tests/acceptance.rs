@@ -2,7 +2,7 @@
 //! with 10% of calls failing, under a 500 rps throttle) and a prune of
 //! 1,000 clients of which half left without their `$disconnect` running.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

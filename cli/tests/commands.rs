@@ -2,7 +2,7 @@
 //! what an operator sees in tables (snapshots, with a fixed clock and seeded
 //! records so nothing is volatile) and what scripts read (JSON, parsed).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

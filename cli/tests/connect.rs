@@ -3,7 +3,7 @@
 //! meta from `--param`, close codes, refused handshakes, a signed
 //! handshake, and every bad input as one line.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

@@ -4,7 +4,7 @@
 //! then a saved context (not the built-in `local`) used against the local
 //! stack through the standard AWS credential chain.
 
-mod support;
+use crate::support;
 
 use support::{json, run, start, stdout, wsadmin_in};
 use wsadmin_emulator::{LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY};

@@ -3,7 +3,7 @@
 //! that make no Management API call run here: the resolved endpoint is an
 //! `execute-api.amazonaws.com` host, and tests never leave this machine.
 
-mod support;
+use crate::support;
 
 use aws_sdk_apigatewayv2::types::ProtocolType;
 use support::{fails_with, json, run, wsadmin_in};

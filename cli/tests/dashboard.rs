@@ -2,7 +2,7 @@
 //! demo clients of `wsstack local --demo-clients` and our own real clients:
 //! what the operator sees, and what the keys do to real connections.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

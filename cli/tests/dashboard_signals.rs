@@ -9,7 +9,7 @@
 //! for 40 clients), so a signal that waited for it would be seen: clients
 //! would all have the message.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

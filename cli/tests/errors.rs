@@ -1,7 +1,7 @@
 //! Every bad input the issue names: one line saying what to do, the right
 //! exit code, no panic, and nothing changed.
 
-mod support;
+use crate::support;
 
 use support::{fails_with, run, start, wsadmin_in};
 

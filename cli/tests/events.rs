@@ -2,7 +2,7 @@
 //! stack: real clients connect and leave while the command runs as its own
 //! process, and its lines show exactly those connects and disconnects.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! kubectl's and the AWS CLI's do, and each example is a command line that
 //! parses (its flags exist and its values are valid).
 
-mod support;
+use crate::support;
 
 use support::wsadmin_in;
 use wsadmin_testkit::help::{asking_help, examples};

@@ -4,7 +4,7 @@
 //! CloudWatch Logs (moto), the group found from the stage's
 //! AccessLogSettings (moto's apigatewayv2), with lines put by the test.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

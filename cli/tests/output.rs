@@ -3,7 +3,7 @@
 //! `--query` (JMESPath) on JSON and NDJSON, ISO-8601 times beside epoch
 //! ones, and every JSON key in camelCase.
 
-mod support;
+use crate::support;
 
 use support::tmux::Tmux;
 use support::{fails_with, json, start, stdout};

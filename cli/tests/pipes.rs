@@ -3,7 +3,7 @@
 //! panic. The reader is closed before the command starts, so every write
 //! fails with EPIPE, whatever the output's size.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 

@@ -13,7 +13,7 @@
 //! reports, messages received, records kept); times are printed, never
 //! asserted.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -453,7 +453,7 @@ async fn the_race_prune_and_broadcast_loops_never_orphan_a_connecting_client() {
 /// By hand, to show the race test can see orphans: a grace (1 s) shorter
 /// than `$connect` (1.5 s) lets prune and broadcast delete the records of
 /// clients still connecting. Not in the suite: it proves the test, not the
-/// code. `cargo nextest run -p wsadmin --test reliability --run-ignored only`
+/// code. `cargo nextest run -p wsadmin --test suite --run-ignored only reliability::`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "by hand: shows the race test detects orphans when the grace is too short"]
 async fn the_race_with_a_grace_shorter_than_connect_orphans_clients() {
@@ -899,7 +899,7 @@ cases! {
 /// the endpoint instead of hanging. Not in the suite: with a 10 s attempt
 /// timeout and its retries a run takes about a minute to give up, more than
 /// CI's budget for it. Run by hand:
-/// `cargo nextest run -p wsadmin --test reliability --run-ignored only stalled`
+/// `cargo nextest run -p wsadmin --test suite --run-ignored only stalled`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "slow by design (a minute of DynamoDB timeouts): run by hand"]
 async fn faults_dynamodb_stalled_prune_ends_with_an_error_naming_it() {

@@ -6,7 +6,7 @@
 //! settled; and the resumes that must be refused (another message, another
 //! selection, a damaged file).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;

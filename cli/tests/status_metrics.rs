@@ -13,7 +13,7 @@
 //! moto's answer with botocore's CBOR serializer. The data and the
 //! decision are moto's.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -2,7 +2,7 @@
 //! confirmations of `disconnect --all` and `broadcast`, and the broadcast
 //! progress bar.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

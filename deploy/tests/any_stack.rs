@@ -15,7 +15,7 @@
 //! its route failing as API Gateway shows a failed integration, the other
 //! functions served.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! integration. One slot, held by a `$connect` in its delay, makes the limit
 //! reachable on purpose.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::Duration;

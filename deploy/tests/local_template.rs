@@ -5,7 +5,7 @@
 //! template, hand-written or not, is refused in one line before anything
 //! starts.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -47,7 +47,7 @@ fn unzip(zip: &Path, into: &Path) -> Vec<(String, u32)> {
 
 #[tokio::test]
 #[ignore = "a clean release build with zig takes 15 min on the 2-core machine (BENCHMARKS.md); \
-            run it with: cargo test -p wsadmin-deploy --test package -- --ignored"]
+            run it with: cargo test -p wsadmin-deploy --test suite -- --ignored package::"]
 async fn package_builds_four_bootstrap_zips_and_the_zipped_bootstrap_answers_lambda() {
     let out_dir = tempfile::tempdir().expect("temp dir");
     let out = tokio::task::spawn_blocking({

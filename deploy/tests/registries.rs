@@ -9,7 +9,7 @@
 //! partition), `prune` (only gone connections' items, every one of them)
 //! and `disconnect --where` work through it.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::path::Path;
