@@ -3,7 +3,6 @@
 //! 60 MB each in a debug build, and a link step), so one instead of
 //! 17 keeps `target/` and CI small (ARCHITECTURE.md, Testing).
 
-mod support;
 mod acceptance;
 mod commands;
 mod connect;
@@ -20,4 +19,5 @@ mod pipes;
 mod reliability;
 mod resume;
 mod status_metrics;
+mod support;
 mod terminal;

@@ -3,7 +3,6 @@
 //! 60 MB each in a debug build, and a link step), so one instead of
 //! 11 keeps `target/` and CI small (ARCHITECTURE.md, Testing).
 
-mod support;
 mod any_stack;
 mod aws;
 mod credentials;
@@ -14,4 +13,5 @@ mod local_template;
 mod output;
 mod package;
 mod registries;
+mod support;
 mod template;
