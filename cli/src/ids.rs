@@ -68,12 +68,16 @@ pub fn reads_stdin(args: &[String]) -> bool {
     args.iter().any(|a| a == "-")
 }
 
-/// When clap refused an argument: the sentence for one that looks like a
-/// connection id starting with `-` (`-L0SM9cOFvHcCIh=`), which clap takes
-/// for a flag.
-pub fn dash_hint(args: impl IntoIterator<Item = String>) -> Option<String> {
-    let args: Vec<String> = args.into_iter().collect();
-    let id = args.iter().find(|a| looks_like_dashed_id(a))?;
+/// The sentence for an argument before `--` that looks like a connection
+/// id starting with `-` (`-L0SM9cOFvHcCIh=`), which clap takes for a flag:
+/// checked before clap parses (`-V…` would print the version and exit 0,
+/// `-h…` the help), `--…` ones only once clap refused them (`--registry-meta=`
+/// has the same shape).
+pub fn dash_hint(args: impl IntoIterator<Item = String>, long_too: bool) -> Option<String> {
+    let args: Vec<String> = args.into_iter().take_while(|a| a != "--").collect();
+    let id = args
+        .iter()
+        .find(|a| looks_like_dashed_id(a) && (long_too || !a.starts_with("--")))?;
     let command = args
         .iter()
         .find(|a| matches!(a.as_str(), "inspect" | "send" | "disconnect"))
@@ -139,20 +143,37 @@ mod tests {
 
     #[test]
     fn an_id_taken_for_a_flag_gets_a_hint() {
-        let hint = dash_hint(strings(&[
-            "wsadmin",
-            "send",
-            "-L0SM9cOFvHcCIh=",
-            "--data",
-            "x",
-        ]))
+        let hint = dash_hint(
+            strings(&["wsadmin", "send", "-L0SM9cOFvHcCIh=", "--data", "x"]),
+            false,
+        )
         .expect("hint");
         assert!(
             hint.contains("wsadmin send [OPTIONS] -- -L0SM9cOFvHcCIh="),
             "{hint}"
         );
-        assert_eq!(dash_hint(strings(&["wsadmin", "list", "--bogus"])), None);
-        assert_eq!(dash_hint(strings(&["wsadmin", "send", "--data="])), None);
-        assert!(dash_hint(strings(&["wsadmin", "inspect", "--0SM9cOFvHcCIh="])).is_some());
+        // Ids clap would take for -V (the version) or -h (the help).
+        for id in ["-VHk2mNq8sT0bXw=", "-hHk2mNq8sT0bXw="] {
+            let hint = dash_hint(strings(&["wsadmin", "inspect", id]), false);
+            assert!(hint.is_some_and(|h| h.contains(id)), "{id}");
+        }
+        // After `--` it is an id.
+        let after = strings(&["wsadmin", "inspect", "--", "-VHk2mNq8sT0bXw="]);
+        assert_eq!(dash_hint(after, true), None);
+        assert_eq!(
+            dash_hint(strings(&["wsadmin", "list", "--bogus"]), true),
+            None
+        );
+        assert_eq!(
+            dash_hint(strings(&["wsadmin", "send", "--data="]), true),
+            None
+        );
+        // A long flag of the shape (16 characters ending in `=`) is left to
+        // clap; an id starting with `--` is named once clap refused it.
+        let long = strings(&["wsadmin", "list", "--registry-meta="]);
+        assert_eq!(dash_hint(long, false), None);
+        let id = strings(&["wsadmin", "inspect", "--0SM9cOFvHcCIh="]);
+        assert_eq!(dash_hint(id.clone(), false), None);
+        assert!(dash_hint(id, true).is_some());
     }
 }

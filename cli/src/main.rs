@@ -29,16 +29,23 @@ use crate::flags::{Cli, Command, ContextCommand, OutputFormat};
 use crate::output::Output;
 
 fn main() -> ExitCode {
+    let args = || std::env::args_os().map(|a| a.to_string_lossy().into_owned());
+    let dashed_id = |long_too| {
+        let hint = ids::dash_hint(args(), long_too)?;
+        let _ = writeln!(std::io::stderr(), "error: {hint}");
+        Some(ExitCode::from(exit::USAGE))
+    };
+    if let Some(code) = dashed_id(false) {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // clap's own tip for `-L0SM9cOFvHcCIh=` names only `-L`.
+            // clap's own tip for `--L0SM9cOFvHcCI=` names only `--L0SM9cOFvHcCI`.
             if e.kind() == clap::error::ErrorKind::UnknownArgument
-                && let Some(hint) =
-                    ids::dash_hint(std::env::args_os().map(|a| a.to_string_lossy().into_owned()))
+                && let Some(code) = dashed_id(true)
             {
-                let _ = writeln!(std::io::stderr(), "error: {hint}");
-                return ExitCode::from(exit::USAGE);
+                return code;
             }
             let _ = e.print();
             return if e.use_stderr() {

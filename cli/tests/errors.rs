@@ -3,7 +3,41 @@
 
 use crate::support;
 
-use support::{fails_with, run, start, wsadmin_in};
+use support::{fails_with, run, start, stderr, stdout, wsadmin_in};
+
+/// An id starting with `-` before `--` is a usage error saying where it
+/// goes, even when clap would read its start as a flag that ends the run:
+/// `-V…` printed the version and exited 0 (seen with a real id, 1 in 32
+/// of those starting with `-`), `-h…` the help. After `--` it is an id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_starting_with_dash_v_or_h_is_not_taken_for_a_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["inspect", "-VHk2mNq8sT0bXw="][..],
+        &["send", "--data", "x", "-hHk2mNq8sT0bXw="],
+        &["disconnect", "-L0SM9cOFvHcCIh=", "--yes"],
+    ] {
+        let mut cmd = wsadmin_in(dir.path());
+        cmd.args(args);
+        let out = run(cmd).await;
+        let err = fails_with(out, 2, "goes after `--`");
+        let id = args.iter().find(|a| a.ends_with('=')).expect("an id");
+        assert!(err.contains(&format!("'{id}'")), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    // After `--`, the same id is taken as one (and then not found: no
+    // deployment is configured here).
+    let mut cmd = wsadmin_in(dir.path());
+    cmd.args(["inspect", "--", "-VHk2mNq8sT0bXw="]);
+    let out = run(cmd).await;
+    let err = stderr(&out);
+    assert!(!err.contains("goes after `--`"), "{err}");
+    assert!(
+        !stdout(&out).contains("wsadmin-inspect"),
+        "{}",
+        stdout(&out)
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_against_the_local_stack() {
