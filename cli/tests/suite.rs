@@ -1,7 +1,7 @@
 //! The integration tests of this package, one module per file, linked
 //! into one test binary: each binary links every dependency again (about
 //! 60 MB each in a debug build, and a link step), so one instead of
-//! 17 keeps `target/` and CI small (ARCHITECTURE.md, Testing).
+//! 17 keeps `target/` and CI small (ARCHITECTURE.md, Cross-cutting, Set-up).
 
 mod acceptance;
 mod commands;
