@@ -8,7 +8,7 @@
 use std::io::BufRead;
 
 use anyhow::{Context as _, Result};
-use wsadmin_core::record::validate_connection_id;
+use wsadmin_core::record::{issued_by_api_gateway, validate_connection_id};
 
 use crate::exit::usage;
 
@@ -88,15 +88,9 @@ pub fn dash_hint(args: impl IntoIterator<Item = String>, long_too: bool) -> Opti
     ))
 }
 
-/// API Gateway's id shape (16 characters of URL-safe base64 ending in `=`)
-/// with a leading `-`.
+/// API Gateway's id shape with a leading `-`.
 fn looks_like_dashed_id(arg: &str) -> bool {
-    arg.len() == 16
-        && arg.starts_with('-')
-        && arg.ends_with('=')
-        && arg[..15]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    arg.starts_with('-') && issued_by_api_gateway(arg)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::record::{Item, validate_connection_id};
+use crate::record::{Item, issued_by_api_gateway, validate_connection_id};
 use crate::registry::{
     AttributeField, KeySchema, Mapping, Template, parse_iso8601, time_ms_from_number,
 };
@@ -51,10 +51,7 @@ pub fn id_like(text: &str) -> bool {
     let base64 = text
         .bytes()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_'));
-    let api_gateways = len == 16
-        && text.ends_with('=')
-        && !text[..15].contains('=')
-        && text.bytes().any(|c| c.is_ascii_alphabetic());
+    let api_gateways = issued_by_api_gateway(text) && text.bytes().any(|c| c.is_ascii_alphabetic());
     let mixed = (12..=24).contains(&len)
         && text
             .bytes()

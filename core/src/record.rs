@@ -161,6 +161,17 @@ pub struct InvalidConnectionId {
     pub reason: &'static str,
 }
 
+/// Whether `id` has the shape of the ids API Gateway issues: 16 characters,
+/// 15 of URL-safe base64 then `=` (`L0SM9cOFvHcCIhw=`, `-VHk2mNq8sT0bXw=`),
+/// whatever their case.
+pub fn issued_by_api_gateway(id: &str) -> bool {
+    id.len() == 16
+        && id.ends_with('=')
+        && id[..15]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Checks a connection id before it is put in a URL or a key. API Gateway ids
 /// are short base64-like strings (`L0SM9cOFvHcCIhw=`).
 pub fn validate_connection_id(id: &str) -> Result<(), InvalidConnectionId> {
